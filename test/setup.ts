@@ -1,0 +1,4 @@
+import '../src/platform/websocket-shim.js';
+import { installLoopbackGuard } from './helpers/loopback-guard.js';
+
+installLoopbackGuard();
