@@ -1,0 +1,150 @@
+/**
+ * Greedy generation over the split-KV decoder: prefill a prefix once, then per question one run over
+ * the question tokens (logits at the answer position) and, unless a single step is enough, a decode
+ * loop of one-token runs until a stop id, maxNewTokens, or abort.
+ */
+import type { ModelSession } from './onnx-session.js';
+import { PastKv, PrefixKv, presentsOf, stackLeftPadded, type KvGeometry, type LayerNamer } from './kv.js';
+import { countId, stepFeeds, type FeedRow } from './decoder-feeds.js';
+import { rowOf, type FeedValue, type TensorLike } from './tensor.js';
+import { throwIfCancelled } from './cancel.js';
+
+export interface DecoderSpec extends KvGeometry {
+  vocab: number;
+  hidden: number;
+  padId: number;
+  imgContextId: number;
+  name: LayerNamer;
+}
+
+export type StopReason = 'stop_token' | 'max_new_tokens';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  stopIds: readonly number[];
+  signal?: AbortSignal;
+}
+
+/** Pure: why decoding stops after `token` was produced as the `count`-th new token, or null. */
+export function stopReason(token: number, count: number, opts: Pick<GenerateOptions, 'maxNewTokens' | 'stopIds'>): StopReason | null {
+  if (opts.stopIds.includes(token)) return 'stop_token';
+  if (count >= opts.maxNewTokens) return 'max_new_tokens';
+  return null;
+}
+
+export function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** Softmax over the whole vocabulary, reported for `ids` only (so the values sum to <= 1). */
+export function candidateProbabilities(logits: Float32Array, ids: readonly number[]): number[] {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  return ids.map((id) => Math.exp(logits[id] - max) / sum);
+}
+
+function imageFeed(spec: DecoderSpec, embeds: TensorLike | undefined, m: number): TensorLike {
+  if (m === 0) return { type: 'float32', dims: [0, spec.hidden], data: new Float32Array(0) };
+  if (!embeds || embeds.dims[0] !== m) {
+    throw new Error(`prompt has ${m} image-context tokens but ${embeds?.dims[0] ?? 0} image embedding rows were given`);
+  }
+  return embeds;
+}
+
+/** One decoder run; returns per-row last-position logits and the run's present KV. */
+async function run(session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike) {
+  const m = rows.reduce((n, r) => n + countId(r.ids, spec.imgContextId), 0);
+  const feeds: Record<string, FeedValue> = {
+    ...stepFeeds(rows, spec.padId),
+    ...prefix.feeds(spec.name),
+    ...past.feeds(spec.name),
+  };
+  if (session.inputNames.includes('image_embeds')) feeds.image_embeds = imageFeed(spec, embeds, m);
+  const out = await session.run(feeds);
+  const logits = out.logits as TensorLike;
+  return { logits: rows.map((_, b) => rowOf(logits, b)), presents: presentsOf(out, spec, spec.name) };
+}
+
+/** Runs the prefix (system prompt + images) once; the result is shared read-only by many questions. */
+export async function prefill(session: ModelSession, spec: DecoderSpec, ids: readonly number[], embeds?: TensorLike): Promise<PrefixKv> {
+  const empty = PrefixKv.empty(spec, 1);
+  const { presents } = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds);
+  return new PrefixKv(spec, 1, ids.length, presents);
+}
+
+/** Runs a question's tokens after the prefix: logits at the answer position and the past KV. */
+export async function firstStep(session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, ids: readonly number[], embeds?: TensorLike) {
+  const past = new PastKv(spec, 1);
+  const r = await run(session, spec, [{ prefixLen: prefix.length, pastLen: 0, ids }], prefix, past, embeds);
+  await past.append(r.presents);
+  return { logits: r.logits[0], past };
+}
+
+export interface Decoded {
+  tokens: number[];
+  stopReason: StopReason;
+}
+
+/** Greedy decode from the answer-position logits. Frees `past` on every exit, abort included. */
+export async function decode(
+  session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, past: PastKv, logits: Float32Array, opts: GenerateOptions,
+): Promise<Decoded> {
+  const tokens: number[] = [];
+  try {
+    for (;;) {
+      const token = argmax(logits);
+      tokens.push(token);
+      const reason = stopReason(token, tokens.length, opts);
+      if (reason) return { tokens, stopReason: reason };
+      throwIfCancelled(opts.signal);
+      const row = { prefixLen: prefix.length, pastLen: past.length, ids: [token] };
+      const r = await run(session, spec, [row], prefix, past);
+      await past.append(r.presents);
+      logits = r.logits[0];
+    }
+  } finally {
+    past.dispose();
+  }
+}
+
+/** Prompt ids of one question: the exam prefix plus this question's own tokens. */
+export async function generate(
+  session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, questionIds: readonly number[], opts: GenerateOptions,
+): Promise<Decoded> {
+  throwIfCancelled(opts.signal);
+  const { logits, past } = await firstStep(session, spec, prefix, questionIds);
+  return decode(session, spec, prefix, past, logits, opts);
+}
+
+export interface ClassifyRow {
+  prefix: PrefixKv;
+  ids: readonly number[];
+}
+
+/**
+ * Answer-position logits of several single-step questions in one run. Prefixes (batch 1 each, possibly
+ * different lengths) are stacked with left padding; rows sharing one prefix object copy it per row.
+ */
+export async function classifyBatch(session: ModelSession, spec: DecoderSpec, rows: readonly ClassifyRow[]): Promise<Float32Array[]> {
+  if (rows.length === 1) {
+    const one = await firstStep(session, spec, rows[0].prefix, rows[0].ids);
+    one.past.dispose();
+    return [one.logits];
+  }
+  const P = Math.max(...rows.map((r) => r.prefix.length));
+  const plains = await Promise.all(rows.map((r) => r.prefix.plain()));
+  const keys = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.keys[i]), P));
+  const values = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.values[i]), P));
+  const stacked = new PrefixKv(spec, rows.length, P, { keys, values });
+  try {
+    const feedRows = rows.map((r) => ({ prefixLen: r.prefix.length, pastLen: 0, ids: r.ids }));
+    const r = await run(session, spec, feedRows, stacked, new PastKv(spec, rows.length));
+    return r.logits.map((l) => l.slice());
+  } finally {
+    stacked.dispose();
+  }
+}

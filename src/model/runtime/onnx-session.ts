@@ -1,0 +1,175 @@
+/**
+ * The only importer of onnxruntime-node. Opens sessions on the chosen execution provider (falling
+ * back to CPU with a log line that says why), checks feeds against the graph's inputs, and converts
+ * between ORT tensors and plain `TensorLike` values.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import * as ort from 'onnxruntime-node';
+import type { Logger } from '../../log.js';
+import { AppError } from '../../errors.js';
+import { ModelLoadError } from './load-error.js';
+import { isDeviceTensor, type DeviceTensor, type FeedValue, type TensorLike, type TensorType } from './tensor.js';
+
+export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'tensorrt'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+export interface SessionOptions {
+  executionProvider: ExecutionProvider;
+  log: Logger;
+  /** Intra-op threads; 0 lets ORT decide. */
+  threads?: number;
+  /** Outputs (exact names or `*`-suffixed prefixes) kept on the device when the provider has one. */
+  keepOnDevice?: readonly string[];
+}
+
+/** What the generation code needs from a graph; a scripted fake implements it in tests. */
+export interface ModelSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** The provider actually in use after any fallback. */
+  readonly executionProvider: ExecutionProvider;
+  run(feeds: Record<string, FeedValue>): Promise<Record<string, FeedValue>>;
+  release(): Promise<void>;
+}
+
+export interface ProviderChoice {
+  provider: ExecutionProvider;
+  /** Empty when the requested provider is used. */
+  fallbackReason?: string;
+}
+
+const PROVIDER_LIBS: Partial<Record<ExecutionProvider, string>> = {
+  cuda: 'libonnxruntime_providers_cuda.so',
+  tensorrt: 'libonnxruntime_providers_tensorrt.so',
+};
+
+/** Providers whose libraries are absent are rejected before ORT is asked (its native error is noisy). */
+export function precheckProvider(requested: ExecutionProvider): string | undefined {
+  const lib = PROVIDER_LIBS[requested];
+  if (lib === undefined) return undefined;
+  const binDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
+  const candidates = [join(binDir, '..', 'bin', 'napi-v6', process.platform, process.arch, lib)];
+  if (candidates.some((p) => existsSync(p))) return undefined;
+  return `${requested} provider libraries are not installed (${lib} missing; a GPU host installs them with ` +
+    `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, see docs/dev/runtime.md)`;
+}
+
+function ortOptions(provider: ExecutionProvider, opts: SessionOptions, outputNames?: readonly string[]) {
+  const o: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  };
+  if (opts.threads) o.intraOpNumThreads = opts.threads;
+  if (provider === 'webgpu' && opts.keepOnDevice?.length && outputNames) {
+    const loc: Record<string, 'gpu-buffer' | 'cpu'> = {};
+    for (const n of outputNames) loc[n] = matchesAny(n, opts.keepOnDevice) ? 'gpu-buffer' : 'cpu';
+    o.preferredOutputLocation = loc;
+  }
+  return o;
+}
+
+function matchesAny(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+async function createOrt(file: string, provider: ExecutionProvider, opts: SessionOptions): Promise<ort.InferenceSession> {
+  if (provider !== 'webgpu' || !opts.keepOnDevice?.length) return ort.InferenceSession.create(file, ortOptions(provider, opts));
+  // Output locations need the output names, which need a session: open once to read them.
+  const probe = await ort.InferenceSession.create(file, ortOptions(provider, opts));
+  const names = probe.outputNames;
+  await probe.release();
+  return ort.InferenceSession.create(file, ortOptions(provider, opts, names));
+}
+
+/** Opens `file` on the requested provider or, failing that, on CPU. Load failures become ModelLoadError. */
+export async function openSession(file: string, opts: SessionOptions): Promise<ModelSession> {
+  if (!existsSync(file)) throw new ModelLoadError('missing_file', `model file not found: ${file}`, { file });
+  const requested = opts.executionProvider;
+  let provider: ExecutionProvider = requested;
+  let reason = requested === 'cpu' ? undefined : precheckProvider(requested);
+  let session: ort.InferenceSession | undefined;
+  if (requested !== 'cpu' && reason === undefined) {
+    try {
+      session = await createOrt(file, requested, opts);
+    } catch (err) {
+      reason = `${requested} provider failed to start: ${firstLine(err)}`;
+    }
+  }
+  if (session === undefined) {
+    provider = 'cpu';
+    try {
+      session = await createOrt(file, 'cpu', opts);
+    } catch (err) {
+      throw new ModelLoadError('corrupt_graph', `cannot load ${file}: ${firstLine(err)}`, { file, cause: err });
+    }
+  }
+  if (reason !== undefined) {
+    opts.log.warn({ requested, chosen: provider, reason, file }, `execution provider: ${provider} (fallback: ${reason})`);
+  } else {
+    opts.log.info({ requested, chosen: provider, file }, `execution provider: ${provider}`);
+  }
+  return wrap(session, provider);
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0].slice(0, 300);
+}
+
+/** Throws a typed error naming every graph input missing from `feeds` (and any unknown feed). */
+export function checkFeeds(inputNames: readonly string[], feeds: Record<string, unknown>): void {
+  const missing = inputNames.filter((n) => !(n in feeds));
+  const unknown = Object.keys(feeds).filter((n) => !inputNames.includes(n));
+  if (missing.length || unknown.length) {
+    const parts = [];
+    if (missing.length) parts.push(`missing inputs: ${missing.join(', ')}`);
+    if (unknown.length) parts.push(`unknown inputs: ${unknown.join(', ')}`);
+    throw new AppError('internal', `decoder feeds do not match the graph (${parts.join('; ')})`);
+  }
+}
+
+function wrap(session: ort.InferenceSession, provider: ExecutionProvider): ModelSession {
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    executionProvider: provider,
+    async run(feeds) {
+      checkFeeds(session.inputNames, feeds);
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+      const out = await session.run(ortFeeds);
+      const result: Record<string, FeedValue> = {};
+      for (const [k, v] of Object.entries(out)) result[k] = fromOrt(v as ort.Tensor);
+      return result;
+    },
+    release: () => session.release(),
+  };
+}
+
+const ORT_HANDLE = Symbol('ortTensor');
+type DeviceHandle = DeviceTensor & { [ORT_HANDLE]: ort.Tensor };
+
+function toOrt(v: FeedValue): ort.Tensor {
+  if (isDeviceTensor(v)) return (v as DeviceHandle)[ORT_HANDLE];
+  return new ort.Tensor(v.type, v.data as never, v.dims as number[]);
+}
+
+function fromOrt(t: ort.Tensor): FeedValue {
+  if (t.location === 'cpu') return { type: t.type as TensorType, dims: t.dims, data: t.data as TensorLike['data'] };
+  const handle: DeviceHandle = {
+    location: 'device',
+    type: t.type as TensorType,
+    dims: t.dims,
+    [ORT_HANDLE]: t,
+    async download() {
+      const data = (await t.getData(true)) as TensorLike['data'];
+      return { type: t.type as TensorType, dims: t.dims, data };
+    },
+    dispose: () => t.dispose(),
+  };
+  return handle;
+}
