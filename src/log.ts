@@ -11,7 +11,7 @@ const SECRET_KEYS = new Set(
   [
     'authorization', 'access_token', 'accessToken', 'refresh_token', 'refreshToken', 'id_token', 'idToken',
     'token', 'fhirAuthorization', 'client_secret', 'clientSecret', 'client_assertion', 'password', 'cookie',
-    'set-cookie', 'jwt', 'code', 'code_verifier', 'privateKey', 'private_key', 'd', 'launch',
+    'set-cookie', 'jwt', 'code_verifier', 'privateKey', 'private_key', 'd', 'launch',
     // patient identifiers and demographics
     'patient', 'patientId', 'subject', 'name', 'given', 'family', 'birthDate', 'mrn', 'identifier', 'ssn',
     'address', 'telecom', 'phone', 'email', 'text', 'note', 'prefetch', 'context',

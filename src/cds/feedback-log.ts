@@ -1,0 +1,14 @@
+import type { Logger } from '../log.js';
+import type { FeedbackItem, FeedbackSink } from './types.js';
+
+/** Records card feedback idempotently (the same card may be reported more than once). */
+export class MemoryFeedbackSink implements FeedbackSink {
+  readonly items = new Map<string, FeedbackItem & { service: string }>();
+
+  constructor(private readonly log: Logger) {}
+
+  async record(serviceId: string, items: FeedbackItem[]): Promise<void> {
+    for (const f of items) this.items.set(`${serviceId}|${f.card}|${f.outcome}|${f.outcomeTimestamp}`, { ...f, service: serviceId });
+    this.log.info({ service: serviceId, count: items.length, outcomes: items.map((i) => i.outcome) }, 'card feedback recorded');
+  }
+}

@@ -1,0 +1,91 @@
+/** CDS Hooks HTTP surface: discovery, service invocation and feedback. Thin: parse, verify, call, respond. */
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import type { CdsServiceDefinition } from '../../cds-hooks/index.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../http/metrics.js';
+import type { CdsJwtVerifier } from './jwt-verifier.js';
+import { parseCdsRequest } from './request-schema.js';
+import type { FeedbackSink, HookHandler } from './types.js';
+
+export interface CdsRoutesDeps {
+  services: readonly CdsServiceDefinition[];
+  handler: HookHandler;
+  feedback: FeedbackSink;
+  /** null only when the configuration explicitly allows unsigned calls (sandbox). */
+  verifier: CdsJwtVerifier | null;
+  publicUrl: string;
+  log: Logger;
+  metrics: Metrics;
+  hookTimeoutMs: number;
+}
+
+const feedbackBody = z.object({
+  feedback: z
+    .array(
+      z.object({
+        card: z.string().min(1),
+        outcome: z.enum(['accepted', 'overridden']),
+        acceptedSuggestions: z.array(z.object({ id: z.string() })).optional(),
+        overrideReason: z.unknown().optional(),
+        overrideReasons: z.unknown().optional(),
+        outcomeTimestamp: z.string().datetime({ offset: true }),
+      }),
+    )
+    .min(1)
+    .max(1000),
+});
+
+export function cdsRoutes(deps: CdsRoutesDeps): Router {
+  const router = express.Router();
+  const byId = new Map(deps.services.map((s) => [s.id, s]));
+
+  const authenticate = async (authorization: string | undefined, path: string, extraAud: string[] = []) => {
+    if (!deps.verifier) return;
+    const url = `${deps.publicUrl}${path}`;
+    try {
+      await deps.verifier.verify(authorization, [url, ...extraAud]);
+    } catch (e) {
+      deps.log.warn({ path, reason: (e as { reason?: string }).reason ?? 'verification error' }, 'CDS client JWT refused');
+      throw e;
+    }
+  };
+
+  router.get('/cds-services', async (req, res) => {
+    await authenticate(req.get('authorization'), '/cds-services');
+    res.json({ services: deps.services });
+  });
+
+  router.post('/cds-services/:id', async (req, res) => {
+    const service = byId.get(req.params.id);
+    if (!service) throw new AppError('not_found', `no CDS service with id ${req.params.id}`);
+    await authenticate(req.get('authorization'), `/cds-services/${service.id}`);
+    const request = parseCdsRequest(req.body, service.hook);
+    const signal = AbortSignal.timeout(deps.hookTimeoutMs);
+    try {
+      const response = await deps.handler(request, service, { signal });
+      deps.metrics.hookCalls.inc({ service: service.id, outcome: 'ok' });
+      for (const c of response.cards) deps.metrics.cards.inc({ service: service.id, indicator: c.indicator });
+      res.json(response);
+    } catch (e) {
+      deps.metrics.hookCalls.inc({ service: service.id, outcome: 'error' });
+      throw e;
+    }
+  });
+
+  router.post('/cds-services/:id/feedback', async (req, res) => {
+    const service = byId.get(req.params.id);
+    if (!service) throw new AppError('not_found', `no CDS service with id ${req.params.id}`);
+    // The CDS Hooks sandbox signs feedback with aud = the service URL + /feedback; accept both.
+    const serviceUrl = `${deps.publicUrl}/cds-services/${service.id}`;
+    await authenticate(req.get('authorization'), `/cds-services/${service.id}/feedback`, [serviceUrl]);
+    const parsed = feedbackBody.safeParse(req.body);
+    if (!parsed.success) throw new AppError('bad_request', `invalid feedback: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const items = parsed.data.feedback.map(({ overrideReasons, ...f }) => ({ ...f, overrideReason: f.overrideReason ?? overrideReasons }));
+    await deps.feedback.record(service.id, items);
+    res.status(200).json({});
+  });
+
+  return router;
+}

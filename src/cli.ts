@@ -1,0 +1,92 @@
+/**
+ * `volmo <command>`: serve (default), sandbox, demo, model, bench, doctor. Each sub-command loads
+ * configuration once, validates it, and reports problems plainly.
+ */
+import { loadConfig, type Config } from './config.js';
+import { isAppError } from './errors.js';
+import { createLogger } from './log.js';
+
+const USAGE = `usage: volmo <command> [options]
+
+commands:
+  serve                 start the service (with the local EHR sandbox unless VOLMO_SANDBOX=false)
+  sandbox               start only the local EHR sandbox (FHIR, SMART auth, Orthanc, fixtures)
+  demo [patient]        start the service with the sandbox, send a signed order-sign call, print the cards
+  model tiny <out>      write a tiny random-weight VOLMO-shaped snapshot (tests)
+  model build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data]
+  model bench-snapshot <out> --layers N
+  bench                 run the benchmarks and print tables
+  doctor                check configuration, system packages and model files
+  help                  this text
+
+configuration: environment variables VOLMO_* (see docs/configuration.md)`;
+
+function config(): Config {
+  return loadConfig(process.env);
+}
+
+async function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => resolve(sig);
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        const cfg = config();
+        const log = createLogger({ level: cfg.logLevel });
+        const { startService } = await import('./main.js');
+        const svc = await startService(cfg, log);
+        const sig = await waitForSignal();
+        log.info({ signal: sig }, 'signal received');
+        await svc.close();
+        return 0;
+      }
+      case 'sandbox': {
+        const cfg = config();
+        const log = createLogger({ level: cfg.logLevel });
+        const { startSandbox } = await import('./sandbox/index.js');
+        const sb = await startSandbox({ config: cfg, log });
+        await waitForSignal();
+        await sb.stop();
+        return 0;
+      }
+      case 'demo': {
+        const { runDemo } = await import('./sandbox/demo.js');
+        return await runDemo(rest);
+      }
+      case 'model': {
+        const { runModelCli } = await import('./model/cli.js');
+        return await runModelCli(rest);
+      }
+      case 'bench': {
+        const { runBench } = await import('../bench/index.js');
+        return await runBench(rest);
+      }
+      case 'doctor': {
+        const { runDoctor } = await import('./doctor.js');
+        return await runDoctor();
+      }
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return 0;
+      default:
+        console.error(`unknown command: ${command}\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (isAppError(e) && e.code === 'config_invalid') {
+      console.error(e.message);
+      return 78; // EX_CONFIG
+    }
+    console.error(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+}

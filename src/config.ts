@@ -1,0 +1,127 @@
+/**
+ * Configuration: read once at start-up from environment variables (VOLMO_*) and an optional JSON file
+ * (VOLMO_CONFIG_FILE, same keys in camelCase; environment wins), validated as a whole so that every bad
+ * value is reported at once, then frozen. This is the only module that reads process.env.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+const urlList = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(httpUrl));
+
+/** A CDS client (EHR) allowed to call this service: its `iss`, and where its signing keys may come from. */
+const cdsClient = z.object({
+  iss: z.string().min(1),
+  /** JWK Set URLs this issuer may name in `jku`; a `jku` outside this list is refused before any fetch. */
+  jku: z.array(httpUrl).default([]),
+  /** Keys exchanged out of band (used when the JWT has no `jku`). */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  tenant: z.string().optional(),
+});
+
+const schema = z
+  .object({
+    profile: z.enum(['sandbox', 'production']).default('sandbox'),
+    host: z.string().min(1).optional(),
+    port: port.default(8080),
+    /** The exact public base URL EHRs call (used for JWT `aud` checks and links). */
+    publicUrl: httpUrl.optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    shutdownGraceMs: positiveInt.default(10_000),
+    requestBodyLimit: z.string().regex(/^\d+(kb|mb)$/i, 'like 5mb or 512kb').default('5mb'),
+    corsOrigins: z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean)).default([]),
+
+    sandbox: bool.optional(),
+    sandboxFhirPort: port.default(8103),
+    sandboxAuthPort: port.default(8104),
+    sandboxPacsPort: port.default(8142),
+    sandboxPacs: z.enum(['auto', 'orthanc', 'none']).default('auto'),
+
+    cdsRequireJwt: bool.default(true),
+    cdsClients: z.preprocess((v) => {
+      if (typeof v !== 'string') return v;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        return 'not JSON';
+      }
+    }, z.array(cdsClient, { error: 'must be a JSON array of {iss, jku[], jwks?}' })).default([]),
+    jwtClockSkewSeconds: z.coerce.number().int().min(0).max(600).default(60),
+    fhirAllowlist: urlList.default([]),
+
+    modelDir: z.string().min(1).optional(),
+    executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
+    modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
+    maxTiles: z.coerce.number().int().min(1).max(40).default(6),
+    inferenceTimeoutMs: positiveInt.default(120_000),
+
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.profile === 'production') {
+      if (c.sandbox === true) ctx.addIssue({ code: 'custom', path: ['sandbox'], message: 'the sandbox cannot run in the production profile' });
+      if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
+      if (c.cdsRequireJwt === false) ctx.addIssue({ code: 'custom', path: ['cdsRequireJwt'], message: 'production cannot accept unsigned hook calls' });
+      if (c.cdsClients.length === 0) ctx.addIssue({ code: 'custom', path: ['cdsClients'], message: 'production needs at least one trusted CDS client (iss + jku/jwks)' });
+      if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
+      if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });
+    }
+  });
+
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string }>;
+
+/** Environment variable name for a config key: publicUrl -> VOLMO_PUBLIC_URL. */
+export function envName(key: string): string {
+  return `VOLMO_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+const KEYS = Object.keys(schema.innerType?.().shape ?? (schema as unknown as { shape: object }).shape);
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const key = issue.path.map(String).join('.');
+  const top = String(issue.path[0] ?? '');
+  return `${envName(top)}${key.includes('.') ? ` (${key})` : ''}: ${issue.message}`;
+}
+
+/**
+ * Parses configuration from an environment object (default: process.env) and an optional JSON file.
+ * Throws AppError('config_invalid') listing every problem, each named by its environment variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  let fromFile: Record<string, unknown> = {};
+  const file = env.VOLMO_CONFIG_FILE;
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: cannot read ${file}: ${(e as Error).message}`);
+    }
+    const unknown = Object.keys(fromFile).filter((k) => !KEYS.includes(k));
+    if (unknown.length) throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: unknown keys: ${unknown.join(', ')}`);
+  }
+  const known = new Set(KEYS.map(envName));
+  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && k !== 'VOLMO_CONFIG_FILE' && !k.startsWith('VOLMO_TEST_') && k !== 'VOLMO_NO_PACS');
+  const raw: Record<string, unknown> = { ...fromFile };
+  for (const key of KEYS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const parsed = schema.safeParse(raw);
+  const problems = parsed.success ? [] : parsed.error.issues.map(describeIssue);
+  for (const k of stray) problems.push(`${k}: unknown setting (typo?)`);
+  if (!parsed.success || problems.length) {
+    throw new AppError('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const c = parsed.data;
+  const sandbox = c.sandbox ?? c.profile === 'sandbox';
+  const host = c.host ?? (c.profile === 'production' ? '0.0.0.0' : '127.0.0.1');
+  const publicUrl = (c.publicUrl ?? `http://127.0.0.1:${c.port}`).replace(/\/+$/, '');
+  return Object.freeze({ ...c, sandbox, host, publicUrl });
+}

@@ -1,0 +1,107 @@
+/** createApp(deps): middleware order, routes, error handler last. No I/O is constructed here. */
+import express, { type Express, type RequestHandler } from 'express';
+import type { Config } from '../config.js';
+import { cdsRoutes, type CdsRoutesDeps } from '../cds/routes.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { errorHandler } from './error-handler.js';
+import type { Metrics } from './metrics.js';
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves with a short reason; `ok: false` makes /readyz answer 503. Never includes secrets. */
+  check(): Promise<{ ok: boolean; detail?: string }>;
+}
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  cds: Omit<CdsRoutesDeps, 'log' | 'metrics' | 'publicUrl'>;
+  readiness: ReadinessCheck[];
+  /** Public keys of this service (SMART Backend Services client keys), served at /.well-known/jwks.json. */
+  jwks?: () => Promise<{ keys: unknown[] }>;
+  /** Extra routers mounted before the error handler (SMART launch, app API, sandbox pages). */
+  extraRouters?: express.Router[];
+}
+
+function accessLog(log: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      // Route patterns only (never URLs with ids or query strings: they can hold PHI).
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ method: req.method, route }, seconds);
+      log.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+    });
+    next();
+  };
+}
+
+function cors(origins: string[]): RequestHandler {
+  return (req, res, next) => {
+    const origin = req.get('origin');
+    if (origin && (origins.includes(origin) || origins.includes('*'))) {
+      res.set({
+        'Access-Control-Allow-Origin': origin,
+        Vary: 'Origin',
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+        'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+        'Access-Control-Max-Age': '600',
+      });
+    }
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    next();
+  };
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, log, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(accessLog(log, metrics));
+  app.use(cors(config.corsOrigins));
+  app.use(express.json({ limit: config.requestBodyLimit, type: ['application/json', 'application/*+json'] }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(
+      deps.readiness.map(async (c) => {
+        try {
+          return { name: c.name, ...(await c.check()) };
+        } catch (e) {
+          return { name: c.name, ok: false, detail: (e as Error).message };
+        }
+      }),
+    );
+    const ready = results.every((r) => r.ok);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: results });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  if (deps.jwks) {
+    const jwks = deps.jwks;
+    app.get('/.well-known/jwks.json', async (_req, res) => {
+      res.set('Cache-Control', 'public, max-age=300').json(await jwks());
+    });
+  }
+
+  app.use(cdsRoutes({ ...deps.cds, log, metrics, publicUrl: config.publicUrl }));
+  for (const r of deps.extraRouters ?? []) app.use(r);
+
+  app.use((req, _res, next) => next(new AppError('not_found', `no route for ${req.method} ${req.path.length > 80 ? 'this path' : req.path}`)));
+  app.use(errorHandler(log));
+  return app;
+}

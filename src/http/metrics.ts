@@ -1,0 +1,30 @@
+/** Prometheus metrics (prom-client), one registry per app instance so tests stay isolated. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  hookCalls: Counter<'service' | 'outcome'>;
+  cards: Counter<'service' | 'indicator'>;
+  modelReady: Gauge;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'volmo_' });
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'volmo_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'volmo_http_request_duration_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'route'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    hookCalls: new Counter({ name: 'volmo_cds_hook_calls_total', help: 'CDS Hooks calls by service and outcome', labelNames: ['service', 'outcome'], registers: [registry] }),
+    cards: new Counter({ name: 'volmo_cds_cards_total', help: 'Cards returned by service and indicator', labelNames: ['service', 'indicator'], registers: [registry] }),
+    modelReady: new Gauge({ name: 'volmo_model_ready', help: '1 when the model is loaded and ready', registers: [registry] }),
+  };
+}

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CDS_SERVICES } from '../../cds-hooks/index.js';
+import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
+import { buildTestApp, PUBLIC_URL } from '../helpers/build-app.js';
+
+const SIGN = 'volmo-eye-exam-order-sign';
+const signUrl = `${PUBLIC_URL}/cds-services/${SIGN}`;
+
+function orderSignBody(over: Record<string, unknown> = {}) {
+  return {
+    hook: 'order-sign',
+    hookInstance: randomUUID(),
+    context: { userId: 'Practitioner/prac-1', patientId: 'pat-1', draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+    ...over,
+  };
+}
+
+for (const alg of ['ES384', 'RS384'] as const) {
+  describe(`CDS Hooks endpoints (client signs with ${alg})`, () => {
+    let ehr: EhrSimulator;
+    let t: ReturnType<typeof buildTestApp>;
+    beforeAll(async () => {
+      ehr = await startEhrSimulator({ alg });
+      t = buildTestApp(ehr);
+    });
+    afterAll(async () => ehr.close());
+
+    it('serves the discovery document to a signed caller', async () => {
+      const res = await request(t.app).get('/cds-services').set('authorization', `Bearer ${await ehr.signJwt(`${PUBLIC_URL}/cds-services`)}`);
+      expect(res.status).toBe(200);
+      expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(CDS_SERVICES.map((s) => s.id));
+      for (const s of res.body.services) {
+        expect(s.description.length).toBeGreaterThan(20);
+        expect(['order-sign', 'order-select', 'patient-view']).toContain(s.hook);
+        expect(s.prefetch.patient).toBe('Patient/{{context.patientId}}');
+      }
+    });
+
+    it('answers a signed order-sign call with a card list', async () => {
+      const res = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl)}`).send(orderSignBody());
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ cards: [] });
+    });
+
+    it.each([
+      ['no token', async () => undefined],
+      ['wrong audience', async () => ehr.signJwt(`${PUBLIC_URL}/cds-services/other`)],
+      ['discovery audience reused on a service', async () => ehr.signJwt(`${PUBLIC_URL}/cds-services`)],
+      ['bad signature', async () => ehr.signJwt(signUrl, { rogueKey: true })],
+      ['expired', async () => ehr.signJwt(signUrl, { iatOffsetSeconds: -3600 })],
+      ['lifetime too long', async () => ehr.signJwt(signUrl, { expiresInSeconds: 24 * 3600 })],
+      ['garbage', async () => 'not-a-jwt'],
+    ])('refuses %s with a bare 401', async (_name, token) => {
+      const tok = await token();
+      const req = request(t.app).post(`/cds-services/${SIGN}`).send(orderSignBody());
+      if (tok) req.set('authorization', `Bearer ${tok}`);
+      const res = await req;
+      expect(res.status).toBe(401);
+      expect(res.text).toBe('');
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+    });
+
+    it('refuses a replayed jti', async () => {
+      const jti = randomUUID();
+      const first = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { jti })}`).send(orderSignBody());
+      expect(first.status).toBe(200);
+      const again = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { jti })}`).send(orderSignBody());
+      expect(again.status).toBe(401);
+    });
+
+    it('refuses a jku that is not on the issuer allowlist, before fetching it', async () => {
+      const other = await startEhrSimulator({ alg, iss: ehr.iss });
+      try {
+        const res = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await other.signJwt(signUrl)}`).send(orderSignBody());
+        expect(res.status).toBe(401);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+}
+
+describe('CDS Hooks request validation', () => {
+  let ehr: EhrSimulator;
+  let t: ReturnType<typeof buildTestApp>;
+  beforeAll(async () => {
+    ehr = await startEhrSimulator();
+    t = buildTestApp(ehr);
+  });
+  afterAll(async () => ehr.close());
+  const post = async (body: unknown, raw = false) => {
+    const r = request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl)}`);
+    return raw ? r.set('content-type', 'application/json').send(body as string) : r.send(body as object);
+  };
+
+  it('rejects malformed JSON with 400 and an OperationOutcome', async () => {
+    const res = await post('{"hook": "order-sign",', true);
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect(res.body.issue[0].diagnostics).toMatch(/not valid JSON/);
+  });
+
+  it.each([
+    ['missing hookInstance', orderSignBody({ hookInstance: undefined }), /hookInstance/],
+    ['wrong hook for the service', orderSignBody({ hook: 'patient-view' }), /answers the order-sign hook/],
+    ['missing draftOrders', orderSignBody({ context: { userId: 'Practitioner/1', patientId: 'p' } }), /context.draftOrders/],
+    ['bad userId', orderSignBody({ context: { userId: 'Device/1', patientId: 'p', draftOrders: { resourceType: 'Bundle' } } }), /context.userId/],
+    ['fhirAuthorization without fhirServer (cds-r-1)', orderSignBody({ fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'user/Patient.read', subject: 'volmo' } }), /cds-r-1/],
+    [
+      'patient/ scope without patient (cds-r-2)',
+      orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'patient/Patient.read', subject: 'volmo' } }),
+      /cds-r-2/,
+    ],
+  ])('rejects %s with 400', async (_n, body, re) => {
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(re);
+    expect(t.calls.length).toBe(0);
+  });
+
+  it('answers 404 for an unknown service and a too-large body with 413', async () => {
+    const r404 = await request(t.app).post('/cds-services/nope').send(orderSignBody());
+    expect(r404.status).toBe(404);
+    const huge = orderSignBody({ prefetch: { blob: 'x'.repeat(6 * 1024 * 1024) } });
+    const r413 = await post(huge);
+    expect(r413.status).toBe(413);
+  });
+
+  it('records feedback idempotently, accepting the /feedback audience and Epic’s overrideReasons spelling', async () => {
+    const fb = {
+      feedback: [{ card: 'c-1', outcome: 'overridden', overrideReasons: { userComment: 'already referred' }, outcomeTimestamp: '2026-11-29T10:00:00Z' }],
+    };
+    for (let i = 0; i < 2; i++) {
+      const res = await request(t.app).post(`/cds-services/${SIGN}/feedback`).set('authorization', `Bearer ${await ehr.signJwt(`${signUrl}/feedback`)}`).send(fb);
+      expect(res.status).toBe(200);
+    }
+    expect(t.feedback.items.size).toBe(1);
+    const bad = await request(t.app).post(`/cds-services/${SIGN}/feedback`).set('authorization', `Bearer ${await ehr.signJwt(`${signUrl}/feedback`)}`).send({ feedback: [{ card: 'c', outcome: 'maybe' }] });
+    expect(bad.status).toBe(400);
+  });
+
+  it('answers CORS preflight only for allowed origins', async () => {
+    const ok = await request(t.app).options(`/cds-services/${SIGN}`).set('origin', 'http://sandbox.test');
+    expect(ok.status).toBe(204);
+    expect(ok.headers['access-control-allow-origin']).toBe('http://sandbox.test');
+    const no = await request(t.app).options(`/cds-services/${SIGN}`).set('origin', 'http://evil.test');
+    expect(no.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});

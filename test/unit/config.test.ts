@@ -1,0 +1,74 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envName, loadConfig } from '../../src/config.js';
+
+function errorOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('configuration', () => {
+  it('has embedded defaults for the sandbox profile', () => {
+    const c = loadConfig({});
+    expect(c.profile).toBe('sandbox');
+    expect(c.sandbox).toBe(true);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('maps keys to environment names', () => {
+    expect(envName('publicUrl')).toBe('VOLMO_PUBLIC_URL');
+    expect(envName('cdsRequireJwt')).toBe('VOLMO_CDS_REQUIRE_JWT');
+  });
+
+  it('reports every bad value at once, each by its variable name', () => {
+    const msg = errorOf({ VOLMO_PORT: 'eighty', VOLMO_LOG_LEVEL: 'loud', VOLMO_FHIR_ALLOWLIST: 'ftp://x.example', VOLMO_CDS_CLIENTS: '[oops', VOLMO_MAX_TILES: '0' });
+    expect(msg).toMatch(/VOLMO_PORT/);
+    expect(msg).toMatch(/VOLMO_LOG_LEVEL/);
+    expect(msg).toMatch(/VOLMO_FHIR_ALLOWLIST.*http\(s\)/);
+    expect(msg).toMatch(/VOLMO_CDS_CLIENTS: must be a JSON array/);
+    expect(msg).toMatch(/VOLMO_MAX_TILES/);
+  });
+
+  it('flags unknown VOLMO_ variables as probable typos', () => {
+    expect(errorOf({ VOLMO_PORTT: '1' })).toMatch(/VOLMO_PORTT: unknown setting/);
+  });
+
+  it('refuses an unsafe production profile', () => {
+    const msg = errorOf({ VOLMO_PROFILE: 'production', VOLMO_SANDBOX: 'true', VOLMO_PUBLIC_URL: 'http://cds.example.org', VOLMO_CDS_REQUIRE_JWT: 'false' });
+    for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR']) expect(msg).toContain(k);
+  });
+
+  it('accepts a complete production profile', () => {
+    const c = loadConfig({
+      VOLMO_PROFILE: 'production',
+      VOLMO_PUBLIC_URL: 'https://cds.example.org/',
+      VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: 'https://ehr.example.org/fhir', jku: ['https://ehr.example.org/jwks'] }]),
+      VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir',
+      VOLMO_MODEL_DIR: '/models/volmo-2b',
+    });
+    expect(c.sandbox).toBe(false);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.publicUrl).toBe('https://cds.example.org');
+    expect(c.cdsClients[0]?.jku).toEqual(['https://ehr.example.org/jwks']);
+  });
+
+  it('reads an optional JSON file, with the environment taking precedence', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'volmo-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ port: 9000, logLevel: 'debug' }));
+    const c = loadConfig({ VOLMO_CONFIG_FILE: file, VOLMO_PORT: '9100' });
+    expect(c.port).toBe(9100);
+    expect(c.logLevel).toBe('debug');
+    writeFileSync(file, JSON.stringify({ prot: 1 }));
+    expect(errorOf({ VOLMO_CONFIG_FILE: file })).toMatch(/unknown keys: prot/);
+    expect(errorOf({ VOLMO_CONFIG_FILE: join(dir, 'missing.json') })).toMatch(/cannot read/);
+  });
+});
