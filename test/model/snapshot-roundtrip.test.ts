@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/model/snapshot/dtype.js';
+import { parseConfig, readConfig } from '../../src/model/snapshot/config.js';
+import { SafetensorsReader, writeSafetensors, writeShardedSafetensors, INDEX_FILE } from '../../src/model/snapshot/safetensors.js';
+import { SnapshotError } from '../../src/model/snapshot/snapshot-error.js';
+import { tensorSpecs } from '../../src/model/snapshot/tensor-names.js';
+import { writeTinySnapshot } from '../../src/model/tiny.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'volmo-snap-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sample = Float32Array.from([0, 1, -2.5, 3.140625, 1e-3, 65504, -1e-8, 1 / 3]);
+
+describe('16-bit conversions', () => {
+  it('bf16 round trip is exact for bf16-representable values and rounds to nearest even', () => {
+    expect(Array.from(bf16ToF32(f32ToBf16(Float32Array.from([0, 1, -2.5, 3.140625]))))).toEqual([0, 1, -2.5, 3.140625]);
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even -> 1; 1 + 3*2^-8 -> 1 + 2^-6
+    expect(Array.from(bf16ToF32(f32ToBf16(Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8]))))).toEqual([1, 1 + 2 ** -6]);
+    const back = bf16ToF32(f32ToBf16(sample));
+    sample.forEach((v, i) => expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -8));
+  });
+  it('fp16 round trip within half precision, incl. subnormals and overflow', () => {
+    const back = f16ToF32(f32ToF16(sample));
+    sample.forEach((v, i) => expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -24)));
+    expect(f16ToF32(f32ToF16(Float32Array.from([1e6, 2 ** -20])))[0]).toBe(Infinity);
+    expect(f16ToF32(f32ToF16(Float32Array.from([2 ** -20])))[0]).toBe(2 ** -20);
+  });
+});
+
+describe('safetensors', () => {
+  const tensors = [
+    { name: 'a.weight', shape: [2, 4], data: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) },
+    { name: 'b.bias', shape: [3], data: Float32Array.from([0.5, -0.25, 1 / 3]) },
+    { name: 'c', shape: [1, 1, 2], data: Float32Array.from([-1, 2]) },
+  ];
+  for (const dtype of ['BF16', 'F16', 'F32'] as const) {
+    it(`single-file ${dtype} round trip`, () => {
+      const d = join(dir, `single-${dtype}`);
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true });
+      writeSafetensors(join(d, 'model.safetensors'), tensors, dtype);
+      const r = new SafetensorsReader(d);
+      expect(r.names().sort()).toEqual(['a.weight', 'b.bias', 'c']);
+      expect(r.info('a.weight').dtype).toBe(dtype);
+      expect(Array.from(r.read('a.weight', [2, 4]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      const b = r.read('b.bias');
+      expect(b[2]).toBeCloseTo(1 / 3, dtype === 'F32' ? 7 : 2);
+      expect(() => r.read('a.weight', [4, 2])).toThrow(SnapshotError);
+      expect(() => r.read('missing')).toThrow(/missing/);
+    });
+  }
+
+  it('sharded files with an index are read as one snapshot', () => {
+    const d = mkdtempSync(join(dir, 'shards-'));
+    const files = writeShardedSafetensors(d, tensors, 'BF16', 16);
+    expect(files.length).toBeGreaterThan(1);
+    const index = JSON.parse(readFileSync(join(d, INDEX_FILE), 'utf8'));
+    expect(index.weight_map['c']).toBe(files[files.length - 1]);
+    const r = new SafetensorsReader(d);
+    expect(r.files).toEqual(files);
+    expect(Array.from(r.read('c'))).toEqual([-1, 2]);
+    // an index pointing at the wrong shard is rejected
+    index.weight_map['c'] = files[0];
+    writeFileSync(join(d, INDEX_FILE), JSON.stringify(index));
+    expect(() => new SafetensorsReader(d)).toThrow(SnapshotError);
+  });
+
+  it('rejects garbage files and missing snapshots with SnapshotError', () => {
+    const d = mkdtempSync(join(dir, 'bad-'));
+    expect(() => new SafetensorsReader(d)).toThrow(/no model.safetensors/);
+    writeFileSync(join(d, 'model.safetensors'), Buffer.from('not a safetensors file at all'));
+    expect(() => new SafetensorsReader(d)).toThrow(SnapshotError);
+  });
+});
+
+describe('tiny snapshot and config parsing', () => {
+  const snap = join(dir, 'tiny');
+  it('writes the real HF tensor names, bf16, and a config the parser accepts', () => {
+    const { tokenizer } = writeTinySnapshot(snap, { seed: 7 });
+    const { geometry, config } = readConfig(snap);
+    expect(geometry.tokensPerTile).toBe(256);
+    expect(geometry.vision.grid).toBe(32);
+    expect(geometry.random).toBe(true);
+    expect(config.ps_version).toBe('v2');
+    const r = new SafetensorsReader(snap);
+    const specs = tensorSpecs(geometry);
+    expect(r.names().sort()).toEqual(specs.map((s) => s.name).sort());
+    for (const s of specs) expect(r.info(s.name)).toMatchObject({ dtype: 'BF16', shape: s.shape });
+    expect(r.names()).toContain('language_model.model.layers.1.attention.wqkv.weight');
+    expect(r.names()).toContain('vision_model.encoder.layers.0.ls1');
+    expect(r.names()).toContain('mlp1.3.bias');
+    expect(existsSync(join(snap, 'tokenizer.model'))).toBe(tokenizer);
+  });
+
+  it('is deterministic for a seed and differs across seeds', () => {
+    const a = join(dir, 'tiny-a');
+    const b = join(dir, 'tiny-b');
+    writeTinySnapshot(a, { seed: 7, tokenizer: false });
+    writeTinySnapshot(b, { seed: 8, tokenizer: false });
+    const name = 'language_model.model.layers.0.attention.wqkv.weight';
+    const x = new SafetensorsReader(snap).read(name);
+    expect(new SafetensorsReader(a).read(name)).toEqual(x);
+    expect(new SafetensorsReader(b).read(name)).not.toEqual(x);
+  });
+
+  it('rejects unsupported or malformed configs', () => {
+    const base = JSON.parse(readFileSync(join(snap, 'config.json'), 'utf8'));
+    expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, architectures: ['LlamaForCausalLM'] } })).toThrow(/only InternLM2/);
+    expect(() => parseConfig({ ...base, vision_config: { ...base.vision_config, qk_normalization: true } })).toThrow(SnapshotError);
+    expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, hidden_size: 'big' } })).toThrow(/hidden_size/);
+    const v25 = parseConfig({ ...base, template: 'internvl2_5' }).geometry;
+    expect(v25.systemMessage).toContain('书生·万象');
+  });
+});
