@@ -82,7 +82,9 @@ export function envName(key: string): string {
   return `VOLMO_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-const KEYS = Object.keys(schema.innerType?.().shape ?? (schema as unknown as { shape: object }).shape);
+const KEYS = Object.keys(schema.shape);
+/** Read by scripts (npm start/test, doctor), not by the service. */
+const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS']);
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const key = issue.path.map(String).join('.');
@@ -107,7 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (unknown.length) throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: unknown keys: ${unknown.join(', ')}`);
   }
   const known = new Set(KEYS.map(envName));
-  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && k !== 'VOLMO_CONFIG_FILE' && !k.startsWith('VOLMO_TEST_') && k !== 'VOLMO_NO_PACS');
+  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && !SCRIPT_VARIABLES.has(k) && !k.startsWith('VOLMO_TEST_'));
   const raw: Record<string, unknown> = { ...fromFile };
   for (const key of KEYS) {
     const v = env[envName(key)];
