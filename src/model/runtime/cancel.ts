@@ -13,8 +13,14 @@ export class InferenceCancelledError extends AppError {
   }
 }
 
+/** What cancellation needs of a signal: an AbortSignal fits, and so does a worker's shared-memory flag. */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+}
+
 /** Throws InferenceCancelledError when `signal` has fired; a TimeoutError reason counts as a timeout. */
-export function throwIfCancelled(signal: AbortSignal | undefined): void {
+export function throwIfCancelled(signal: CancelSignal | undefined): void {
   if (!signal?.aborted) return;
   throw new InferenceCancelledError(isTimeoutReason(signal.reason) ? 'timeout' : 'aborted');
 }

@@ -7,7 +7,7 @@ import type { ModelSession } from './onnx-session.js';
 import { PastKv, PrefixKv, presentsOf, stackLeftPadded, type KvGeometry, type LayerNamer } from './kv.js';
 import { countId, stepFeeds, type FeedRow } from './decoder-feeds.js';
 import { rowOf, type FeedValue, type TensorLike } from './tensor.js';
-import { throwIfCancelled } from './cancel.js';
+import { throwIfCancelled, type CancelSignal } from './cancel.js';
 
 export interface DecoderSpec extends KvGeometry {
   vocab: number;
@@ -22,7 +22,7 @@ export type StopReason = 'stop_token' | 'max_new_tokens';
 export interface GenerateOptions {
   maxNewTokens: number;
   stopIds: readonly number[];
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 /** Pure: why decoding stops after `token` was produced as the `count`-th new token, or null. */
@@ -111,12 +111,12 @@ export async function decode(
   }
 }
 
-/** Prompt ids of one question: the exam prefix plus this question's own tokens. */
+/** Greedy answer to one question: `questionIds` are its tokens after the prefix. */
 export async function generate(
-  session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, questionIds: readonly number[], opts: GenerateOptions,
+  session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, questionIds: readonly number[], opts: GenerateOptions, embeds?: TensorLike,
 ): Promise<Decoded> {
   throwIfCancelled(opts.signal);
-  const { logits, past } = await firstStep(session, spec, prefix, questionIds);
+  const { logits, past } = await firstStep(session, spec, prefix, questionIds, embeds);
   return decode(session, spec, prefix, past, logits, opts);
 }
 

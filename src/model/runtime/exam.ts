@@ -1,0 +1,149 @@
+/**
+ * An exam: many questions about the same images. Each question is a full, independent single-turn
+ * prompt (as VOLMO evaluates); the longest common prefix of all prompts (system message + images) is
+ * prefilled once and reused, so answers equal those of running each prompt alone. Single-step
+ * (choice) questions of one or more exams are answered together in batched runs.
+ */
+import type { ModelSession } from './onnx-session.js';
+import { candidateProbabilities, argmax, classifyBatch, firstStep, generate, prefill, type DecoderSpec, type StopReason } from './generate.js';
+import { PrefixKv } from './kv.js';
+import { countId } from './decoder-feeds.js';
+import { throwIfCancelled, type CancelSignal } from './cancel.js';
+import type { TensorLike } from './tensor.js';
+
+export interface EncodedQuestion {
+  id: string;
+  /** Full prompt ids of this question (BOS, system, images, question, assistant header). */
+  ids: number[];
+  /** For single-step questions: the first token of each allowed answer. */
+  candidates?: { label: string; tokenId: number }[];
+  maxNewTokens: number;
+}
+
+export interface EncodedExam {
+  questions: EncodedQuestion[];
+  /** Vision output rows for the image-context tokens, in prompt order (same images in every question). */
+  imageEmbeds?: TensorLike;
+}
+
+export interface RawAnswer {
+  id: string;
+  tokens: number[];
+  stopReason: StopReason | 'single_step';
+  candidates?: { label: string; tokenId: number; probability: number }[];
+  /** The candidate with the highest probability. */
+  choice?: string;
+  /** Whether the unconstrained greedy token is one of the candidates. */
+  greedyIsCandidate?: boolean;
+}
+
+export interface ExamRunOptions {
+  stopIds: readonly number[];
+  signal?: CancelSignal;
+  /** Reuse the common prompt prefix (default true); false re-runs every prompt whole (for benchmarks). */
+  prefixReuse?: boolean;
+  /** Most rows per batched single-step run, and the most bytes of stacked prefix KV such a run may copy. */
+  batchRows?: number;
+  batchBytes?: number;
+}
+
+/** Length of the common prefix of all sequences, leaving at least one token of each for its own run. */
+export function sharedPrefixLength(seqs: readonly (readonly number[])[]): number {
+  if (seqs.length === 0) return 0;
+  let n = Math.min(...seqs.map((s) => s.length)) - 1;
+  for (let i = 0; i < n; i++) {
+    if (seqs.some((s) => s[i] !== seqs[0][i])) n = i;
+  }
+  return Math.max(0, n);
+}
+
+function sliceRows(t: TensorLike | undefined, start: number, end: number): TensorLike | undefined {
+  if (!t || end <= start) return undefined;
+  const w = t.dims[1];
+  return { type: t.type, dims: [end - start, w], data: (t.data as Float32Array).subarray(start * w, end * w) };
+}
+
+function answerFromLogits(q: EncodedQuestion, logits: Float32Array): RawAnswer {
+  const cands = q.candidates!;
+  const probs = candidateProbabilities(logits, cands.map((c) => c.tokenId));
+  const best = probs.indexOf(Math.max(...probs));
+  const greedy = argmax(logits);
+  return {
+    id: q.id,
+    tokens: [cands[best].tokenId],
+    stopReason: 'single_step',
+    candidates: cands.map((c, i) => ({ ...c, probability: probs[i] })),
+    choice: cands[best].label,
+    greedyIsCandidate: cands.some((c) => c.tokenId === greedy),
+  };
+}
+
+interface Prepared {
+  exam: EncodedExam;
+  prefix: PrefixKv;
+  rest: TensorLike | undefined;
+}
+
+async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedExam, reuse: boolean): Promise<Prepared> {
+  if (!reuse) return { exam, prefix: PrefixKv.empty(spec, 1), rest: exam.imageEmbeds };
+  const p = sharedPrefixLength(exam.questions.map((q) => q.ids));
+  const ids = exam.questions[0].ids.slice(0, p);
+  const m0 = countId(ids, spec.imgContextId);
+  const total = exam.imageEmbeds?.dims[0] ?? 0;
+  const prefix = p > 0 ? await prefill(session, spec, ids, sliceRows(exam.imageEmbeds, 0, m0)) : PrefixKv.empty(spec, 1);
+  return { exam, prefix, rest: sliceRows(exam.imageEmbeds, m0, total) };
+}
+
+/** Answers every question of every exam. Frees all KV on return, error or cancel. */
+export async function runExams(session: ModelSession, spec: DecoderSpec, exams: readonly EncodedExam[], opts: ExamRunOptions): Promise<RawAnswer[][]> {
+  const reuse = opts.prefixReuse ?? true;
+  const prepared: Prepared[] = [];
+  try {
+    for (const exam of exams) {
+      throwIfCancelled(opts.signal);
+      prepared.push(await prepare(session, spec, exam, reuse));
+    }
+    const answers = exams.map((e) => new Array<RawAnswer>(e.questions.length));
+    await answerChoices(session, spec, prepared, answers, opts);
+    for (const [e, p] of prepared.entries()) {
+      for (const [i, q] of p.exam.questions.entries()) {
+        if (q.candidates) continue;
+        throwIfCancelled(opts.signal);
+        const own = q.ids.slice(p.prefix.length);
+        const gen = { maxNewTokens: q.maxNewTokens, stopIds: opts.stopIds, signal: opts.signal };
+        const d = await generate(session, spec, p.prefix, own, gen, p.rest);
+        answers[e][i] = { id: q.id, tokens: d.tokens, stopReason: d.stopReason };
+      }
+    }
+    return answers;
+  } finally {
+    for (const p of prepared) p.prefix.dispose();
+  }
+}
+
+async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared: Prepared[], answers: RawAnswer[][], opts: ExamRunOptions) {
+  const pending = prepared.flatMap((p, e) =>
+    p.exam.questions.flatMap((q, i) => (q.candidates ? [{ e, i, q, p, own: q.ids.slice(p.prefix.length) }] : [])),
+  );
+  const perToken = spec.layers * 2 * spec.kvHeads * spec.headDim * 4;
+  const maxRows = opts.batchRows ?? 8;
+  const maxBytes = opts.batchBytes ?? 64 * 2 ** 20;
+  // Rows with image tokens of their own carry image rows; those run alone.
+  const batchable = pending.filter((r) => !r.p.rest);
+  for (const r of pending.filter((x) => x.p.rest)) {
+    throwIfCancelled(opts.signal);
+    const f = await firstStep(session, spec, r.p.prefix, r.own, r.p.rest);
+    f.past.dispose();
+    answers[r.e][r.i] = answerFromLogits(r.q, f.logits);
+  }
+  for (let start = 0; start < batchable.length; ) {
+    throwIfCancelled(opts.signal);
+    let end = start + 1;
+    const P = () => Math.max(...batchable.slice(start, end + 1).map((r) => r.p.prefix.length));
+    while (end < batchable.length && end - start < maxRows && (end + 1 - start) * P() * perToken <= maxBytes) end++;
+    const chunk = batchable.slice(start, end);
+    const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.p.prefix, ids: r.own })));
+    chunk.forEach((r, k) => (answers[r.e][r.i] = answerFromLogits(r.q, logits[k])));
+    start = end;
+  }
+}

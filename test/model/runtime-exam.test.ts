@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { runExams, sharedPrefixLength, type EncodedExam } from '../../src/model/runtime/exam.js';
+import { FAKE_SPEC, fakeSession, referenceNext } from './runtime-fake-session.js';
+
+const sys = [1, 3, 3, 5, 2, 8];
+const choice = (id: string, q: number[], pre = sys) => {
+  const next = referenceNext([...pre, ...q]);
+  const candidates = [{ label: 'A', tokenId: (next + 1) % 16 }, { label: 'B', tokenId: (next + 2) % 16 }, { label: 'C', tokenId: next }];
+  return { id, ids: [...pre, ...q], maxNewTokens: 1, candidates };
+};
+const exams: EncodedExam[] = [
+  { questions: [choice('q1', [6, 1]), { id: 'free', ids: [...sys, 2, 2, 2], maxNewTokens: 6 }, choice('q2', [11])] },
+  { questions: [choice('x', [5], [9, 9]), choice('y', [1, 1, 1], [9, 9])] },
+];
+
+describe('exam orchestration', () => {
+  it('finds the shared prefix and leaves every prompt at least one token', () => {
+    expect(sharedPrefixLength([[1, 2, 3, 4], [1, 2, 3, 5]])).toBe(3);
+    expect(sharedPrefixLength([[1, 2, 3], [1, 2, 3]])).toBe(2);
+    expect(sharedPrefixLength([[1, 2, 3]])).toBe(2);
+    expect(sharedPrefixLength([[7], [1, 2]])).toBe(0);
+  });
+
+  it('answers the same with and without prefix reuse, with fewer runs and batched single-step questions', async () => {
+    const withReuse = fakeSession();
+    const a = await runExams(withReuse, FAKE_SPEC, exams, { stopIds: [7] });
+    const noReuse = fakeSession();
+    const b = await runExams(noReuse, FAKE_SPEC, exams, { stopIds: [7], prefixReuse: false, batchRows: 1 });
+    expect(a).toEqual(b);
+    // Choice answers: the candidate whose token is the greedy next token wins, with probabilities < 1 in sum.
+    for (const ans of a.flat().filter((x) => x.candidates)) {
+      expect(ans.choice).toBe('C');
+      expect(ans.greedyIsCandidate).toBe(true);
+      const sum = ans.candidates!.reduce((s, c) => s + c.probability, 0);
+      expect(sum).toBeLessThanOrEqual(1);
+      expect(ans.candidates![2].probability).toBeGreaterThan(ans.candidates![0].probability);
+    }
+    const free = a[0][1];
+    expect(free.stopReason).not.toBe('single_step');
+    expect(free.tokens[0]).toBe(referenceNext([...sys, 2, 2, 2]));
+    // Four choice questions over two exams go in one batched run.
+    expect(withReuse.runs.some((r) => r.B === 4)).toBe(true);
+    expect(withReuse.runs.filter((r) => r.P === 0).length).toBe(2); // one prefill per exam
+    expect(noReuse.runs.every((r) => r.B === 1)).toBe(true);
+  });
+
+  it('respects the batch byte cap', async () => {
+    const s = fakeSession();
+    await runExams(s, FAKE_SPEC, exams, { stopIds: [7], batchBytes: 1 });
+    // Only the exam whose prompts share no prefix (nothing to copy) may still batch.
+    expect(s.runs.filter((r) => r.B > 1).every((r) => r.P === 0)).toBe(true);
+    expect(s.runs.filter((r) => r.B === 1 && r.G === 0 && r.P > 0).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('stops at cancel before work starts', async () => {
+    const s = fakeSession();
+    await expect(runExams(s, FAKE_SPEC, exams, { stopIds: [7], signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'timeout' });
+    expect(s.runs).toHaveLength(0);
+  });
+});
