@@ -1,0 +1,70 @@
+/**
+ * Minimal input/output types of the findings layer. Everything here is plain data so that the
+ * runtime (model outputs) and evidence (ExamContext) can be produced elsewhere and replayed in tests.
+ */
+
+export type Eye = 'right' | 'left' | 'unknown';
+
+/** DICOM modality (CID 29): OP = ophthalmic photography (fundus), OPT = ophthalmic tomography (OCT). */
+export type Modality = 'OP' | 'OPT';
+
+/** One image the evidence layer selected, already checked for gradability. */
+export interface ImageRecord {
+  id: string;
+  eye: Eye;
+  modality: Modality;
+  /** Where the pixels came from: a FHIR reference ("Media/1", "ImagingStudy/2") or a DICOMweb URL. */
+  source: string;
+  /** Checksum of the image bytes (e.g. "sha256:..."), for audit. */
+  contentHash: string;
+  gradability: { gradable: boolean; reason?: string };
+}
+
+/**
+ * Case text for the assessment-and-plan task, in VOLMO's profile sections. Absent sections are
+ * rendered as "No … reported" exactly as in VOLMO's case-report prompts.
+ */
+export interface ClinicalProfile {
+  medicalHistory?: string;
+  familyHistory?: string;
+  symptoms?: string;
+  examinationFindings?: string;
+  diagnosticImaging?: string;
+}
+
+export interface ExamContext {
+  /** "Patient/<id>" (or urn:uuid:...) */
+  patient: string;
+  /** "Encounter/<id>", when the exam belongs to one. */
+  encounter?: string;
+  /** When the images were taken (ISO date-time). */
+  effectiveDateTime: string;
+  /** "ImagingStudy/<id>" references the images came from. */
+  imagingStudies: string[];
+  images: ImageRecord[];
+  /** "DocumentReference/<id>" references of notes used to build the clinical profile. */
+  notes: string[];
+  profile?: ClinicalProfile;
+}
+
+/** One model answer as the runtime returns it. */
+export interface ModelAnswer {
+  text: string;
+  /**
+   * Probability of each candidate answer token at the first answer position (softmax over the full
+   * vocabulary, or already restricted). Keys are the decoded token text ("TRUE", "FALSE", "0".."4");
+   * a leading SentencePiece "▁" or whitespace is ignored, matching is case-sensitive after that
+   * except for TRUE/FALSE which are upper-cased.
+   */
+  candidates?: Record<string, number>;
+}
+
+export interface ModelIdentity {
+  name: string;
+  version: string;
+  manifestSha256: string;
+  /** onnxruntime execution provider actually used, e.g. "cpu", "cuda". */
+  executionProvider: string;
+  /** True for test/bench models with random weights: output is never clinical. */
+  random: boolean;
+}
