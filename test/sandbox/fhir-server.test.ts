@@ -10,7 +10,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
   const res = await fetch(`${fhir.baseUrl}${path}`, {
     method,
     headers: { accept: FHIR_JSON, ...(body !== undefined ? { 'content-type': FHIR_JSON } : {}), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+    body: (body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body)) as BodyInit | undefined,
   });
   const text = await res.text();
   return { res, status: res.status, json: text ? (JSON.parse(text) as any) : undefined };

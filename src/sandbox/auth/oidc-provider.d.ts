@@ -1,0 +1,56 @@
+/** The part of oidc-provider 9's API the sandbox uses (the package ships no TypeScript types). */
+declare module 'oidc-provider' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+
+  export interface InteractionDetails {
+    uid: string;
+    prompt: { name: string; reasons: string[]; details: Record<string, unknown> };
+    params: Record<string, string | undefined>;
+    session?: { accountId?: string };
+    grantId?: string;
+  }
+
+  export interface Grant {
+    readonly jti: string;
+    addOIDCScope(scope: string): void;
+    addOIDCClaims(claims: string[]): void;
+    addResourceScope(resource: string, scope: string): void;
+    getResourceScope(resource: string): string;
+    save(): Promise<string>;
+  }
+
+  export interface KoaContext {
+    path: string;
+    method: string;
+    status: number;
+    body: unknown;
+    oidc?: {
+      route?: string;
+      params?: Record<string, unknown>;
+      client?: { clientId: string };
+      entities: Record<string, unknown> & { Grant?: Grant; AuthorizationCode?: { scope?: string; grantId?: string } };
+    };
+  }
+
+  export default class Provider {
+    constructor(issuer: string, configuration: Record<string, unknown>);
+    callback(): (req: IncomingMessage, res: ServerResponse) => void;
+    use(middleware: (ctx: KoaContext, next: () => Promise<void>) => Promise<void>): void;
+    on(event: string, listener: (...args: any[]) => void): void;
+    interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
+    interactionFinished(
+      req: IncomingMessage,
+      res: ServerResponse,
+      result: Record<string, unknown>,
+      options?: { mergeWithLastSubmission?: boolean },
+    ): Promise<void>;
+    Grant: new (init: { accountId: string; clientId: string }) => Grant;
+  }
+
+  export const errors: {
+    InvalidTarget: new (description?: string) => Error;
+    InvalidRequest: new (description?: string) => Error;
+    InvalidClientAuth: new (description?: string) => Error;
+    AccessDenied: new (description?: string) => Error;
+  };
+}
