@@ -3,6 +3,7 @@
  * the question tokens (logits at the answer position) and, unless a single step is enough, a decode
  * loop of one-token runs until a stop id, maxNewTokens, or abort.
  */
+import { AppError } from '../../errors.js';
 import type { ModelSession } from './onnx-session.js';
 import { PastKv, PrefixKv, presentsOf, stackLeftPadded, type KvGeometry, type LayerNamer } from './kv.js';
 import { countId, stepFeeds, type FeedRow } from './decoder-feeds.js';
@@ -47,23 +48,29 @@ export function candidateProbabilities(logits: Float32Array, ids: readonly numbe
   return ids.map((id) => Math.exp(logits[id] - max) / sum);
 }
 
-function imageFeed(spec: DecoderSpec, embeds: TensorLike | undefined, m: number): TensorLike {
-  if (m === 0) return { type: 'float32', dims: [0, spec.hidden], data: new Float32Array(0) };
+/**
+ * `image_embeds` for a run. Prompt runs must bring one row per image-context token. Generated tokens
+ * never take image rows: a decode step feeds none (the graph then embeds the id as text).
+ */
+function imageFeed(spec: DecoderSpec, embeds: TensorLike | undefined, m: number, generated: boolean): TensorLike {
+  if (m === 0 || generated) return { type: 'float32', dims: [0, spec.hidden], data: new Float32Array(0) };
   if (!embeds || embeds.dims[0] !== m) {
-    throw new Error(`prompt has ${m} image-context tokens but ${embeds?.dims[0] ?? 0} image embedding rows were given`);
+    throw new AppError('internal', `prompt has ${m} image-context tokens but ${embeds?.dims[0] ?? 0} image embedding rows were given`);
   }
   return embeds;
 }
 
 /** One decoder run; returns per-row last-position logits and the run's present KV. */
-async function run(session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike) {
+async function run(
+  session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike, generated = false,
+) {
   const m = rows.reduce((n, r) => n + countId(r.ids, spec.imgContextId), 0);
   const feeds: Record<string, FeedValue> = {
     ...stepFeeds(rows, spec.padId),
     ...prefix.feeds(spec.name),
     ...past.feeds(spec.name),
   };
-  if (session.inputNames.includes('image_embeds')) feeds.image_embeds = imageFeed(spec, embeds, m);
+  if (session.inputNames.includes('image_embeds')) feeds.image_embeds = imageFeed(spec, embeds, m, generated);
   const out = await session.run(feeds);
   const logits = out.logits as TensorLike;
   return { logits: rows.map((_, b) => rowOf(logits, b)), presents: presentsOf(out, spec, spec.name) };
@@ -102,7 +109,7 @@ export async function decode(
       if (reason) return { tokens, stopReason: reason };
       throwIfCancelled(opts.signal);
       const row = { prefixLen: prefix.length, pastLen: past.length, ids: [token] };
-      const r = await run(session, spec, [row], prefix, past);
+      const r = await run(session, spec, [row], prefix, past, undefined, true);
       await past.append(r.presents);
       logits = r.logits[0];
     }
