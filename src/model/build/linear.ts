@@ -1,0 +1,50 @@
+/** Emits Linear layers (y = x W^T + b, W in HF [out,in] layout) for the requested weight dtype. */
+import { attr, type GraphBuilder } from '../onnx/graph-builder.js';
+import { DataType } from '../onnx/onnx-proto.js';
+import { f32ToF16 } from '../snapshot/dtype.js';
+import { quantizeInt4 } from './quantize.js';
+
+export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+
+export function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
+  return out;
+}
+
+const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export class LinearEmitter {
+  constructor(
+    private readonly g: GraphBuilder,
+    readonly dtype: WeightDtype,
+  ) {}
+
+  /** A float32 tensor stored as `dtype` (fp16 storage + Cast for fp16/int4, plain fp32 otherwise). */
+  tensor(name: string, dims: number[], data: Float32Array, store: 'fp32' | 'fp16' = this.dtype === 'fp32' ? 'fp32' : 'fp16'): string {
+    if (store === 'fp32') return this.g.f32(name, dims, data);
+    const h = this.g.initializer(name, DataType.FLOAT16, dims, asBytes(f32ToF16(data)));
+    return this.g.op('Cast', [h], { to: attr.i(DataType.FLOAT) });
+  }
+
+  /** Embedding lookup: Gather rows of `table` [rows, width] (fp16 storage for fp16/int4 builds). */
+  gather(name: string, table: Float32Array, rows: number, width: number, ids: string): string {
+    if (this.dtype === 'fp32') return this.g.op('Gather', [this.g.f32(name, [rows, width], table), ids]);
+    const h = this.g.initializer(name, DataType.FLOAT16, [rows, width], asBytes(f32ToF16(table)));
+    return this.g.op('Cast', [this.g.op('Gather', [h, ids])], { to: attr.i(DataType.FLOAT) });
+  }
+
+  linear(x: string, name: string, w: Float32Array, outF: number, inF: number, bias?: Float32Array, quantize = true): string {
+    let y: string;
+    if (this.dtype === 'int4' && quantize && inF % 32 === 0) {
+      const q = quantizeInt4(w, outF, inF, 32);
+      const b = this.g.initializer(`${name}.qweight`, DataType.UINT8, [outF, inF / 32, 16], q.packed);
+      const s = this.g.f32(`${name}.scales`, [outF * (inF / 32)], q.scales);
+      y = this.g.op('MatMulNBits', [x, b, s], { K: attr.i(inF), N: attr.i(outF), bits: attr.i(4), block_size: attr.i(32) }, { domain: 'com.microsoft' });
+    } else {
+      const wt = this.tensor(`${name}.weight_t`, [inF, outF], transpose(w, outF, inF));
+      y = this.g.op('MatMul', [x, wt]);
+    }
+    return bias ? this.g.op('Add', [y, this.tensor(`${name}.bias`, [outF], bias, 'fp32')]) : y;
+  }
+}

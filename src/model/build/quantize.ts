@@ -1,0 +1,54 @@
+/**
+ * Weight-only int4 block quantisation in the com.microsoft MatMulNBits layout: for W [N,K] (HF Linear
+ * [out,in]), blocks of `blockSize` along K; B uint8 [N, kBlocks, blockSize/2] with the first element of each
+ * pair in the low nibble; scales float [N*kBlocks]; symmetric, implicit zero point 8.
+ */
+export interface Int4Weight {
+  n: number;
+  k: number;
+  blockSize: number;
+  packed: Uint8Array;
+  scales: Float32Array;
+}
+
+export function quantizeInt4(w: Float32Array, n: number, k: number, blockSize = 32): Int4Weight {
+  const kBlocks = Math.ceil(k / blockSize);
+  const blob = blockSize / 2;
+  const packed = new Uint8Array(n * kBlocks * blob);
+  const scales = new Float32Array(n * kBlocks);
+  for (let r = 0; r < n; r++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const start = b * blockSize;
+      const end = Math.min(start + blockSize, k);
+      let amax = 0;
+      for (let c = start; c < end; c++) amax = Math.max(amax, Math.abs(w[r * k + c]));
+      // map [-amax, amax] onto codes 0..15 around 8: value = (q - 8) * scale, q - 8 in [-8, 7]
+      const scale = amax / 8 || 1;
+      scales[r * kBlocks + b] = scale;
+      const base = (r * kBlocks + b) * blob;
+      for (let j = 0; j < blockSize; j++) {
+        const c = start + j;
+        const q = c < end ? Math.min(15, Math.max(0, Math.round(w[r * k + c] / scale) + 8)) : 8;
+        packed[base + (j >> 1)] |= j & 1 ? q << 4 : q;
+      }
+    }
+  }
+  return { n, k, blockSize, packed, scales };
+}
+
+/** Dequantises back to [N,K] float32 (tests, and the reference for int4 tolerance checks). */
+export function dequantizeInt4(q: Int4Weight): Float32Array {
+  const { n, k, blockSize } = q;
+  const kBlocks = Math.ceil(k / blockSize);
+  const out = new Float32Array(n * k);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < k; c++) {
+      const b = Math.floor(c / blockSize);
+      const j = c % blockSize;
+      const byte = q.packed[(r * kBlocks + b) * (blockSize / 2) + (j >> 1)];
+      const code = j & 1 ? byte >> 4 : byte & 15;
+      out[r * k + c] = (code - 8) * q.scales[r * kBlocks + b];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,155 @@
+/**
+ * `manifest.json` of a built model directory (docs/dev/model-contract.md): zod schema, plus reading and
+ * checksum verification for the runtime.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SnapshotError } from './snapshot/snapshot-error.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_FORMAT = 'volmo-model/1';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+const graphSchema = z.object({
+  file: z.string(),
+  inputs: z.array(z.string()),
+  outputs: z.array(z.string()),
+  externalData: z.string().nullable().default(null),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  modelName: z.string(),
+  modelVersion: z.string(),
+  createdAt: z.string(),
+  builder: z.string(),
+  /** sha256 of the snapshot files the model was built from (config.json, weights, tokenizer.model). */
+  source: z.object({
+    config: sha256Hex,
+    weights: z.record(z.string(), sha256Hex),
+    tokenizer: sha256Hex.nullable(),
+  }),
+  dtype: z.enum(['fp32', 'fp16', 'int4']),
+  /** dtype of every graph input/output tensor that carries floats (activations and KV cache). */
+  ioDtype: z.literal('float32'),
+  template: z.string(),
+  systemMessage: z.string(),
+  imageSize: z.number().int().positive(),
+  tokensPerTile: z.number().int().positive(),
+  maxTiles: z.number().int().positive(),
+  useThumbnail: z.boolean(),
+  normalize: z.object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]) }),
+  tokens: z.object({
+    bos: z.number().int(),
+    eos: z.number().int(),
+    imStart: z.number().int(),
+    imEnd: z.number().int(),
+    imgStart: z.number().int(),
+    imgEnd: z.number().int(),
+    imgContext: z.number().int(),
+    pad: z.number().int(),
+  }),
+  stopIds: z.array(z.number().int()).min(1),
+  llm: z.object({
+    layers: z.number().int().positive(),
+    hidden: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    kvHeads: z.number().int().positive(),
+    headDim: z.number().int().positive(),
+    intermediate: z.number().int().positive(),
+    vocab: z.number().int().positive(),
+    ropeTheta: z.number().positive(),
+    ropeScaling: z.object({ type: z.string(), factor: z.number() }).nullable(),
+    maxPositions: z.number().int().positive(),
+    rmsNormEps: z.number().positive(),
+  }),
+  vision: z.object({
+    imageSize: z.number().int().positive(),
+    patchSize: z.number().int().positive(),
+    hidden: z.number().int().positive(),
+    layers: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    intermediate: z.number().int().positive(),
+    downsampleRatio: z.number().positive(),
+    psVersion: z.enum(['v1', 'v2']),
+  }),
+  graphs: z.object({
+    vision: graphSchema,
+    decoder: graphSchema.extend({
+      layerNamePatterns: z.object({
+        prefixKey: z.string(),
+        prefixValue: z.string(),
+        pastKey: z.string(),
+        pastValue: z.string(),
+        presentKey: z.string(),
+        presentValue: z.string(),
+      }),
+    }),
+  }),
+  /** Tokenizer files present in the directory (absent when the snapshot had no tokenizer.model). */
+  tokenizer: z.object({ json: z.string(), config: z.string() }).nullable(),
+  /** Random weights (tiny/bench models): outputs must be labelled NOT clinical. */
+  random: z.boolean(),
+  /** Every other file of the directory with its size and sha256. */
+  files: z.record(z.string(), z.object({ sha256: sha256Hex, bytes: z.number().int().nonnegative() })),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Parses manifest.json of `modelDir` (SnapshotError when missing or invalid). */
+export function readManifest(modelDir: string): Manifest {
+  const path = join(modelDir, MANIFEST_FILE);
+  if (!existsSync(path)) throw new SnapshotError(`${MANIFEST_FILE} is missing in the model directory`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new SnapshotError(`${MANIFEST_FILE} is not valid JSON`, { cause });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new SnapshotError(`${MANIFEST_FILE}: ${first?.path.join('.') ?? ''} ${first?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+export interface VerifyProblem {
+  file: string;
+  problem: 'missing' | 'size' | 'checksum';
+}
+
+/** Checks every listed file's size and sha256. Returns the problems (empty when the directory is intact). */
+export async function verifyModelFiles(modelDir: string, manifest: Manifest, opts: { checksums?: boolean } = {}): Promise<VerifyProblem[]> {
+  const problems: VerifyProblem[] = [];
+  for (const [file, want] of Object.entries(manifest.files)) {
+    const path = join(modelDir, file);
+    if (!existsSync(path)) {
+      problems.push({ file, problem: 'missing' });
+      continue;
+    }
+    const { size } = statSync(path);
+    if (size !== want.bytes) problems.push({ file, problem: 'size' });
+    else if (opts.checksums !== false && (await sha256File(path)) !== want.sha256) problems.push({ file, problem: 'checksum' });
+  }
+  return problems;
+}
+
+/** Reads and verifies a model directory; throws a SnapshotError naming the first bad file. */
+export async function loadVerifiedManifest(modelDir: string, opts: { checksums?: boolean } = {}): Promise<Manifest> {
+  const manifest = readManifest(modelDir);
+  const problems = await verifyModelFiles(modelDir, manifest, opts);
+  if (problems.length > 0) {
+    const p = problems[0];
+    throw new SnapshotError(`model file ${p.file}: ${p.problem === 'missing' ? 'missing' : p.problem === 'size' ? 'wrong size' : 'checksum mismatch'}`);
+  }
+  return manifest;
+}
