@@ -5,7 +5,9 @@
  * (choice) questions of one or more exams are answered together in batched runs.
  */
 import type { ModelSession } from './onnx-session.js';
-import { candidateProbabilities, argmax, classifyBatch, firstStep, generate, prefill, type DecoderSpec, type StopReason } from './generate.js';
+import {
+  candidateProbabilities, argmax, classifyBatch, firstStep, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
+} from './generate.js';
 import { PrefixKv } from './kv.js';
 import { countId } from './decoder-feeds.js';
 import { throwIfCancelled, type CancelSignal } from './cancel.js';
@@ -57,10 +59,8 @@ export function sharedPrefixLength(seqs: readonly (readonly number[])[]): number
   return Math.max(0, n);
 }
 
-function sliceRows(t: TensorLike | undefined, start: number, end: number): TensorLike | undefined {
-  if (!t || end <= start) return undefined;
-  const w = t.dims[1];
-  return { type: t.type, dims: [end - start, w], data: (t.data as Float32Array).subarray(start * w, end * w) };
+function rowsOf(t: TensorLike | undefined, start: number, end: number): TensorLike | undefined {
+  return t && end > start ? sliceRows(t, start, end) : undefined;
 }
 
 function answerFromLogits(q: EncodedQuestion, logits: Float32Array): RawAnswer {
@@ -90,8 +90,8 @@ async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedEx
   const ids = exam.questions[0].ids.slice(0, p);
   const m0 = countId(ids, spec.imgContextId);
   const total = exam.imageEmbeds?.dims[0] ?? 0;
-  const prefix = p > 0 ? await prefill(session, spec, ids, sliceRows(exam.imageEmbeds, 0, m0)) : PrefixKv.empty(spec, 1);
-  return { exam, prefix, rest: sliceRows(exam.imageEmbeds, m0, total) };
+  const prefix = p > 0 ? await prefill(session, spec, ids, rowsOf(exam.imageEmbeds, 0, m0)) : PrefixKv.empty(spec, 1);
+  return { exam, prefix, rest: rowsOf(exam.imageEmbeds, m0, total) };
 }
 
 /** Answers every question of every exam. Frees all KV on return, error or cancel. */

@@ -76,11 +76,36 @@ async function run(
   return { logits: rows.map((_, b) => rowOf(logits, b)), presents: presentsOf(out, spec, spec.name) };
 }
 
-/** Runs the prefix (system prompt + images) once; the result is shared read-only by many questions. */
-export async function prefill(session: ModelSession, spec: DecoderSpec, ids: readonly number[], embeds?: TensorLike): Promise<PrefixKv> {
+/**
+ * Runs the prefix (system prompt + images) once; the result is shared read-only by many questions.
+ * Long prefixes run in chunks of `chunk` tokens (attention scores of one run are T×(P+T) per head).
+ * A one-chunk prefix keeps the run's outputs as they are (device-resident on WebGPU).
+ */
+export async function prefill(
+  session: ModelSession, spec: DecoderSpec, ids: readonly number[], embeds?: TensorLike, chunk = 2048,
+): Promise<PrefixKv> {
   const empty = PrefixKv.empty(spec, 1);
-  const { presents } = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds);
-  return new PrefixKv(spec, 1, ids.length, presents);
+  if (ids.length <= chunk) {
+    const r = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds);
+    return new PrefixKv(spec, 1, ids.length, r.presents);
+  }
+  const acc = new PastKv(spec, 1);
+  let row = 0;
+  for (let start = 0; start < ids.length; start += chunk) {
+    const part = ids.slice(start, start + chunk);
+    const m = countId(part, spec.imgContextId);
+    const rows = embeds && m ? sliceRows(embeds, row, row + m) : undefined;
+    row += m;
+    const r = await run(session, spec, [{ prefixLen: 0, pastLen: acc.length, ids: part }], empty, acc, rows);
+    await acc.append(r.presents);
+  }
+  return acc.toPrefix();
+}
+
+/** Rows [start, end) of a [N, W] tensor, as a view. */
+export function sliceRows(t: TensorLike, start: number, end: number): TensorLike {
+  const w = t.dims[1];
+  return { type: t.type, dims: [end - start, w], data: (t.data as Float32Array).subarray(start * w, end * w) };
 }
 
 /** Runs a question's tokens after the prefix: logits at the answer position and the past KV. */

@@ -155,6 +155,13 @@ export class PastKv {
     this.len += presents.keys[0].dims[2];
   }
 
+  /** Hands the accumulated KV over as a read-only prefix (this cache is left empty). */
+  toPrefix(): PrefixKv {
+    const prefix = new PrefixKv(this.geometry, this.batch, this.len, { keys: this.keys, values: this.values });
+    this.dispose();
+    return prefix;
+  }
+
   feeds(name: LayerNamer): Record<string, FeedValue> {
     const f: Record<string, FeedValue> = {};
     for (let i = 0; i < this.geometry.layers; i++) {
