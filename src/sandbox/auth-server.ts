@@ -132,6 +132,10 @@ function addLaunchContextToTokenResponse(ctx: KoaContext, grantContexts: Readonl
   const body = ctx.body as Record<string, unknown> | undefined;
   const grant = ctx.oidc.entities.Grant;
   if (!body?.access_token || !grant) return;
+  // The access token's scope lists only the FHIR (resource) scopes; SMART apps expect the OIDC/launch
+  // scopes they were granted (launch, openid, fhirUser, ...) in the response's scope too.
+  const scopes = new Set([...grant.getOIDCScope().split(' '), ...String(body.scope ?? '').split(' ')].filter(Boolean));
+  body.scope = [...scopes].join(' ');
   const c = grantContexts.get(grant.jti);
   if (!c) return;
   if (c.patient) body.patient = c.patient;

@@ -16,6 +16,7 @@ declare module 'oidc-provider' {
     addOIDCClaims(claims: string[]): void;
     addResourceScope(resource: string, scope: string): void;
     getResourceScope(resource: string): string;
+    getOIDCScope(): string;
     save(): Promise<string>;
   }
 
