@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Bundle, DiagnosticReport, Observation } from '@medplum/fhirtypes';
 import { silentLogger } from '../../src/log.js';
 import { startSmartSandbox, type SmartSandbox } from '../../src/sandbox/fhir/smart-sandbox.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback'; // never fetched: redirects are followed by hand
 const FULL_SCOPE = 'launch openid fhirUser patient/*.rs patient/DiagnosticReport.c';
+const VITALS = 'category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs';
+const CONSTRAINED_SCOPE = `launch patient/Observation.rs?${VITALS}`;
+let confidentialKey: CryptoKey;
 let sandbox: SmartSandbox;
 let smart: Record<string, any>;
 
@@ -75,7 +78,7 @@ async function token(form: Record<string, string>) {
 }
 
 /** A complete launch: authorize (EHR when `launch` is given) + code exchange. */
-async function launchToken(clientId: string, scope: string, launch?: string) {
+async function launchToken(clientId: string, scope: string, launch?: string, clientAuth: Record<string, string> = {}) {
   const { verifier, challenge } = pkce();
   const state = randomBytes(16).toString('base64url');
   const auth = await authorize({
@@ -84,7 +87,7 @@ async function launchToken(clientId: string, scope: string, launch?: string) {
   });
   expect(auth.error ?? null).toBeNull();
   expect(auth.state).toBe(state);
-  const t = await token({ grant_type: 'authorization_code', code: auth.code!, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier });
+  const t = await token({ grant_type: 'authorization_code', code: auth.code!, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier, ...clientAuth });
   expect(t.status).toBe(200);
   return t.body;
 }
@@ -99,6 +102,9 @@ async function fhir(accessToken: string, method: string, path: string, body?: un
 }
 
 beforeAll(async () => {
+  const { privateKey, publicKey } = await generateKeyPair('RS384', { extractable: true });
+  confidentialKey = privateKey;
+  const publicJwk = { ...(await exportJWK(publicKey)), kid: 'conf-1', alg: 'RS384' };
   sandbox = await startSmartSandbox({
     log: silentLogger(),
     defaultPatient: 'p-std',
@@ -106,6 +112,7 @@ beforeAll(async () => {
     clients: [
       { clientId: 'ehr-app', kind: 'public', redirectUris: [REDIRECT], scope: `${FULL_SCOPE} launch/patient online_access` },
       { clientId: 'viewer-app', kind: 'public', redirectUris: [REDIRECT], scope: 'launch patient/*.rs' },
+      { clientId: 'confidential-app', kind: 'confidential-asymmetric', redirectUris: [REDIRECT], scope: CONSTRAINED_SCOPE, jwks: { keys: [publicJwk] } },
     ],
   });
   smart = (await (await fetch(`${sandbox.auth.issuer}/.well-known/smart-configuration`)).json()) as Record<string, any>;
@@ -116,6 +123,7 @@ beforeAll(async () => {
     { resource: { resourceType: 'Encounter', id: 'e1', status: 'in-progress', class: { code: 'AMB' }, subject: { reference: 'Patient/p1' } } },
     { resource: obs('o1', 'p1') },
     { resource: obs('o2', 'p2') },
+    { resource: { ...obs('o3', 'p1'), category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }] } },
   ];
   await sandbox.fhir.loadBundle({ resourceType: 'Bundle', type: 'collection', entry } as Bundle);
 });
@@ -209,7 +217,7 @@ describe('scope enforcement on the FHIR server', () => {
   it('limits searches to the launch patient', async () => {
     const all = await fhir(p1Token, 'GET', '/Observation');
     expect(all.status).toBe(200);
-    expect(all.json.entry.map((e: any) => e.resource.id)).toEqual(['o1']);
+    expect(all.json.entry.map((e: any) => e.resource.id).sort()).toEqual(['o1', 'o3']);
     expect((await fhir(p1Token, 'GET', '/Observation?patient=Patient/p2')).json.total).toBe(0);
     expect((await fhir(p1Token, 'GET', '/Patient')).json.entry.map((e: any) => e.resource.id)).toEqual(['p1']);
   });
@@ -239,5 +247,41 @@ describe('scope enforcement on the FHIR server', () => {
     const allowed = await fhir(p1Token, 'POST', '', { ...tx, entry: [tx.entry![0]] });
     expect(allowed.status).toBe(200);
     expect((await fhir(p1Token, 'GET', '/DiagnosticReport')).json.total).toBe(before + 1);
+  });
+});
+
+describe('confidential asymmetric client with a constrained v2 scope', () => {
+  const clientAssertion = () => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ jti: randomBytes(12).toString('hex') })
+      .setProtectedHeader({ alg: 'RS384', kid: 'conf-1', typ: 'JWT' })
+      .setIssuer('confidential-app').setSubject('confidential-app').setAudience(smart.token_endpoint)
+      .setIssuedAt(now).setExpirationTime(now + 120)
+      .sign(confidentialKey);
+  };
+
+  it('authenticates the code exchange with private_key_jwt and is refused without it', async () => {
+    const { verifier, challenge } = pkce();
+    const auth = await authorize({
+      response_type: 'code', client_id: 'confidential-app', redirect_uri: REDIRECT, scope: CONSTRAINED_SCOPE, state: 's',
+      aud: sandbox.fhir.baseUrl, code_challenge: challenge, code_challenge_method: 'S256', launch: sandbox.auth.createLaunch({ patient: 'p1' }),
+    });
+    const unauthenticated = await token({ grant_type: 'authorization_code', code: auth.code!, redirect_uri: REDIRECT, client_id: 'confidential-app', code_verifier: verifier });
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.body.error).toBe('invalid_client');
+  });
+
+  it('limits reads and searches to resources matching the scope constraint', async () => {
+    const t = await launchToken('confidential-app', CONSTRAINED_SCOPE, sandbox.auth.createLaunch({ patient: 'p1' }), {
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await clientAssertion(),
+    });
+    expect(t.scope).toContain(`patient/Observation.rs?${VITALS}`);
+    expect((await fhir(t.access_token, 'GET', '/Observation/o3')).status).toBe(200);
+    expect((await fhir(t.access_token, 'GET', '/Observation/o1')).status).toBe(403);
+    const search = await fhir(t.access_token, 'GET', '/Observation');
+    expect(search.json.entry.map((e: any) => e.resource.id)).toEqual(['o3']);
+    expect((await fhir(t.access_token, 'GET', '/Patient/p1')).status).toBe(403);
+    expect((await fhir(t.access_token, 'GET', '/?_type=Observation')).status).toBe(403);
   });
 });

@@ -127,6 +127,14 @@ export class AccessRepository extends FhirRepository {
   }
 
   async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
+    if (searchRequest.types?.length) {
+      // Multi-type (`GET [base]?_type=...`): allowed only when every type is granted without limits.
+      for (const type of searchRequest.types) {
+        const d = this.decide('search', type);
+        if (d.patient !== undefined || d.constraints) throw forbidden('multi-type search is not available under patient/ or constrained scopes');
+      }
+      return this.store.search(searchRequest) as Promise<Bundle<WithId<T>>>;
+    }
     const d = this.decide('search', searchRequest.resourceType);
     let req = searchRequest as SearchRequest;
     if (d.patient !== undefined) req = restrictToPatient(req, d.patient);
