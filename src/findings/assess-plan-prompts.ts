@@ -29,17 +29,28 @@ function section(name: string, value: string | undefined, absent: string): strin
   return `[${name}]\n${v ? v : absent}`;
 }
 
-/** Step 1: the case profile framed exactly as in VOLMO's case-report prompts. */
-export function differentialDiagnosisPrompt(profile: ClinicalProfile): string {
+/** The profile block from sections, as in VOLMO's case reports ("[PATIENT CLINICAL PROFILE]\n\n[MEDICAL HISTORY]\n..."). */
+export function renderProfileBlock(profile: ClinicalProfile): string {
   return [
-    `${RULE}\n### Task: Provide Differential Diagnoses ###\n`,
-    'You are an ophthalmologist. You are given the clinical profile of a patient. Based on the clinical images and profile, please provide a differential diagnosis. For each potential diagnosis, include severity level.\n',
-    '### Input: Clinical Profile ###\n[PATIENT CLINICAL PROFILE]\n',
+    '[PATIENT CLINICAL PROFILE]\n',
     section('MEDICAL HISTORY', profile.medicalHistory, 'No medical history reported') + '\n',
     section('FAMILY HISTORY', profile.familyHistory, 'No family history reported') + '\n',
     section('SYMPTOMS', profile.symptoms, 'No symptoms reported') + '\n',
     section('EXAMINATION FINDINGS', profile.examinationFindings, 'No examination findings reported') + '\n',
-    section('DIAGNOSTIC IMAGING', profile.diagnosticImaging, 'No diagnostic imaging reported') + '\n',
+    section('DIAGNOSTIC IMAGING', profile.diagnosticImaging, 'No diagnostic imaging reported'),
+  ].join('\n');
+}
+
+/**
+ * Step 1: the case profile framed exactly as in VOLMO's case-report prompts. `profile` is either
+ * sections, or an already rendered block (e.g. the evidence layer's caseText), inserted verbatim.
+ */
+export function differentialDiagnosisPrompt(profile: ClinicalProfile | string): string {
+  const block = typeof profile === 'string' ? profile.trim() : renderProfileBlock(profile);
+  return [
+    `${RULE}\n### Task: Provide Differential Diagnoses ###\n`,
+    'You are an ophthalmologist. You are given the clinical profile of a patient. Based on the clinical images and profile, please provide a differential diagnosis. For each potential diagnosis, include severity level.\n',
+    `### Input: Clinical Profile ###\n${block}\n`,
     '### Expected Output Format ###\n[DIFFERENTIAL DIAGNOSIS]\n1. Diagnosis: [name]; Severity: [severity]\n2. Diagnosis: [name]; Severity: [severity]\n...',
     RULE,
   ].join('\n');
@@ -53,6 +64,6 @@ const FIXED: Record<2 | 3 | 4 | 5, string> = {
 };
 
 /** The text of step n (without any image prefix). */
-export function assessPlanPrompt(step: 1 | 2 | 3 | 4 | 5, profile: ClinicalProfile): string {
+export function assessPlanPrompt(step: 1 | 2 | 3 | 4 | 5, profile: ClinicalProfile | string): string {
   return step === 1 ? differentialDiagnosisPrompt(profile) : FIXED[step];
 }

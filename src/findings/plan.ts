@@ -102,7 +102,7 @@ function planAssessPlan(context: ExamContext, images: ImageRecord[], history: Fi
   const prefix = imagePrefix(ids.length);
   const out: PlannedTask[] = [];
   for (const s of ASSESS_PLAN_STEPS) {
-    const text = assessPlanPrompt(s.step, context.profile ?? {});
+    const text = assessPlanPrompt(s.step, context.caseText ?? context.profile ?? {});
     const chainedLater = history === 'chained' && s.step > 1;
     out.push({
       key: `assess-plan:${s.step}`,

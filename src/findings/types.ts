@@ -45,6 +45,11 @@ export interface ExamContext {
   /** "DocumentReference/<id>" references of notes used to build the clinical profile. */
   notes: string[];
   profile?: ClinicalProfile;
+  /**
+   * An already rendered profile block ("[PATIENT CLINICAL PROFILE]\n...\n\n[DIAGNOSTIC IMAGING]\n..."),
+   * e.g. EvidenceBundle.caseText; when present it is used verbatim instead of `profile`.
+   */
+  caseText?: string;
 }
 
 /** One model answer as the runtime returns it. */

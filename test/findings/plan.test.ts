@@ -27,6 +27,12 @@ describe('VOLMO prompt wording (verbatim from the volmo data JSONs)', () => {
   it('step 1 reproduces a VOLMO case prompt exactly from its profile sections', () => {
     expect(assessPlanPrompt(1, VOLMO_CASE_1_PROFILE)).toBe(VOLMO_CASE_1_PROMPT_1);
   });
+  it('a pre-rendered case text (evidence caseText) is inserted verbatim', () => {
+    const block = '[PATIENT CLINICAL PROFILE]\n67-year-old male\n\n[MEDICAL HISTORY]\nType 2 diabetes';
+    expect(assessPlanPrompt(1, block)).toContain(`### Input: Clinical Profile ###\n${block}\n\n### Expected Output Format ###`);
+    const plan = planTasks(context([image('r1', 'right')], { caseText: block }), DEFAULT_FINDINGS_CONFIG);
+    expect(plan.tasks.find((t) => t.key === 'assess-plan:1')!.prompt).toContain(block);
+  });
   it('absent profile sections are stated as not reported', () => {
     const p = assessPlanPrompt(1, {});
     expect(p).toContain('[FAMILY HISTORY]\nNo family history reported\n\n[SYMPTOMS]\nNo symptoms reported');
