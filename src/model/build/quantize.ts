@@ -1,7 +1,7 @@
 /**
  * Weight-only int4 block quantisation in the com.microsoft MatMulNBits layout: for W [N,K] (HF Linear
  * [out,in]), blocks of `blockSize` along K; B uint8 [N, kBlocks, blockSize/2] with the first element of each
- * pair in the low nibble; scales float [N*kBlocks]; symmetric, implicit zero point 8.
+ * pair in the low nibble; scales float [N*kBlocks]; symmetric (scale = absmax / 7), implicit zero point 8.
  */
 export interface Int4Weight {
   n: number;
@@ -22,8 +22,8 @@ export function quantizeInt4(w: Float32Array, n: number, k: number, blockSize = 
       const end = Math.min(start + blockSize, k);
       let amax = 0;
       for (let c = start; c < end; c++) amax = Math.max(amax, Math.abs(w[r * k + c]));
-      // map [-amax, amax] onto codes 0..15 around 8: value = (q - 8) * scale, q - 8 in [-8, 7]
-      const scale = amax / 8 || 1;
+      // value = (q - 8) * scale with q - 8 in [-7, 7] so every element rounds to its nearest step
+      const scale = amax / 7 || 1;
       scales[r * kBlocks + b] = scale;
       const base = (r * kBlocks + b) * blob;
       for (let j = 0; j < blockSize; j++) {
