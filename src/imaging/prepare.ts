@@ -30,7 +30,7 @@ export interface PreparedImage extends EvidenceImage {
   readonly lateralityConflict?: boolean;
 }
 
-const SHARP_OPTS = { limitInputPixels: LIMITS.maxPixels, failOn: 'warning' as const, sequentialRead: true };
+const SHARP_OPTS = { limitInputPixels: LIMITS.maxPixels, failOn: 'warning' as const };
 
 function reconcileEye(record: Eye | undefined, dicom: Eye): { eye: Eye; conflict: boolean } {
   const r = record ?? 'unknown';

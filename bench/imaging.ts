@@ -1,0 +1,59 @@
+/**
+ * Image-check throughput: prepareImage (header probe + one shrink-on-load decode + gradability gate +
+ * content hash) vs a straightforward full decode to raw pixels then resize for the same metrics.
+ * Run: npx tsx bench/imaging.ts [iterations]
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import sharp from 'sharp';
+import { prepareImage } from '../src/imaging/prepare.js';
+import { fundusMetrics, judgeFundus } from '../src/imaging/gradability.js';
+import { GRADABILITY } from '../src/imaging/thresholds.js';
+
+export interface ImagingBenchRow {
+  readonly input: string;
+  readonly path: 'prepareImage' | 'decode-then-resize';
+  readonly msPerImage: number;
+  readonly imagesPerSecond: number;
+}
+
+async function time(n: number, fn: () => Promise<unknown>): Promise<number> {
+  await fn(); // warm-up
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  return (performance.now() - t0) / n;
+}
+
+async function baseline(bytes: Buffer): Promise<void> {
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  const small = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+    .resize(GRADABILITY.analysisSide, GRADABILITY.analysisSide, { fit: 'inside' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  judgeFundus(fundusMetrics(small.data, small.info.width, small.info.height, small.info.channels));
+}
+
+export async function runImagingBench(iterations = 10): Promise<ImagingBenchRow[]> {
+  const inputs: [string, string][] = [
+    ['fixtures/dicom/idrid-fundus-od.dcm', 'IDRiD 3410x2848 JPEG-in-DICOM'],
+    ['/work/shared/data/fundus/IDRiD_01.jpg', 'IDRiD 3410x2848 JPEG'],
+    ['fixtures/images/diabetic-fundus-od.jpg', 'fixture 1024x1024 JPEG'],
+  ];
+  const rows: ImagingBenchRow[] = [];
+  for (const [path, label] of inputs) {
+    if (!existsSync(path)) continue;
+    const bytes = readFileSync(path);
+    const ms = await time(iterations, () => prepareImage(bytes, { provenance: { via: 'inline' } }));
+    rows.push({ input: label, path: 'prepareImage', msPerImage: ms, imagesPerSecond: 1000 / ms });
+    if (!path.endsWith('.dcm')) {
+      const b = await time(iterations, () => baseline(bytes));
+      rows.push({ input: label, path: 'decode-then-resize', msPerImage: b, imagesPerSecond: 1000 / b });
+    }
+  }
+  return rows;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const rows = await runImagingBench(Number(process.argv[2] ?? 10));
+  for (const r of rows) console.log(`${r.input.padEnd(32)} ${r.path.padEnd(20)} ${r.msPerImage.toFixed(1).padStart(7)} ms  ${r.imagesPerSecond.toFixed(1).padStart(6)} img/s`);
+}
