@@ -41,6 +41,8 @@ export interface FhirClient {
   readonly baseUrl: string;
   read<T extends Resource = Resource>(resourceType: string, id: string, opts?: RequestOptions): Promise<T>;
   search<T extends Resource = Resource>(resourceType: string, params?: SearchParams, opts?: SearchOptions): Promise<SearchResult<T>>;
+  /** Continues a paginated search from a Bundle's link[next] URL (must be on this server), e.g. for a prefetched first page. */
+  continueSearch<T extends Resource = Resource>(nextUrl: string, opts?: SearchOptions): Promise<SearchResult<T>>;
   /** Bytes of a Binary: `Binary/x`, a relative or absolute URL on this server. */
   readBinary(ref: string, opts?: BinaryOptions): Promise<BinaryContent>;
   /** Bytes of an Attachment: inline `data`, or `url` (FHIR-relative, on this server, or another allowlisted origin without the token). */

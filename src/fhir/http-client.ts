@@ -49,11 +49,19 @@ export class HttpFhirClient implements FhirClient {
 
   async search<T extends Resource = Resource>(resourceType: string, params: SearchParams = {}, opts: SearchOptions = {}): Promise<SearchResult<T>> {
     checkType(resourceType);
-    const maxPages = opts.maxPages ?? 5;
-    const maxResources = opts.maxResources ?? 500;
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) for (const one of typeof v === 'string' ? [v] : v) qs.append(k, one);
-    let url: string | undefined = `${this.baseUrl}/${resourceType}${qs.size > 0 ? `?${qs}` : ''}`;
+    return this.collect<T>(`${this.baseUrl}/${resourceType}${qs.size > 0 ? `?${qs}` : ''}`, opts);
+  }
+
+  async continueSearch<T extends Resource = Resource>(nextUrl: string, opts: SearchOptions = {}): Promise<SearchResult<T>> {
+    return this.collect<T>(this.sameServer(nextUrl), opts);
+  }
+
+  private async collect<T extends Resource>(first: string, opts: SearchOptions): Promise<SearchResult<T>> {
+    const maxPages = opts.maxPages ?? 5;
+    const maxResources = opts.maxResources ?? 500;
+    let url: string | undefined = first;
     const resources: T[] = [];
     const outcomes: OperationOutcome[] = [];
     let pages = 0;

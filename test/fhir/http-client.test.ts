@@ -81,6 +81,12 @@ describe('HttpFhirClient', () => {
     expect([few.resources.length, few.truncated]).toEqual([3, true]);
   });
 
+  it('continues a search from a next link on the same server only', async () => {
+    const rest = await fhir.continueSearch(`${srv.origin}/fhir/Observation?page=2&patient=p1`);
+    expect(rest.resources.map((r) => r.id)).toEqual(['o3', 'o4', 'o5']);
+    await expect(fhir.continueSearch('http://127.0.0.1:1/fhir/Observation?page=2')).rejects.toMatchObject({ reason: 'refused_allowlist' });
+  });
+
   it('separates OperationOutcome entries from results (Epic "no results" style)', async () => {
     const res = await fhir.search('Observation', { code: 'empty' });
     expect(res.resources).toEqual([]);

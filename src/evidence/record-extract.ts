@@ -1,0 +1,116 @@
+/** Pure extraction of demographics, conditions and eye-relevant medications from FHIR R4 resources. */
+import type { CodeableConcept, Condition, MedicationRequest, Patient, Resource } from 'fhir/r4.js';
+import { CONDITION_ICD10, CONDITION_SNOMED, CONDITION_TEXT, EYE_DRUG_RE, EYE_TEXT_RE, ICD10_SYSTEMS, OPHTHALMIC_ROUTE_SNOMED, SNOMED } from './codes.js';
+import type { CodedValue, ConditionCategory, ConditionSummary, Eye, MedicationSummary, PatientContext } from './types.js';
+
+/** Whole years between a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) and now; undefined if unparsable or in the future. */
+export function ageInYears(birthDate: string | undefined, now: Date): number | undefined {
+  const m = birthDate ? /^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?/.exec(birthDate) : null;
+  if (!m) return undefined;
+  const y = Number(m[1]);
+  const mo = m[2] ? Number(m[2]) : 1;
+  const d = m[3] ? Number(m[3]) : 1;
+  let age = now.getUTCFullYear() - y;
+  if (now.getUTCMonth() + 1 < mo || (now.getUTCMonth() + 1 === mo && now.getUTCDate() < d)) age--;
+  return age >= 0 && age < 130 ? age : undefined;
+}
+
+export function demographics(patient: Patient | undefined, now: Date): Pick<PatientContext, 'ageYears' | 'sex'> {
+  if (!patient) return {};
+  const sex = patient.gender === 'male' || patient.gender === 'female' || patient.gender === 'other' || patient.gender === 'unknown' ? patient.gender : undefined;
+  return { ageYears: ageInYears(patient.birthDate, now), sex };
+}
+
+/** The display text of a concept: text, else the first coding display, else the code. */
+export function conceptDisplay(cc: CodeableConcept | undefined): string | undefined {
+  if (!cc) return undefined;
+  const c = cc.coding?.find((x) => x.display) ?? cc.coding?.[0];
+  return (cc.text ?? c?.display ?? c?.code)?.slice(0, 200);
+}
+
+function conceptToCoded(cc: CodeableConcept, preferSystem?: (s: string) => boolean): CodedValue {
+  const c = cc.coding?.find((x) => x.system && preferSystem?.(x.system)) ?? cc.coding?.[0];
+  return { system: c?.system, code: c?.code, display: conceptDisplay(cc) ?? 'unnamed' };
+}
+
+export function categorise(cc: CodeableConcept | undefined): ConditionCategory | undefined {
+  if (!cc) return undefined;
+  const cats = Object.keys(CONDITION_SNOMED) as ConditionCategory[];
+  for (const c of cc.coding ?? []) {
+    if (!c.code) continue;
+    if (c.system === SNOMED) {
+      const hit = cats.find((cat) => CONDITION_SNOMED[cat].has(c.code!));
+      if (hit) return hit;
+    }
+    if (c.system && ICD10_SYSTEMS.has(c.system)) {
+      const code = c.code.replace('.', '').toUpperCase();
+      const hit = cats.find((cat) => CONDITION_ICD10[cat].some((p) => code.startsWith(p)));
+      if (hit) return hit;
+    }
+  }
+  const text = [cc.text, ...(cc.coding ?? []).map((c) => c.display)].filter(Boolean).join(' ');
+  return cats.find((cat) => CONDITION_TEXT[cat].include.test(text) && !CONDITION_TEXT[cat].exclude?.test(text));
+}
+
+const INACTIVE = new Set(['inactive', 'resolved', 'remission']);
+const NOT_TRUE = new Set(['refuted', 'entered-in-error']);
+
+export function eyeFromText(text: string | undefined): Eye | undefined {
+  if (!text) return undefined;
+  if (/\b(both eyes|each eye|bilateral)\b/i.test(text) || /\bOU\b/.test(text)) return 'both';
+  const right = /\bright eye\b/i.test(text) || /\bOD\b/.test(text);
+  const left = /\bleft eye\b/i.test(text) || /\bOS\b/.test(text);
+  if (right && left) return 'both';
+  return right ? 'right' : left ? 'left' : undefined;
+}
+
+export function summariseConditions(conditions: readonly Condition[]): ConditionSummary[] {
+  const out: ConditionSummary[] = [];
+  const seen = new Set<string>();
+  for (const c of conditions) {
+    const clinical = c.clinicalStatus?.coding?.[0]?.code;
+    const verification = c.verificationStatus?.coding?.[0]?.code;
+    if ((clinical && INACTIVE.has(clinical)) || (verification && NOT_TRUE.has(verification))) continue;
+    const category = categorise(c.code);
+    if (!category || !c.code) continue;
+    const coding = conceptToCoded(c.code, (s) => s === SNOMED);
+    const key = `${category}|${coding.display.toLowerCase()}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const site = c.bodySite?.map((b) => conceptDisplay(b)).join(' ');
+    out.push({
+      category,
+      coding,
+      clinicalStatus: clinical,
+      onset: c.onsetDateTime ?? c.onsetPeriod?.start ?? c.recordedDate,
+      eye: eyeFromText(`${site ?? ''} ${coding.display}`),
+    });
+  }
+  const order: ConditionCategory[] = ['diabetes', 'hypertension', 'glaucoma'];
+  return out.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category));
+}
+
+function isEyeMedication(name: string, m: MedicationRequest): boolean {
+  const route = m.dosageInstruction?.some((d) => d.route?.coding?.some((c) => c.system === SNOMED && c.code === OPHTHALMIC_ROUTE_SNOMED) || /ophthalm|intravitreal/i.test(conceptDisplay(d.route) ?? ''));
+  const text = m.dosageInstruction?.map((d) => d.text ?? '').join(' ') ?? '';
+  return Boolean(route) || EYE_DRUG_RE.test(name) || EYE_TEXT_RE.test(text) || /ophthalmic|eye drop|intravitreal/i.test(name);
+}
+
+/** Active medication orders that act on or endanger the eye. `contained` resolves medicationReference. */
+export function summariseEyeMedications(requests: readonly MedicationRequest[], contained: readonly Resource[] = []): MedicationSummary[] {
+  const out: MedicationSummary[] = [];
+  for (const m of requests) {
+    if (m.status && !['active', 'on-hold', 'draft'].includes(m.status)) continue;
+    let concept = m.medicationCodeableConcept;
+    if (!concept && m.medicationReference) {
+      const ref = m.medicationReference.reference ?? '';
+      const med = [...(m.contained ?? []), ...contained].find((r) => r.resourceType === 'Medication' && (ref === `#${r.id}` || ref.endsWith(`Medication/${r.id}`)));
+      concept = (med as { code?: CodeableConcept } | undefined)?.code ?? (m.medicationReference.display ? { text: m.medicationReference.display } : undefined);
+    }
+    const name = conceptDisplay(concept);
+    if (!name || !concept || !isEyeMedication(name, m)) continue;
+    const dosage = m.dosageInstruction?.map((d) => d.text).filter(Boolean).join('; ').slice(0, 200) || undefined;
+    out.push({ coding: conceptToCoded(concept), status: m.status, dosage, eye: eyeFromText(dosage), authoredOn: m.authoredOn });
+  }
+  return out;
+}
