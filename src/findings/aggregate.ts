@@ -10,16 +10,27 @@ import { checkConsistency } from './consistency.js';
 import type {
   ConditionFinding, EyeFindings, ExamFindings, Flag, ScreeningImageResult, StageFinding, StageImageResult,
 } from './findings-types.js';
-import { parseBooleanAnswer, parseDigitAnswer } from './parse.js';
+import { parseBooleanAnswer, parseDigitAnswer, type ParsedBoolean, type ParsedDigit } from './parse.js';
 import type { PlannedTask, TaskPlan } from './plan.js';
 import { deriveReferral } from './referral.js';
 import { TASK_SET_VERSION, type ConditionId } from './tasks.js';
 import type { ExamContext, Eye, ModelAnswer } from './types.js';
 
-const NO_ANSWER = { kind: 'unparseable', reason: 'no-leading-answer' } as const;
+const NO_ANSWER = { kind: 'unparseable', reason: 'no-answer' } as const;
+const NOT_A_CANDIDATE = { kind: 'unparseable', reason: 'not-a-candidate' } as const;
+
+function parseBoolean(a: ModelAnswer | undefined): ParsedBoolean {
+  if (!a) return NO_ANSWER;
+  return a.greedyIsCandidate === false ? NOT_A_CANDIDATE : parseBooleanAnswer(a.text);
+}
+
+function parseDigit(a: ModelAnswer | undefined, allowed: readonly number[]): ParsedDigit {
+  if (!a) return NO_ANSWER;
+  return a.greedyIsCandidate === false ? NOT_A_CANDIDATE : parseDigitAnswer(a.text, allowed);
+}
 
 function screeningResult(t: PlannedTask, a: ModelAnswer | undefined, cfg: FindingsConfig, flags: Flag[]): ScreeningImageResult {
-  const answer = a ? parseBooleanAnswer(a.text) : NO_ANSWER;
+  const answer = parseBoolean(a);
   const dist = normaliseCandidates(a?.candidates, t.task.candidateTokens ?? []);
   const pTrue = dist?.TRUE;
   const base = { imageId: t.imageIds[0]!, eye: t.eye as Eye, condition: t.condition!, answer, pTrue };
@@ -35,7 +46,7 @@ function screeningResult(t: PlannedTask, a: ModelAnswer | undefined, cfg: Findin
 }
 
 function stageResult(t: PlannedTask, a: ModelAnswer | undefined): StageImageResult {
-  const answer = a ? parseDigitAnswer(a.text, t.task.allowedDigits ?? []) : NO_ANSWER;
+  const answer = parseDigit(a, t.task.allowedDigits ?? []);
   const dist = normaliseCandidates(a?.candidates, t.task.candidateTokens ?? []);
   return { imageId: t.imageIds[0]!, eye: t.eye as Eye, answer, distribution: dist };
 }

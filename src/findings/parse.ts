@@ -4,7 +4,12 @@
  * rules read "not"/"normal"/"nonproliferative" as "no" and pick any digit anywhere in the text.
  */
 
-export type UnparseableReason = 'empty' | 'no-leading-answer' | 'ambiguous' | 'out-of-vocabulary';
+/**
+ * 'not-a-candidate': the runtime scored the candidates in one step, but the model's own greedy first
+ * token was none of them (it would have answered something else); 'no-answer': the runtime returned
+ * nothing for the question.
+ */
+export type UnparseableReason = 'empty' | 'no-leading-answer' | 'ambiguous' | 'out-of-vocabulary' | 'not-a-candidate' | 'no-answer';
 
 export type ParsedBoolean = { kind: 'boolean'; value: boolean } | { kind: 'unparseable'; reason: UnparseableReason };
 export type ParsedDigit = { kind: 'digit'; value: number } | { kind: 'unparseable'; reason: UnparseableReason };

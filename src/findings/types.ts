@@ -62,6 +62,11 @@ export interface ModelAnswer {
    * except for TRUE/FALSE which are upper-cased.
    */
   candidates?: Record<string, number>;
+  /**
+   * Single-step "choice" answers only: whether the model's unconstrained greedy first token was one
+   * of the candidates. false -> the answer is unparseable (the constrained pick is not accepted).
+   */
+  greedyIsCandidate?: boolean;
 }
 
 export interface ModelIdentity {
