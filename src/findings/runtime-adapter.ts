@@ -3,9 +3,9 @@
  * are single-step `choice` questions over the task's candidate tokens, free-text tasks are greedy
  * `text` questions. Pure; type-only import of the runtime.
  */
-import type { Answer, Question } from '../model/runtime/types.js';
+import type { Answer, ModelInfo, Question } from '../model/runtime/types.js';
 import type { PlannedTask } from './plan.js';
-import type { ModelAnswer } from './types.js';
+import type { ModelAnswer, ModelIdentity } from './types.js';
 
 /** Free-text budget per task (VOLMO used max_new_tokens=2048 for everything). */
 export const MAX_NEW_TOKENS = { describe: 512, 'assess-plan': 1024 } as const;
@@ -28,4 +28,9 @@ export function fromRuntimeAnswer(a: Answer): ModelAnswer {
 /** Answers keyed by PlannedTask.key, as aggregateFindings expects. */
 export function answersById(answers: readonly Answer[]): Record<string, ModelAnswer> {
   return Object.fromEntries(answers.map((a) => [a.id, fromRuntimeAnswer(a)]));
+}
+
+/** The runtime's ModelInfo as the identity recorded in reports (Device, note header, random label). */
+export function modelIdentity(info: ModelInfo): ModelIdentity {
+  return { name: info.name, version: info.version, manifestSha256: info.manifestSha256, executionProvider: info.executionProvider, random: info.random };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { aggregateFindings } from '../../src/findings/aggregate.js';
 import { DEFAULT_FINDINGS_CONFIG } from '../../src/findings/config.js';
 import { planTasks } from '../../src/findings/plan.js';
-import { answersById, fromRuntimeAnswer, toRuntimeQuestion } from '../../src/findings/runtime-adapter.js';
+import { answersById, fromRuntimeAnswer, modelIdentity, toRuntimeQuestion } from '../../src/findings/runtime-adapter.js';
 import type { Answer } from '../../src/model/runtime/types.js';
 import { DIABETIC, answersFor } from './exam-fixtures.js';
 
@@ -37,6 +37,11 @@ describe('runtime adapter', () => {
     expect(f.stageResults.find((r) => r.imageId === 'r1')!.answer).toEqual({ kind: 'unparseable', reason: 'not-a-candidate' });
     expect(f.eyes[0]!.drStage.status).toBe('unparseable');
     expect(f.eyes[0]!.screening.find((s) => s.condition === 'amd')!.status).toBe('unparseable');
+  });
+
+  it("the runtime's ModelInfo becomes the report's model identity", () => {
+    expect(modelIdentity({ name: 'VOLMO-2B', version: '1', random: true, manifestSha256: 'f'.repeat(64), executionProvider: 'cpu', dtype: 'int4' }))
+      .toEqual({ name: 'VOLMO-2B', version: '1', random: true, manifestSha256: 'f'.repeat(64), executionProvider: 'cpu' });
   });
 
   it('a missing answer is reported as no-answer', () => {

@@ -1,9 +1,9 @@
 /** Builds findings + report bundles for the exam fixtures with deterministic ids. */
-import { aggregateFindings } from '../../src/findings/aggregate.js';
 import { DEFAULT_FINDINGS_CONFIG, type FindingsConfig } from '../../src/findings/config.js';
 import { planTasks } from '../../src/findings/plan.js';
 import type { ExamContext, ModelAnswer, ModelIdentity } from '../../src/findings/types.js';
-import { buildReportBundle, type ReportOutput } from '../../src/reports/bundle.js';
+import type { ReportOutput } from '../../src/reports/bundle.js';
+import { buildDraftReport } from '../../src/reports/draft.js';
 import type { TaskPlan } from '../../src/findings/plan.js';
 import { MODEL } from '../findings/exam-fixtures.js';
 
@@ -16,10 +16,9 @@ export function buildFor(
 ): ReportOutput {
   const config = opts.config ?? DEFAULT_FINDINGS_CONFIG;
   const plan = planTasks(context, config);
-  const findings = aggregateFindings(context, plan, answers(plan), config);
   let n = 0;
-  return buildReportBundle({
-    context, findings, model: opts.model ?? MODEL, config, generatedAt: GENERATED_AT,
+  return buildDraftReport({
+    context, plan, answers: answers(plan), model: opts.model ?? MODEL, config, generatedAt: GENERATED_AT,
     newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
   });
 }

@@ -1,0 +1,29 @@
+/**
+ * One call from model answers to the draft report: aggregate the answers of a task plan into findings,
+ * then build the FHIR transaction bundle and the note. Pure apart from the default uuid source.
+ */
+import { aggregateFindings } from '../findings/aggregate.js';
+import type { FindingsConfig } from '../findings/config.js';
+import type { ExamFindings } from '../findings/findings-types.js';
+import type { TaskPlan } from '../findings/plan.js';
+import type { ExamContext, ModelAnswer, ModelIdentity } from '../findings/types.js';
+import { buildReportBundle, type ReportOutput } from './bundle.js';
+
+export interface DraftInput {
+  context: ExamContext;
+  plan: TaskPlan;
+  /** Keyed by PlannedTask.key. */
+  answers: Record<string, ModelAnswer>;
+  model: ModelIdentity;
+  config: FindingsConfig;
+  generatedAt: string;
+  newId?: () => string;
+}
+
+export function buildDraftReport(input: DraftInput): ReportOutput & { findings: ExamFindings } {
+  const findings = aggregateFindings(input.context, input.plan, input.answers, input.config);
+  const out = buildReportBundle({
+    context: input.context, findings, model: input.model, config: input.config, generatedAt: input.generatedAt, newId: input.newId,
+  });
+  return { ...out, findings };
+}
