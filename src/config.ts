@@ -42,6 +42,9 @@ const schema = z
     sandboxFhirPort: port.default(8103),
     sandboxAuthPort: port.default(8104),
     sandboxPacsPort: port.default(8142),
+    sandboxEhrPort: port.default(8105),
+    /** Where the sandbox keeps state that must survive restarts (the EHR simulator's signing key). */
+    sandboxStateDir: z.string().min(1).default('var/sandbox'),
     sandboxPacs: z.enum(['auto', 'orthanc', 'none']).default('auto'),
 
     cdsRequireJwt: bool.default(true),
@@ -59,7 +62,7 @@ const schema = z
     modelDir: z.string().min(1).optional(),
     executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
     modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
-    maxTiles: z.coerce.number().int().min(1).max(40).default(6),
+    maxTiles: z.coerce.number().int().min(1).max(12).default(6),
     inferenceTimeoutMs: positiveInt.default(120_000),
 
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),

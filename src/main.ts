@@ -10,7 +10,7 @@ import { MemoryReplayCache } from './cds/replay-cache.js';
 import type { Config } from './config.js';
 import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
-import { listen } from './http/server.js';
+import { bind } from './http/server.js';
 import type { Logger } from './log.js';
 import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import type { Sandbox } from './sandbox/index.js';
@@ -30,12 +30,21 @@ function isAllowed(url: string, prefixes: string[]): boolean {
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const server = await bind(config.host, config.port, log);
+  // Port 0 (tests, demos): the public URL is only known once the port is bound.
+  const publicUrl = config.publicUrl.endsWith(':0') ? server.url : config.publicUrl;
+  config = Object.freeze({ ...config, publicUrl });
   let sandbox: Sandbox | null = null;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
   const fhirAllowlist = [...config.fhirAllowlist];
   if (config.sandbox) {
     const { startSandbox } = await import('./sandbox/index.js');
-    sandbox = await startSandbox({ config, log: log.child({ component: 'sandbox' }) });
+    try {
+      sandbox = await startSandbox({ config, log: log.child({ component: 'sandbox' }) });
+    } catch (e) {
+      await server.close(0);
+      throw e;
+    }
     cdsClients.push(sandbox.trustedCdsClient);
     fhirAllowlist.push(sandbox.fhirBaseUrl);
   }
@@ -66,7 +75,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       hookTimeoutMs: config.inferenceTimeoutMs,
     },
   });
-  const server = await listen(app, config.host, config.port, log);
+  server.setHandler(app);
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
   if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted (never do this in production)');
 

@@ -5,9 +5,11 @@
  * Used by the sandbox, `npm run demo` and the tests.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { dirname } from 'node:path';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 export type EhrAlg = 'ES384' | 'RS384';
 
@@ -37,17 +39,52 @@ export interface EhrSimulator {
   alg: EhrAlg;
   publicJwks(): { keys: JWK[] };
   signJwt(aud: string, opts?: SignOptions): Promise<string>;
+  /** A private_key_jwt client assertion for the EHR's own OAuth client (to obtain fhirAuthorization tokens). */
+  clientAssertion(tokenUrl: string, clientId: string): Promise<string>;
   /** Sends the hook call and returns the HTTP status and parsed body (body is null when empty). */
   callHook(call: HookCall, opts?: SignOptions & { unsigned?: boolean; signal?: AbortSignal }): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
 
-export async function startEhrSimulator(opts: { alg?: EhrAlg; iss?: string; host?: string; port?: number } = {}): Promise<EhrSimulator> {
+export interface EhrSimulatorOptions {
+  alg?: EhrAlg;
+  iss?: string;
+  host?: string;
+  /** Port of the JWKS server; 0 = ephemeral. */
+  port?: number;
+  /** Keep the signing key in this file (created on first use) so another process can sign as the same EHR. */
+  keyFile?: string;
+  /** false: do not serve the JWKS (a second process signing for an EHR whose JWKS is served elsewhere). */
+  serveJwks?: boolean;
+}
+
+async function loadOrCreateKey(alg: EhrAlg, keyFile: string | undefined): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
+  if (keyFile) {
+    try {
+      const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
+      if (jwk.alg === alg) {
+        const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = jwk;
+        return { privateKey: (await importJWK(jwk, alg)) as CryptoKey, publicJwk: pub };
+      }
+    } catch {
+      // no key yet: create one below
+    }
+  }
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk: JWK = { ...(await exportJWK(publicKey)), alg, use: 'sig' };
+  if (keyFile) {
+    mkdirSync(dirname(keyFile), { recursive: true });
+    writeFileSync(keyFile, JSON.stringify({ ...(await exportJWK(privateKey)), alg, use: 'sig' }), { mode: 0o600 });
+  }
+  return { privateKey, publicJwk };
+}
+
+export async function startEhrSimulator(opts: EhrSimulatorOptions = {}): Promise<EhrSimulator> {
   const alg = opts.alg ?? 'ES384';
   const kid = `ehr-sim-${alg.toLowerCase()}-1`;
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const { privateKey, publicJwk: pub } = await loadOrCreateKey(alg, opts.keyFile);
   const rogue = await generateKeyPair(alg);
-  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  const publicJwk = { ...pub, kid };
   const jwks = { keys: [publicJwk] };
 
   const server: Server = createServer((req, res) => {
@@ -57,8 +94,14 @@ export async function startEhrSimulator(opts: { alg?: EhrAlg; iss?: string; host
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  let port = opts.port ?? 0;
+  if (opts.serveJwks !== false) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, opts.host ?? '127.0.0.1', resolve);
+    });
+    port = (server.address() as AddressInfo).port;
+  }
   const base = `http://${opts.host ?? '127.0.0.1'}:${port}`;
   const iss = opts.iss ?? `${base}/ehr`;
   const jku = `${base}/.well-known/jwks.json`;
@@ -83,6 +126,16 @@ export async function startEhrSimulator(opts: { alg?: EhrAlg; iss?: string; host
     alg,
     publicJwks: () => jwks,
     signJwt,
+    clientAssertion: (tokenUrl, clientId) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg, kid, typ: 'JWT' })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(tokenUrl)
+        .setIssuedAt()
+        .setExpirationTime('4m')
+        .setJti(randomUUID())
+        .sign(privateKey),
     async callHook(call, o = {}) {
       const body: Record<string, unknown> = { hook: call.hook, hookInstance: randomUUID(), context: call.context };
       if (call.fhirServer) body.fhirServer = call.fhirServer;
@@ -94,6 +147,6 @@ export async function startEhrSimulator(opts: { alg?: EhrAlg; iss?: string; host
       const text = await res.text();
       return { status: res.status, body: text ? (JSON.parse(text) as unknown) : null };
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
   };
 }

@@ -1,0 +1,131 @@
+/**
+ * `npm run demo [fixture] [--hook order-sign|order-select|patient-view] [--no-prefetch] [--no-token]`:
+ * acts as the EHR. Uses a running `npm start` when there is one (signing with the sandbox EHR's stored key),
+ * otherwise starts the service with its sandbox in this process. It obtains a short-lived FHIR token for
+ * the call, builds the prefetch the way an EHR does, sends a signed hook call and prints the cards.
+ */
+import { CDS_SERVICES } from '../../cds-hooks/index.js';
+import { loadConfig, type Config } from '../config.js';
+import { createLogger } from '../log.js';
+import type { CdsCard } from '../cds/types.js';
+import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
+import { FIXTURE_MRN_SYSTEM, listFixturePatients } from './fixtures.js';
+import { ehrKeyFile, SANDBOX_CLIENT_IDS } from './index.js';
+
+interface DemoArgs {
+  fixture?: string;
+  hook: 'order-sign' | 'order-select' | 'patient-view';
+  prefetch: boolean;
+  token: boolean;
+}
+
+function parseArgs(args: string[]): DemoArgs {
+  const out: DemoArgs = { hook: 'order-sign', prefetch: true, token: true };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--no-prefetch') out.prefetch = false;
+    else if (a === '--no-token') out.token = false;
+    else if (a === '--hook') out.hook = args[++i] as DemoArgs['hook'];
+    else if (!a.startsWith('--')) out.fixture = a;
+    else throw new Error(`unknown option ${a}`);
+  }
+  if (!['order-sign', 'order-select', 'patient-view'].includes(out.hook)) throw new Error(`unknown hook ${out.hook}`);
+  return out;
+}
+
+async function isUp(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function fhirJson(url: string, token: string): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+  if (!res.ok) throw new Error(`FHIR ${res.status} for ${new URL(url).pathname}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function ehrToken(ehr: EhrSimulator, fhirBase: string): Promise<{ access_token: string; expires_in: number; scope: string }> {
+  const smart = (await (await fetch(`${fhirBase}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    scope: 'system/Patient.rs system/Observation.rs system/Condition.rs system/ImagingStudy.rs system/DocumentReference.rs system/MedicationRequest.rs system/Endpoint.rs system/Media.rs system/Binary.rs',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
+  });
+  const res = await fetch(smart.token_endpoint, { method: 'POST', body });
+  if (!res.ok) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
+}
+
+function printCards(cards: CdsCard[]): void {
+  if (cards.length === 0) {
+    console.log('\n(no cards: the service has no guidance for this call — without a configured model it never invents findings)');
+    return;
+  }
+  for (const c of cards) {
+    console.log(`\n[${c.indicator.toUpperCase()}] ${c.summary}\n  source: ${c.source.label}`);
+    if (c.detail) console.log(`  ${c.detail.split('\n').join('\n  ')}`);
+    for (const l of c.links ?? []) console.log(`  link (${l.type}): ${l.label} -> ${l.url}`);
+  }
+}
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const config: Config = loadConfig(process.env);
+  const fixtures = listFixturePatients();
+  const fixture = fixtures.find((f) => f.key === (args.fixture ?? 'diabetic'));
+  if (!fixture) {
+    console.error(`unknown fixture ${args.fixture}; choose one of: ${fixtures.map((f) => f.key).join(', ')}`);
+    return 2;
+  }
+  let running: { close(): Promise<void> } | null = null;
+  if (!(await isUp(`${config.publicUrl}/healthz`))) {
+    console.log(`no service at ${config.publicUrl}: starting one with the sandbox in this process…`);
+    const { startService } = await import('../main.js');
+    running = await startService(config, createLogger({ level: 'warn' }));
+  }
+  const ehr = await startEhrSimulator({ alg: 'ES384', port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir), serveJwks: false });
+  try {
+    const fhirBase = `http://127.0.0.1:${config.sandboxFhirPort}/fhir/R4`;
+    const token = await ehrToken(ehr, fhirBase);
+    const found = await fhirJson(`${fhirBase}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${fixture.mrn}`)}`, token.access_token);
+    const patientId = (found.entry as { resource: { id: string } }[] | undefined)?.[0]?.resource.id;
+    if (!patientId) throw new Error(`fixture patient ${fixture.key} is not on the sandbox FHIR server`);
+    const service = CDS_SERVICES.find((s) => s.hook === args.hook)!;
+    const context: Record<string, unknown> = { userId: 'Practitioner/sandbox-practitioner', patientId };
+    if (args.hook !== 'patient-view') {
+      const order = { resourceType: 'ServiceRequest', id: 'draft-1', status: 'draft', intent: 'order', subject: { reference: `Patient/${patientId}` }, code: { coding: [{ system: 'http://snomed.info/sct', code: '722161008', display: 'Diabetic retinal eye exam' }] } };
+      context.draftOrders = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: order }] };
+      if (args.hook === 'order-select') context.selections = ['ServiceRequest/draft-1'];
+    }
+    let prefetch: Record<string, unknown> | undefined;
+    if (args.prefetch) {
+      prefetch = {};
+      for (const [key, template] of Object.entries(service.prefetch ?? {})) {
+        prefetch[key] = await fhirJson(`${fhirBase}/${template.replaceAll('{{context.patientId}}', patientId)}`, token.access_token);
+      }
+    }
+    console.log(`EHR simulator -> ${service.id} (${args.hook}) for fixture "${fixture.key}"; prefetch ${args.prefetch ? 'sent' : 'omitted'}; token ${args.token ? 'sent' : 'omitted'}`);
+    const res = await ehr.callHook({
+      serviceUrl: `${config.publicUrl}/cds-services/${service.id}`,
+      hook: args.hook,
+      context,
+      fhirServer: args.token ? fhirBase : undefined,
+      fhirAuthorization: args.token ? { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend } : undefined,
+      prefetch,
+    });
+    console.log(`HTTP ${res.status}`);
+    if (res.status !== 200) {
+      console.log(JSON.stringify(res.body, null, 2));
+      return 1;
+    }
+    printCards((res.body as { cards: CdsCard[] }).cards);
+    return 0;
+  } finally {
+    await ehr.close();
+    await running?.close();
+  }
+}

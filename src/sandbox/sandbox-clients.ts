@@ -1,0 +1,39 @@
+/** The OAuth clients the sandbox authorization server knows: this service's SMART app and backend, and the EHR simulator. */
+import type { JSONWebKeySet } from 'jose';
+import type { SandboxClient } from './auth-server.js';
+
+export const SANDBOX_CLIENT_IDS = {
+  /** The clinician-facing SMART app (EHR launch, PKCE, public client). */
+  smartApp: 'volmo-smart-app',
+  /** This service's SMART Backend Services client (private_key_jwt with the keys it serves at /.well-known/jwks.json). */
+  backend: 'volmo-backend',
+  /** The EHR simulator, which obtains the short-lived token it hands to the service as fhirAuthorization. */
+  ehrSimulator: 'ehr-simulator',
+} as const;
+
+const READ_SCOPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'ImagingStudy', 'DocumentReference', 'MedicationRequest', 'MedicationStatement', 'Media', 'Binary', 'Endpoint', 'Practitioner'];
+
+export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet }): SandboxClient[] {
+  const patientRead = READ_SCOPES.map((r) => `patient/${r}.rs`).join(' ');
+  const systemRead = READ_SCOPES.map((r) => `system/${r}.rs`).join(' ');
+  return [
+    {
+      clientId: SANDBOX_CLIENT_IDS.smartApp,
+      kind: 'public',
+      redirectUris: [`${opts.publicUrl}/launch/callback`],
+      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.cru patient/Observation.c patient/Provenance.c patient/Device.c patient/DocumentReference.c`,
+    },
+    {
+      clientId: SANDBOX_CLIENT_IDS.backend,
+      kind: 'backend',
+      jwksUri: `${opts.publicUrl}/.well-known/jwks.json`,
+      scope: `${systemRead} system/DiagnosticReport.cru system/Observation.c system/Provenance.c system/Device.c system/DocumentReference.c`,
+    },
+    {
+      clientId: SANDBOX_CLIENT_IDS.ehrSimulator,
+      kind: 'backend',
+      jwks: opts.ehrJwks,
+      scope: systemRead,
+    },
+  ];
+}

@@ -1,0 +1,21 @@
+/** Starts the whole service with its sandbox on ephemeral loopback ports (the `npm start` path, isolated). */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { startService, type RunningService } from '../../src/main.js';
+
+export async function startSandboxedService(env: Record<string, string> = {}): Promise<RunningService> {
+  const config = loadConfig({
+    VOLMO_PORT: '0',
+    VOLMO_SANDBOX_FHIR_PORT: '0',
+    VOLMO_SANDBOX_AUTH_PORT: '0',
+    VOLMO_SANDBOX_EHR_PORT: '0',
+    VOLMO_SANDBOX_PACS_PORT: '0',
+    VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-state-')),
+    VOLMO_SANDBOX_PACS: process.env.VOLMO_NO_PACS === '1' ? 'none' : 'orthanc',
+    ...env,
+  });
+  return startService(config, silentLogger());
+}
