@@ -215,3 +215,23 @@ describe('chunked prefill', () => {
     expect(Math.max(...la.map((v, i) => Math.abs(v - lb[i])))).toBeLessThan(1e-4);
   });
 });
+
+describe('encoded images', () => {
+  it('tiles a JPEG with the manifest settings and isolates a bad image to its own request', async () => {
+    const jpeg = new Uint8Array(readFileSync(new URL('../../fixtures/images/diabetic-fundus-od.jpg', import.meta.url)));
+    const backend = await import('../../src/model/runtime/onnx-backend.js');
+    const b = await backend.loadBackend({ ...opts, modelDir });
+    const q = { id: 'dr', text: 'Does this image show diabetic retinopathy? Answer in format: TRUE or FALSE.', answer: { kind: 'choice' as const, candidates: ['TRUE', 'FALSE'] } };
+    const [good, small, bad] = await b.runBatch(
+      [{ images: [jpeg], questions: [q] }, { images: [jpeg], maxTiles: 1, questions: [q] }, { images: [new Uint8Array([1, 2, 3, 4])], questions: [q] }],
+      { aborted: false },
+    );
+    await b.close();
+    if (!good.ok || !small.ok) throw new Error('expected answers');
+    expect(['TRUE', 'FALSE']).toContain(good.answers[0].choice);
+    // 6 tiles max + thumbnail vs a single tile: different prompts, so (almost surely) different probabilities.
+    expect(good.answers[0].candidates![0].probability).not.toBe(small.answers[0].candidates![0].probability);
+    expect(bad.ok).toBe(false);
+    expect((bad as { error: { code: string } }).error.code).toMatch(/bad_request|unsupported_media_type/);
+  });
+});

@@ -1,13 +1,18 @@
 /**
- * Encoded image bytes -> normalised tiles, through the preprocessing module (src/model/preprocess/).
- * Kept as one small adapter so the backend does not depend on how preprocessing is organised.
+ * Encoded image bytes -> normalised tiles, through the preprocessing module (src/model/preprocess/), with
+ * the manifest's tile size, tile limit, thumbnail rule and normalisation.
  */
-import { AppError } from '../../errors.js';
 import type { Manifest } from '../manifest.js';
+import { preprocessImage as tileImage } from '../preprocess/index.js';
 import type { PreprocessedImage } from './types.js';
 
-export async function preprocessImage(bytes: Uint8Array, manifest: Manifest): Promise<PreprocessedImage> {
-  void bytes;
-  void manifest;
-  throw new AppError('bad_request', 'encoded images are not supported by this build yet; pass preprocessed tiles');
+export async function preprocessImage(bytes: Uint8Array, manifest: Manifest, maxTiles?: number): Promise<PreprocessedImage> {
+  const p = await tileImage(bytes, {
+    imageSize: manifest.imageSize,
+    maxTiles: maxTiles ?? manifest.maxTiles,
+    useThumbnail: manifest.useThumbnail,
+    mean: manifest.normalize.mean,
+    std: manifest.normalize.std,
+  });
+  return { tiles: p.pixelValues, tileCount: p.tiles };
 }

@@ -54,7 +54,7 @@ function toAnswer(model: LoadedModel, a: RawAnswer): Answer {
 async function encodeExam(model: LoadedModel, input: ExamInput, signal: CancelSignal): Promise<EncodedExam> {
   if (!input.questions.length) throw new AppError('bad_request', 'an exam needs at least one question');
   const images: PreprocessedImage[] = [];
-  for (const img of input.images) images.push(img instanceof Uint8Array ? await preprocessImage(img, model.manifest) : img);
+  for (const img of input.images) images.push(img instanceof Uint8Array ? await preprocessImage(img, model.manifest, input.maxTiles) : img);
   const imageEmbeds = images.length ? await embedImages(model, images, signal) : undefined;
   const tileCounts = images.map((i) => i.tileCount);
   const questions = input.questions.map((q) => encodeQuestion(model, q, tileCounts, input.systemMessage));

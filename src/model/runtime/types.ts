@@ -37,6 +37,8 @@ export interface ExamInput {
   images: ExamImage[];
   /** Overrides the manifest's system message. */
   systemMessage?: string;
+  /** Overrides the manifest's maximum tiles per image (VOLMO evaluates with 6, + thumbnail). */
+  maxTiles?: number;
   questions: Question[];
 }
 
