@@ -24,7 +24,7 @@ function profile(p: PatientContext): string {
 function history(p: PatientContext): string {
   const lines: string[] = [];
   for (const c of p.conditions) {
-    const eye = c.eye && c.eye !== 'unknown' ? `, ${c.eye === 'both' ? 'both eyes' : `${c.eye} eye`}` : '';
+    const eye = c.eye && c.eye !== 'unknown' && !/\b(eyes?|OU|OD|OS)\b/i.test(c.coding.display) ? `, ${c.eye === 'both' ? 'both eyes' : `${c.eye} eye`}` : '';
     lines.push(`- ${c.coding.display}${eye}${c.onset ? ` (since ${day(c.onset)})` : ''}`);
   }
   if (p.conditions.length === 0) lines.push('- No diabetes, hypertension or glaucoma on the problem list.');

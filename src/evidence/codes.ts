@@ -75,5 +75,7 @@ export const EYE_SITE_SNOMED: Readonly<Record<string, 'right' | 'left' | 'both'>
 export const OPHTHALMIC_ROUTE_SNOMED = '54485002';
 /** Ophthalmic drugs (ATC S01) and systemic drugs with retinal toxicity, matched by name. */
 export const EYE_DRUG_RE =
-  /\b(latanoprost|bimatoprost|travoprost|tafluprost|timolol|betaxolol|brimonidine|apraclonidine|dorzolamide|brinzolamide|acetazolamide|netarsudil|pilocarpine|ranibizumab|aflibercept|bevacizumab|faricimab|brolucizumab|pegaptanib|dexamethasone intravitreal|fluocinolone|atropine|cyclopentolate|tropicamide|ketorolac|nepafenac|bromfenac|difluprednate|loteprednol|cyclosporine ophthalmic|lifitegrast|hydroxychloroquine|chloroquine|tamoxifen|ethambutol|pentosan|vigabatrin)\b/i;
-export const EYE_TEXT_RE = /\b(ophthalmic|eye ?drops?|intravitreal|each eye|both eyes|right eye|left eye|OU|OD|OS)\b/;
+  /\b(latanoprost|bimatoprost|travoprost|tafluprost|timolol|betaxolol|brimonidine|apraclonidine|dorzolamide|brinzolamide|acetazolamide|netarsudil|pilocarpine|ranibizumab|aflibercept|bevacizumab|faricimab|brolucizumab|pegaptanib|dexamethasone intravitreal|fluocinolone|atropine|cyclopentolate|tropicamide|ketorolac|nepafenac|bromfenac|difluprednate|loteprednol|cyclosporine ophthalmic|lifitegrast|hydroxychloroquine|chloroquine|tamoxifen|ethambutol|pentosan|vigabatrin|AREDS2?)\b/i;
+export const EYE_TEXT_RE = /\b(ophthalmic|eye ?drops?|intravitreal|each eye|both eyes|right eye|left eye)\b/i;
+/** Laterality abbreviations: case-sensitive so ordinary words never match. */
+export const EYE_ABBREV_RE = /\b(OU|OD|OS)\b/;

@@ -2,7 +2,7 @@
  * gatherClinicalContext: prefetch first, the FHIR server for what is missing, then pure extraction.
  * Data gaps and upstream failures become `problems`; it throws only when the caller aborts.
  */
-import type { Condition, DocumentReference, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4.js';
+import type { Condition, DocumentReference, MedicationRequest, MedicationStatement, Observation, Patient, Resource } from 'fhir/r4.js';
 import type { FhirClient } from '../fhir/client.js';
 import { extractMeasurements } from './observation-extract.js';
 import { readNotes, type NoteLimits } from './notes.js';
@@ -20,6 +20,8 @@ export const CONTEXT_QUERIES = {
   observations:
     'Observation?patient={{context.patientId}}&code=http://loinc.org|4548-4,http://loinc.org|17856-6,http://loinc.org|85354-9,http://loinc.org|79892-6,http://loinc.org|79893-4,http://loinc.org|98499-7,http://loinc.org|98498-9,http://loinc.org|79880-1,http://loinc.org|79881-9&_sort=-date&_count=50',
   medications: 'MedicationRequest?patient={{context.patientId}}&status=active',
+  /** The medication list (many EHRs keep eye drops here); not yet in cds-hooks/prefetch.ts. */
+  medicationStatements: 'MedicationStatement?patient={{context.patientId}}&status=active',
   notes: 'DocumentReference?patient={{context.patientId}}&_sort=-date&_count=5',
 } as const;
 
@@ -77,7 +79,10 @@ export async function gatherClinicalContext(fhir: FhirClient | undefined, opts: 
     ...demographics(patientResource, opts.now ?? new Date()),
     conditions: summariseConditions(of<Condition>(by.conditions, 'Condition')),
     ...measurements,
-    medications: summariseEyeMedications(of<MedicationRequest>(by.medications, 'MedicationRequest'), by.medications.resources),
+    medications: summariseEyeMedications(
+      [...of<MedicationRequest>(by.medications, 'MedicationRequest'), ...of<MedicationStatement>(by.medicationStatements, 'MedicationStatement')],
+      [...by.medications.resources, ...by.medicationStatements.resources],
+    ),
     notes: notes.notes,
   };
   problems.push(...missingData(patient, by));

@@ -1,6 +1,6 @@
 /** Pure extraction of demographics, conditions and eye-relevant medications from FHIR R4 resources. */
-import type { CodeableConcept, Condition, MedicationRequest, Patient, Resource } from 'fhir/r4.js';
-import { CONDITION_ICD10, CONDITION_SNOMED, CONDITION_TEXT, EYE_DRUG_RE, EYE_TEXT_RE, ICD10_SYSTEMS, OPHTHALMIC_ROUTE_SNOMED, SNOMED } from './codes.js';
+import type { CodeableConcept, Condition, Dosage, MedicationRequest, MedicationStatement, Patient, Resource } from 'fhir/r4.js';
+import { CONDITION_ICD10, CONDITION_SNOMED, CONDITION_TEXT, EYE_ABBREV_RE, EYE_DRUG_RE, EYE_SITE_SNOMED, EYE_TEXT_RE, ICD10_SYSTEMS, OPHTHALMIC_ROUTE_SNOMED, SNOMED } from './codes.js';
 import type { CodedValue, ConditionCategory, ConditionSummary, Eye, MedicationSummary, PatientContext } from './types.js';
 
 /** Whole years between a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) and now; undefined if unparsable or in the future. */
@@ -90,17 +90,36 @@ export function summariseConditions(conditions: readonly Condition[]): Condition
   return out.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category));
 }
 
-function isEyeMedication(name: string, m: MedicationRequest): boolean {
-  const route = m.dosageInstruction?.some((d) => d.route?.coding?.some((c) => c.system === SNOMED && c.code === OPHTHALMIC_ROUTE_SNOMED) || /ophthalm|intravitreal/i.test(conceptDisplay(d.route) ?? ''));
-  const text = m.dosageInstruction?.map((d) => d.text ?? '').join(' ') ?? '';
-  return Boolean(route) || EYE_DRUG_RE.test(name) || EYE_TEXT_RE.test(text) || /ophthalmic|eye drop|intravitreal/i.test(name);
+type MedicationRecord = MedicationRequest | MedicationStatement;
+
+const CURRENT_STATUS = new Set(['active', 'on-hold', 'draft', 'intended']);
+
+function dosagesOf(m: MedicationRecord): Dosage[] {
+  return (m.resourceType === 'MedicationRequest' ? m.dosageInstruction : m.dosage) ?? [];
 }
 
-/** Active medication orders that act on or endanger the eye. `contained` resolves medicationReference. */
-export function summariseEyeMedications(requests: readonly MedicationRequest[], contained: readonly Resource[] = []): MedicationSummary[] {
+function isEyeMedication(name: string, dosages: readonly Dosage[]): boolean {
+  const route = dosages.some((d) => d.route?.coding?.some((c) => c.system === SNOMED && c.code === OPHTHALMIC_ROUTE_SNOMED) || /ophthalm|intravitreal/i.test(conceptDisplay(d.route) ?? ''));
+  const site = dosages.some((d) => d.site?.coding?.some((c) => c.system === SNOMED && c.code !== undefined && EYE_SITE_SNOMED[c.code] !== undefined));
+  const text = dosages.map((d) => d.text ?? '').join(' ');
+  return route || site || EYE_DRUG_RE.test(name) || EYE_TEXT_RE.test(text) || EYE_ABBREV_RE.test(text) || /ophthalmic|eye drop|intravitreal/i.test(name);
+}
+
+function eyeOfDosages(dosages: readonly Dosage[]): Eye | undefined {
+  const sites = dosages.flatMap((d) => d.site?.coding ?? []).map((c) => (c.system === SNOMED && c.code ? EYE_SITE_SNOMED[c.code] : undefined)).filter(Boolean);
+  if (sites.length > 0) return sites.includes('both') || (sites.includes('right') && sites.includes('left')) ? 'both' : sites[0];
+  return eyeFromText(dosages.map((d) => d.text ?? '').join(' '));
+}
+
+/**
+ * Current medications (orders and the medication list) that act on or endanger the eye, deduplicated by
+ * name. `contained` resolves medicationReference to Medication resources returned alongside.
+ */
+export function summariseEyeMedications(records: readonly MedicationRecord[], contained: readonly Resource[] = []): MedicationSummary[] {
   const out: MedicationSummary[] = [];
-  for (const m of requests) {
-    if (m.status && !['active', 'on-hold', 'draft'].includes(m.status)) continue;
+  const seen = new Set<string>();
+  for (const m of records) {
+    if (m.status && !CURRENT_STATUS.has(m.status)) continue;
     let concept = m.medicationCodeableConcept;
     if (!concept && m.medicationReference) {
       const ref = m.medicationReference.reference ?? '';
@@ -108,9 +127,12 @@ export function summariseEyeMedications(requests: readonly MedicationRequest[], 
       concept = (med as { code?: CodeableConcept } | undefined)?.code ?? (m.medicationReference.display ? { text: m.medicationReference.display } : undefined);
     }
     const name = conceptDisplay(concept);
-    if (!name || !concept || !isEyeMedication(name, m)) continue;
-    const dosage = m.dosageInstruction?.map((d) => d.text).filter(Boolean).join('; ').slice(0, 200) || undefined;
-    out.push({ coding: conceptToCoded(concept), status: m.status, dosage, eye: eyeFromText(dosage), authoredOn: m.authoredOn });
+    const dosages = dosagesOf(m);
+    if (!name || !concept || !isEyeMedication(name, dosages) || seen.has(name.toLowerCase())) continue;
+    seen.add(name.toLowerCase());
+    const dosage = dosages.map((d) => d.text).filter(Boolean).join('; ').slice(0, 200) || undefined;
+    const authoredOn = m.resourceType === 'MedicationRequest' ? m.authoredOn : (m.effectivePeriod?.start ?? m.effectiveDateTime ?? m.dateAsserted);
+    out.push({ coding: conceptToCoded(concept), status: m.status, dosage, eye: eyeOfDosages(dosages), authoredOn });
   }
   return out;
 }

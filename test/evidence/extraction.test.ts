@@ -1,4 +1,4 @@
-import type { Condition, MedicationRequest, Observation } from 'fhir/r4.js';
+import type { Condition, MedicationRequest, MedicationStatement, Observation } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
 import { ifccToNgsp, normaliseHba1c, parseVisualAcuity, pressureMmHg } from '../../src/evidence/measurements.js';
 import { extractMeasurements } from '../../src/evidence/observation-extract.js';
@@ -82,11 +82,12 @@ describe('record extraction', () => {
     expect(s[0].coding.code).toBe('44054006');
   });
 
-  it('keeps current eye-relevant medications only', () => {
-    const meds = summariseEyeMedications(ofType<MedicationRequest>('MedicationRequest'));
+  it('keeps current eye-relevant medications only, from orders and the medication list', () => {
+    const meds = summariseEyeMedications([...ofType<MedicationRequest>('MedicationRequest'), ...ofType<MedicationStatement>('MedicationStatement')]);
     expect(meds.map((m) => [m.coding.display, m.eye])).toEqual([
       ['Latanoprost 0.005% ophthalmic solution', 'left'],
       ['Hydroxychloroquine 200 mg tablet', undefined],
+      ['Brimonidine tartrate 0.2% solution', 'right'],
     ]);
   });
 

@@ -12,11 +12,13 @@ import { json, startScriptedServer, type ScriptedServer } from '../net/helpers/s
 import { buildPrefetch } from './helpers/build-prefetch.js';
 import { NOW, PATIENT_P1 } from './helpers/patient-records.js';
 
-const ALL: ContextKey[] = ['patient', 'conditions', 'observations', 'medications', 'notes'];
+const ALL = Object.keys(CONTEXT_QUERIES) as ContextKey[];
 
 describe('gatherClinicalContext', () => {
   it('uses the same queries as the published prefetch templates', () => {
-    for (const key of ALL) expect(CONTEXT_QUERIES[key]).toBe((EVIDENCE_PREFETCH as Record<string, string>)[key]);
+    const published = EVIDENCE_PREFETCH as Record<string, string>;
+    for (const key of ALL) if (key in published) expect(CONTEXT_QUERIES[key]).toBe(published[key]);
+    for (const key of ['patient', 'conditions', 'observations', 'medications', 'notes']) expect(published[key]).toBeDefined();
   });
 
   it('extracts the full clinical context without prefetch', async () => {
@@ -29,7 +31,7 @@ describe('gatherClinicalContext', () => {
     expect(p.bloodPressure).toMatchObject({ systolicMmHg: 148, diastolicMmHg: 92 });
     expect([p.iop.right?.mmHg, p.iop.left?.mmHg]).toEqual([16, 24]); // Patient/p2's 40 mmHg never appears
     expect([p.visualAcuity.right?.snellen, p.visualAcuity.left?.snellen]).toEqual(['20/25', '20/40']);
-    expect(p.medications.map((m) => m.coding.display)).toEqual(['Latanoprost 0.005% ophthalmic solution', 'Hydroxychloroquine 200 mg tablet']);
+    expect(p.medications.map((m) => m.coding.display)).toEqual(['Latanoprost 0.005% ophthalmic solution', 'Hydroxychloroquine 200 mg tablet', 'Brimonidine tartrate 0.2% solution']);
     expect(p.notes.map((n) => [n.ref, n.contentType])).toEqual([
       ['DocumentReference/n1', 'text/plain'],
       ['DocumentReference/n2', 'text/html'],
@@ -54,8 +56,8 @@ describe('gatherClinicalContext', () => {
     const fhir2 = new MemoryFhirClient(PATIENT_P1);
     const partial = await gatherClinicalContext(fhir2, { patientId: 'p1', now: NOW, prefetch: await buildPrefetch(new MemoryFhirClient(PATIENT_P1), 'p1', ['patient', 'observations']) });
     expect(partial.patient).toEqual(none.patient);
-    expect(fhir2.calls.sort()).toEqual(['read Binary', 'search Condition', 'search DocumentReference', 'search MedicationRequest']);
-    expect(partial.sources).toEqual({ prefetchUsed: ['patient', 'observations'], fetched: ['conditions', 'medications', 'notes'] });
+    expect(fhir2.calls.sort()).toEqual(['read Binary', 'search Condition', 'search DocumentReference', 'search MedicationRequest', 'search MedicationStatement']);
+    expect(partial.sources).toEqual({ prefetchUsed: ['patient', 'observations'], fetched: ALL.filter((k) => k !== 'patient' && k !== 'observations') });
   });
 
   it('null prefetch values mean no data; missing data is reported, not invented', async () => {
@@ -72,7 +74,7 @@ describe('gatherClinicalContext', () => {
     const prefetch = await buildPrefetch(new MemoryFhirClient(PATIENT_P1), 'p1', ['patient', 'conditions']);
     const r = await gatherClinicalContext(undefined, { patientId: 'p1', now: NOW, prefetch });
     expect(r.patient.conditions.length).toBe(3);
-    expect(r.problems.filter((p) => p.kind === 'missing_data' && p.severity === 'warning').map((p) => p.source)).toEqual(['observations', 'medications', 'notes']);
+    expect(r.problems.filter((p) => p.kind === 'missing_data' && p.severity === 'warning').map((p) => p.source)).toEqual(['observations', 'medications', 'medicationStatements', 'notes']);
     const nothing = await gatherClinicalContext(undefined, { patientId: 'p1', now: NOW });
     expect(nothing.problems.find((p) => p.source === 'patient')?.severity).toBe('error');
   });
@@ -86,6 +88,7 @@ describe('gatherClinicalContext', () => {
     for (const h of heads) expect(t.split(h).length).toBe(2); // each header exactly once: note text cannot inject one
     expect(t).toContain('64-year-old female');
     expect(t).toContain('- Type 2 diabetes mellitus (since 2012-03-01)');
+    expect(t).toContain('- Primary open-angle glaucoma, left eye\n'); // laterality already in the name: not repeated
     expect(t).toContain('- HbA1c 8.1% (65 mmol/mol) (2026-03-02)');
     expect(t).toContain('- Blood pressure 148/92 mmHg (2026-04-10)');
     expect(t).toContain('Latanoprost 0.005% ophthalmic solution (1 drop in the left eye at bedtime)');
@@ -124,6 +127,7 @@ describe('gatherClinicalContext over HTTP with a misbehaving FHIR server', () =>
     srv.route('/fhir/Condition', (_q, r) => r.writeHead(200, { 'content-type': 'text/html' }).end('<html>Session expired, log in</html>'));
     srv.route('/fhir/Observation', (_q, r) => json(r, 500, { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: `token ${TOKEN} rejected for Patient/p1` }] }));
     srv.route('/fhir/MedicationRequest', () => {}); // hangs
+    srv.route('/fhir/MedicationStatement', (_q, r) => json(r, 200, bundleOf('MedicationStatement')));
     srv.route('/fhir/DocumentReference', (_q, r) => json(r, 200, bundleOf('DocumentReference')));
     srv.route('/fhir/Binary/b2', (_q, r) => json(r, 429, {}, { 'retry-after': '3600' }));
   });
