@@ -62,6 +62,8 @@ export interface GuardedFetch {
   (url: string | URL, init?: GuardedRequestInit): Promise<GuardedResponse>;
   /** Throws the NetError the call would fail with, without connecting (for config checks and early refusal). */
   check(url: string | URL): Promise<void>;
+  /** Synchronous allowlist check only (scheme, host, port, path prefix; no DNS): e.g. a hook's fhirServer or a launch iss. */
+  allows(url: string): boolean;
   close(): void;
 }
 
@@ -208,6 +210,14 @@ export function createGuardedFetch(policy: NetPolicy): GuardedFetch {
   fetchFn.check = async (input) => {
     const url = typeof input === 'string' ? new URL(input) : input;
     await vet(url, AbortSignal.timeout(policy.timeoutMs ?? DEFAULTS.timeoutMs));
+  };
+  fetchFn.allows = (input) => {
+    try {
+      const url = new URL(input);
+      return url.username === '' && url.password === '' && matchAllowlist(allow, url) !== undefined;
+    } catch {
+      return false;
+    }
   };
   fetchFn.close = () => {
     agents.http.destroy();
