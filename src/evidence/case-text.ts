@@ -17,8 +17,8 @@ export function neutraliseHeaders(text: string): string {
 function profile(p: PatientContext): string {
   const sex = p.sex === 'male' || p.sex === 'female' ? p.sex : undefined;
   if (p.ageYears === undefined && !sex) return 'Age and sex not documented.';
-  const age = p.ageYears !== undefined ? `${p.ageYears}-year-old` : 'Adult (age not documented)';
-  return `${age} ${sex ?? 'patient (sex not documented)'}.`.replace(/^(\w)/, (c) => c.toUpperCase());
+  if (p.ageYears === undefined) return `${sex === 'male' ? 'Male' : 'Female'}, age not documented.`;
+  return `${p.ageYears}-year-old ${sex ?? 'patient (sex not documented)'}.`;
 }
 
 function history(p: PatientContext): string {

@@ -135,7 +135,11 @@ export async function resolveQuery(o: ResolveOptions): Promise<ResolvedQuery> {
         problems.push({ kind: 'prefetch_error', severity: 'warning', source: `prefetch:${o.key}`, message: `prefetch ${o.key} holds a ${pv.resource.resourceType}, expected ${expected}` });
         return fetchAll('prefetch unusable');
       }
-      return { resources: scoped([pv.resource]), problems, origin: 'prefetch' };
+      if (!belongsToPatient(pv.resource, o.patientId)) {
+        problems.push({ kind: 'prefetch_error', severity: 'warning', source: `prefetch:${o.key}`, message: `prefetch ${o.key} is about another patient` });
+        return fetchAll('prefetch unusable');
+      }
+      return { resources: [pv.resource], problems, origin: 'prefetch' };
     }
     case 'bundle': {
       const errors = pv.outcomes.filter(outcomeIsError);

@@ -97,6 +97,8 @@ describe('gatherClinicalContext', () => {
     expect(t).toContain('Intraocular pressure: right eye 16 mmHg (2026-04-10); left eye 24 mmHg (2026-04-10)');
     expect(t).toContain('No retinal images available.');
     expect(t).not.toContain('Testperson');
+    const noAge = assembleEvidenceBundle({ context: { ...ctx, patient: { ...ctx.patient, ageYears: undefined } } });
+    expect(noAge.caseText).toContain('[PATIENT CLINICAL PROFILE]\nFemale, age not documented.');
     const withImages = assembleEvidenceBundle({
       context: ctx,
       images: {

@@ -106,6 +106,12 @@ describe('resolveQuery (prefetch semantics)', () => {
     expect(r.problems.map((p) => p.kind)).toEqual(['prefetch_error']);
   });
 
+  it('refetches a prefetched Patient that is someone else', async () => {
+    const fhir = new MemoryFhirClient(PATIENT_P1);
+    const r = await resolveQuery({ key: 'patient', query: 'Patient/p1', patientId: 'p1', prefetch: { patient: { resourceType: 'Patient', id: 'p2' } }, fhir });
+    expect([r.origin, r.resources[0]?.id, r.problems.map((p) => p.kind)]).toEqual(['fetched', 'p1', ['prefetch_error']]);
+  });
+
   it('follows a paginated prefetch with the FHIR client', async () => {
     const fhir = new MemoryFhirClient(PATIENT_P1);
     const r = await resolveQuery(base({ conditions: searchset(conditions, { link: [{ relation: 'next', url: 'memory://fhir/Condition?page=2' }] }) }, fhir));
