@@ -9,20 +9,19 @@ import { readNotes, type NoteLimits } from './notes.js';
 import { fillTemplate, resolveQuery, type ResolvedQuery } from './prefetch.js';
 import { demographics, summariseConditions, summariseEyeMedications } from './record-extract.js';
 import type { PatientContext, Problem } from './types.js';
+import { EVIDENCE_PREFETCH } from '../../cds-hooks/prefetch.js';
 
 /**
- * The queries behind each prefetch key. They equal the templates published in cds-hooks/prefetch.ts
- * (a test checks this), so prefetched and self-fetched data are the same.
+ * The queries behind each prefetch key: the templates published in cds-hooks/prefetch.ts, so prefetched
+ * and self-fetched data are the same.
  */
 export const CONTEXT_QUERIES = {
-  patient: 'Patient/{{context.patientId}}',
-  conditions: 'Condition?patient={{context.patientId}}&clinical-status=active',
-  observations:
-    'Observation?patient={{context.patientId}}&code=http://loinc.org|4548-4,http://loinc.org|17856-6,http://loinc.org|85354-9,http://loinc.org|79892-6,http://loinc.org|79893-4,http://loinc.org|98499-7,http://loinc.org|98498-9,http://loinc.org|79880-1,http://loinc.org|79881-9&_sort=-date&_count=50',
-  medications: 'MedicationRequest?patient={{context.patientId}}&status=active',
-  /** The medication list (many EHRs keep eye drops here); not yet in cds-hooks/prefetch.ts. */
-  medicationStatements: 'MedicationStatement?patient={{context.patientId}}&status=active',
-  notes: 'DocumentReference?patient={{context.patientId}}&_sort=-date&_count=5',
+  patient: EVIDENCE_PREFETCH.patient,
+  conditions: EVIDENCE_PREFETCH.conditions,
+  observations: EVIDENCE_PREFETCH.observations,
+  medications: EVIDENCE_PREFETCH.medications,
+  medicationStatements: EVIDENCE_PREFETCH.medicationStatements,
+  notes: EVIDENCE_PREFETCH.notes,
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_QUERIES;
