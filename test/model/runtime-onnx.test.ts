@@ -235,3 +235,28 @@ describe('encoded images', () => {
     expect((bad as { error: { code: string } }).error.code).toMatch(/bad_request|unsupported_media_type/);
   });
 });
+
+describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI installs Mesa lavapipe)', () => {
+  it('gives the same greedy tokens as CPU, with the prefix KV kept on the device', async (ctx) => {
+    const gpu = await openModelDir(modelDir, { ...opts, executionProvider: 'webgpu' });
+    try {
+      if (gpu.decoder.executionProvider !== 'webgpu') {
+        if (process.env.VOLMO_REQUIRE_WEBGPU === '1') throw new Error('VOLMO_REQUIRE_WEBGPU=1 but WebGPU fell back to CPU');
+        ctx.skip();
+        return;
+      }
+      const ids = model.tokenizer.encode('<|im_start|>system\nYou are an ophthalmologist.<|im_end|><|im_start|>user\n');
+      const q = model.tokenizer.encode('Describe the macula.<|im_end|><|im_start|>assistant\n', { addBos: false });
+      const run = async (m: LoadedModel) => {
+        const prefix = await prefill(m.decoder, m.spec, ids);
+        const out = await generate(m.decoder, m.spec, prefix, q, { maxNewTokens: 32, stopIds: [] });
+        prefix.dispose();
+        return out.tokens;
+      };
+      expect(await run(gpu)).toEqual(await run(model));
+    } finally {
+      await gpu.decoder.release();
+      await gpu.vision.release();
+    }
+  });
+});
