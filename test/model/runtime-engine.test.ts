@@ -96,5 +96,9 @@ describe('inference engine (worker threads)', () => {
   it('a worker that dies fails its requests with model_unavailable, then is replaced', async () => {
     const e = await engine('crash');
     await expect(e.exam(exam(1, 1))).rejects.toMatchObject({ code: 'model_unavailable' });
+    // While the replacement loads, the engine reports itself unavailable; then ready again.
+    expect(e.status().state).toBe('unavailable');
+    for (let i = 0; i < 100 && e.status().state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(e.status().state).toBe('ready');
   });
 });

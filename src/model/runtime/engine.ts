@@ -223,6 +223,7 @@ export async function createEngine(options: EngineOptions): Promise<VlmEngine> {
     },
     status(): EngineStatus {
       if (closed) return { state: 'closed' };
+      if (!slots.some((s) => s.alive)) return { state: 'unavailable', info: info!, reason: 'no inference worker is running' };
       return { state: 'ready', info: info!, busyWorkers: slots.filter((s) => s.batch).length, queued: queue.length };
     },
     async close() {

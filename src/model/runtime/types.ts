@@ -75,6 +75,8 @@ export interface GenerateInput {
 
 export type EngineStatus =
   | { state: 'ready'; info: ModelInfo; busyWorkers: number; queued: number }
+  /** Every worker died and none could be replaced (each replacement reloads the model). */
+  | { state: 'unavailable'; info: ModelInfo; reason: string }
   | { state: 'closed' };
 
 export interface VlmEngine {
