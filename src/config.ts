@@ -58,6 +58,39 @@ const schema = z
     }, z.array(cdsClient, { error: 'must be a JSON array of {iss, jku[], jwks?}' })).default([]),
     jwtClockSkewSeconds: z.coerce.number().int().min(0).max(600).default(60),
     fhirAllowlist: urlList.default([]),
+    /** DICOMweb base URL of the PACS used when an ImagingStudy has no endpoint; its credentials go only there. */
+    pacsUrl: httpUrl.optional(),
+    /** Credentials for VOLMO_PACS_URL only: `basic:<user>:<password>` or `bearer:<token>` (never logged). */
+    pacsAuth: z
+      .string()
+      .regex(/^(basic:[^:]+:.+|bearer:.+)$/, 'must be basic:<user>:<password> or bearer:<token>')
+      .transform((v) => {
+        const [kind, ...rest] = v.split(':');
+        return kind === 'basic'
+          ? ({ kind: 'basic', username: rest[0]!, password: rest.slice(1).join(':') } as const)
+          : ({ kind: 'bearer', token: rest.join(':') } as const);
+      })
+      .optional(),
+    /** Other PACS/VNA bases that ImagingStudy endpoints may name. */
+    pacsAllowlist: urlList.default([]),
+    /** Which VOLMO tasks a hook call runs. */
+    tasks: z
+      .union([z.array(z.string()), z.string()])
+      .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.enum(['screening', 'dr-stage', 'mh-stage', 'describe', 'assess-plan'])))
+      .transform((list) => ({
+        screening: list.includes('screening'),
+        drStaging: list.includes('dr-stage'),
+        macularHoleStaging: list.includes('mh-stage'),
+        description: list.includes('describe'),
+        assessPlan: list.includes('assess-plan'),
+      }))
+      .default({ screening: true, drStaging: true, macularHoleStaging: true, description: false, assessPlan: false }),
+
+    /** Private key (PKCS#8 PEM or JWK file) this service signs SMART Backend Services assertions with. */
+    serviceKeyFile: z.string().min(1).optional(),
+    /** The OAuth client id registered for this service's Backend Services access at the EHR. */
+    backendClientId: z.string().min(1).default('volmo-backend'),
 
     modelDir: z.string().min(1).optional(),
     executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
@@ -75,6 +108,7 @@ const schema = z
       if (c.cdsClients.length === 0) ctx.addIssue({ code: 'custom', path: ['cdsClients'], message: 'production needs at least one trusted CDS client (iss + jku/jwks)' });
       if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
       if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });
+      if (!c.serviceKeyFile) ctx.addIssue({ code: 'custom', path: ['serviceKeyFile'], message: 'production needs a stable signing key (its public half is served at /.well-known/jwks.json and registered with the EHR)' });
     }
   });
 

@@ -3,7 +3,7 @@
  * concrete implementations together. Starts the local EHR sandbox first when the profile asks for it.
  */
 import { CDS_SERVICES } from '../cds-hooks/index.js';
-import { createHookHandler } from './cds/hook-handler.js';
+import { createHookHandler, MemoryDraftStore } from './cds/hook-handler.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
 import { MemoryReplayCache } from './cds/replay-cache.js';
@@ -12,8 +12,12 @@ import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { bind } from './http/server.js';
 import type { Logger } from './log.js';
-import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
+import { resolveFindingsConfig } from './findings/config.js';
+import type { VlmEngine } from './model/runtime/types.js';
+import { createGuardedFetch } from './net/guarded-fetch.js';
+import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import type { Sandbox } from './sandbox/index.js';
+import type { JSONWebKeySet } from 'jose';
 
 export interface RunningService {
   url: string;
@@ -21,45 +25,36 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-function isAllowed(url: string, prefixes: string[]): boolean {
-  try {
-    return matchAllowlist(compileAllowlist(prefixes), new URL(url)) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const server = await bind(config.host, config.port, log);
   // Port 0 (tests, demos): the public URL is only known once the port is bound.
   const publicUrl = config.publicUrl.endsWith(':0') ? server.url : config.publicUrl;
   config = Object.freeze({ ...config, publicUrl });
+  const serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
+  if (!config.serviceKeyFile) log.warn('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
   let sandbox: Sandbox | null = null;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
-  const fhirAllowlist = [...config.fhirAllowlist];
+  const outbound = [...config.fhirAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
   if (config.sandbox) {
     const { startSandbox } = await import('./sandbox/index.js');
     try {
-      sandbox = await startSandbox({ config, log: log.child({ component: 'sandbox' }) });
+      sandbox = await startSandbox({ config, log: log.child({ component: 'sandbox' }), backendJwks: publicJwks(serviceKey) as JSONWebKeySet });
     } catch (e) {
       await server.close(0);
       throw e;
     }
     cdsClients.push(sandbox.trustedCdsClient);
-    fhirAllowlist.push(sandbox.fhirBaseUrl);
+    outbound.push(sandbox.fhirBaseUrl, sandbox.authIssuer, ...(sandbox.dicomWebUrl ? [sandbox.dicomWebUrl] : []));
   }
 
   const metrics = createMetrics();
+  const fetch = createGuardedFetch({ allow: outbound, timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
   const verifier = config.cdsRequireJwt
     ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
-  const readiness: ReadinessCheck[] = [
-    {
-      name: 'model',
-      check: async () =>
-        config.modelDir ? { ok: false, detail: 'model runtime not wired into the service yet' } : { ok: true, detail: 'no model configured (VOLMO_MODEL_DIR unset): hooks answer without AI findings' },
-    },
-  ];
+  const model = await loadModel(config, log);
+  metrics.modelReady.set(model.engine ? 1 : 0);
+  const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];
   if (sandbox) readiness.push(...sandbox.readiness);
 
   const app = createApp({
@@ -67,10 +62,19 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log,
     metrics,
     readiness,
+    jwks: async () => publicJwks(serviceKey),
     cds: {
       services: CDS_SERVICES,
       verifier,
-      handler: createHookHandler({ log: log.child({ component: 'cds' }), isFhirServerAllowed: (u) => isAllowed(u, fhirAllowlist) }),
+      handler: createHookHandler({
+        log: log.child({ component: 'cds' }),
+        fetch,
+        pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
+        engine: () => model.engine,
+        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: 'independent' }),
+        drafts: new MemoryDraftStore(),
+        maxTiles: config.maxTiles,
+      }),
       feedback: new MemoryFeedbackSink(log),
       hookTimeoutMs: config.inferenceTimeoutMs,
     },
@@ -84,7 +88,39 @@ export async function startService(config: Config, log: Logger): Promise<Running
     sandbox,
     async close() {
       await server.close(config.shutdownGraceMs);
+      await model.engine?.close();
+      fetch.close();
       await sandbox?.stop();
     },
   };
+}
+
+interface LoadedModel {
+  engine: VlmEngine | null;
+  status(): { ok: boolean; detail: string };
+}
+
+/** Loads the configured model; a model that fails to load leaves the service up, and /readyz says why. */
+async function loadModel(config: Config, log: Logger): Promise<LoadedModel> {
+  if (!config.modelDir) {
+    return { engine: null, status: () => ({ ok: true, detail: 'no model configured (VOLMO_MODEL_DIR unset): hooks answer without AI findings' }) };
+  }
+  const { createEngine } = await import('./model/runtime/engine.js');
+  try {
+    const engine = await createEngine({
+      modelDir: config.modelDir,
+      executionProvider: config.executionProvider,
+      workers: config.modelWorkers,
+      timeoutMs: config.inferenceTimeoutMs,
+      log: log.child({ component: 'model' }),
+    });
+    const { info } = engine;
+    log.info({ model: info.name, version: info.version, ep: info.executionProvider, dtype: info.dtype, random: info.random }, info.random ? 'model loaded: TEST MODEL WITH RANDOM WEIGHTS — outputs are not clinical' : 'model loaded');
+    const detail = `${info.name} ${info.version} on ${info.executionProvider}${info.random ? ' (TEST MODEL WITH RANDOM WEIGHTS — not clinical)' : ''}`;
+    return { engine, status: () => ({ ok: engine.status().state === 'ready', detail }) };
+  } catch (e) {
+    const detail = `model failed to load: ${(e as Error).message}`;
+    log.error({ err: e }, detail);
+    return { engine: null, status: () => ({ ok: false, detail }) };
+  }
 }

@@ -4,6 +4,7 @@
  * installed, the fixture patients, and an EHR simulator that signs CDS Hooks calls. Never part of a
  * production deployment (the production profile refuses to start it).
  */
+import type { JSONWebKeySet } from 'jose';
 import type { TrustedCdsClient } from '../cds/jwt-verifier.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface SandboxOptions {
   config: Pick<Config, 'sandboxFhirPort' | 'sandboxAuthPort' | 'sandboxPacsPort' | 'sandboxEhrPort' | 'sandboxStateDir' | 'sandboxPacs' | 'publicUrl'>;
   log: Logger;
   host?: string;
+  /** Public keys of this service's Backend Services client (registered inline with the auth server). */
+  backendJwks?: JSONWebKeySet;
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
@@ -57,7 +60,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       host,
       port: config.sandboxAuthPort,
       fhirBaseUrl: fhir.baseUrl,
-      clients: sandboxClients({ publicUrl: config.publicUrl, ehrJwks: ehr.publicJwks() }),
+      clients: sandboxClients({ publicUrl: config.publicUrl, ehrJwks: ehr.publicJwks(), backendJwks: opts.backendJwks }),
       log: log.child({ server: 'auth' }),
     });
     stops.push(() => auth.close());

@@ -13,7 +13,8 @@ export const SANDBOX_CLIENT_IDS = {
 
 const READ_SCOPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'ImagingStudy', 'DocumentReference', 'MedicationRequest', 'MedicationStatement', 'Media', 'Binary', 'Endpoint', 'Practitioner'];
 
-export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet }): SandboxClient[] {
+/** `backendJwks`: this service's public keys, registered inline (else fetched from its /.well-known/jwks.json). */
+export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet; backendJwks?: JSONWebKeySet }): SandboxClient[] {
   const patientRead = READ_SCOPES.map((r) => `patient/${r}.rs`).join(' ');
   const systemRead = READ_SCOPES.map((r) => `system/${r}.rs`).join(' ');
   return [
@@ -26,7 +27,7 @@ export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet
     {
       clientId: SANDBOX_CLIENT_IDS.backend,
       kind: 'backend',
-      jwksUri: `${opts.publicUrl}/.well-known/jwks.json`,
+      ...(opts.backendJwks ? { jwks: opts.backendJwks } : { jwksUri: `${opts.publicUrl}/.well-known/jwks.json` }),
       scope: `${systemRead} system/DiagnosticReport.cru system/Observation.c system/Provenance.c system/Device.c system/DocumentReference.c`,
     },
     {

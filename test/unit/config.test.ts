@@ -41,9 +41,19 @@ describe('configuration', () => {
     expect(errorOf({ VOLMO_PORTT: '1' })).toMatch(/VOLMO_PORTT: unknown setting/);
   });
 
+  it('parses task lists and PACS credentials, refusing unknown values', () => {
+    const c = loadConfig({ VOLMO_TASKS: 'screening, describe', VOLMO_PACS_AUTH: 'basic:pacs:s3:cret' });
+    expect(c.tasks).toEqual({ screening: true, drStaging: false, macularHoleStaging: false, description: true, assessPlan: false });
+    expect(c.pacsAuth).toEqual({ kind: 'basic', username: 'pacs', password: 's3:cret' });
+    const msg = errorOf({ VOLMO_TASKS: 'screening,telepathy', VOLMO_PACS_AUTH: 'token' });
+    expect(msg).toMatch(/VOLMO_TASKS/);
+    expect(msg).toMatch(/VOLMO_PACS_AUTH: must be basic/);
+    expect(msg).not.toContain('s3:cret');
+  });
+
   it('refuses an unsafe production profile', () => {
     const msg = errorOf({ VOLMO_PROFILE: 'production', VOLMO_SANDBOX: 'true', VOLMO_PUBLIC_URL: 'http://cds.example.org', VOLMO_CDS_REQUIRE_JWT: 'false' });
-    for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR']) expect(msg).toContain(k);
+    for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR', 'VOLMO_SERVICE_KEY_FILE']) expect(msg).toContain(k);
   });
 
   it('accepts a complete production profile', () => {
@@ -53,6 +63,7 @@ describe('configuration', () => {
       VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: 'https://ehr.example.org/fhir', jku: ['https://ehr.example.org/jwks'] }]),
       VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir',
       VOLMO_MODEL_DIR: '/models/volmo-2b',
+      VOLMO_SERVICE_KEY_FILE: '/etc/volmo/service-key.pem',
     });
     expect(c.sandbox).toBe(false);
     expect(c.host).toBe('0.0.0.0');

@@ -1,0 +1,47 @@
+/** EvidenceBundle -> the findings layer's ExamContext, plus the model-ready bytes of each usable image. Pure. */
+import type { EvidenceBundle, EvidenceImage } from '../evidence/types.js';
+import type { ExamContext, ImageRecord } from '../findings/types.js';
+
+export interface ExamInputs {
+  context: ExamContext;
+  /** Model-ready bytes by ImageRecord.id (gradable or unchecked images only). */
+  pixels: Map<string, Uint8Array>;
+}
+
+function eyeOf(i: EvidenceImage): ImageRecord['eye'] {
+  return i.eye === 'right' || i.eye === 'left' ? i.eye : 'unknown';
+}
+
+export function toExamInputs(evidence: EvidenceBundle, ids: { patientId: string; encounterId?: string }, now: Date): ExamInputs {
+  const all = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown];
+  const images: ImageRecord[] = [];
+  const pixels = new Map<string, Uint8Array>();
+  for (const img of all) {
+    if (img.modality !== 'OP' && img.modality !== 'OPT') continue;
+    const id = `img-${img.contentHash.slice(0, 16)}`;
+    const gradable = img.gradability.status !== 'ungradable';
+    images.push({
+      id,
+      eye: eyeOf(img),
+      modality: img.modality,
+      source: img.provenance.fhirRef ?? img.provenance.url ?? 'unknown',
+      contentHash: `sha256:${img.contentHash}`,
+      gradability: gradable ? { gradable: true } : { gradable: false, reason: img.gradability.reasons.join(', ') || 'ungradable' },
+    });
+    if (gradable && img.bytes) pixels.set(id, img.bytes);
+  }
+  const acquired = all.map((i) => i.acquired).filter((d): d is string => Boolean(d)).sort();
+  const studies = [...new Set(all.map((i) => i.provenance.fhirRef).filter((r): r is string => Boolean(r?.startsWith('ImagingStudy/'))))];
+  return {
+    context: {
+      patient: `Patient/${ids.patientId}`,
+      encounter: ids.encounterId ? `Encounter/${ids.encounterId}` : undefined,
+      effectiveDateTime: acquired.at(-1) ?? now.toISOString(),
+      imagingStudies: studies,
+      images,
+      notes: evidence.patient.notes.map((n) => n.ref),
+      caseText: evidence.caseText,
+    },
+    pixels,
+  };
+}

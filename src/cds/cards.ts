@@ -1,0 +1,72 @@
+/**
+ * Analysis -> CDS cards. Pure. One card per analysed patient: the referral urgency decides the indicator,
+ * the detail lists per-eye findings with confidence, what could not be assessed and why, and the model
+ * that produced it. Output of a random-weight test model is labelled as such and never raises an alarm.
+ */
+import type { AnalysisResult } from '../analysis/analyse.js';
+import type { EvidenceBundle } from '../evidence/types.js';
+import type { EyeFindings, Urgency } from '../findings/findings-types.js';
+import { CONDITIONS } from '../findings/tasks.js';
+import type { CdsCard } from './types.js';
+
+export const CARD_TOPIC = { system: 'urn:volmo-cds:card-topic', code: 'volmo-eye-ai-draft', display: 'VOLMO ophthalmic AI draft' };
+export const TEST_MODEL_LABEL = 'TEST MODEL WITH RANDOM WEIGHTS — NOT CLINICAL OUTPUT';
+
+const ICDR = ['no apparent DR', 'mild NPDR', 'moderate NPDR', 'severe NPDR', 'PDR'];
+const INDICATOR: Record<Urgency, CdsCard['indicator']> = { urgent: 'critical', soon: 'warning', routine: 'info', undetermined: 'warning' };
+const URGENCY_TEXT: Record<Urgency, string> = {
+  urgent: 'urgent ophthalmology referral suggested',
+  soon: 'ophthalmology review suggested',
+  routine: 'no referable findings',
+  undetermined: 'could not be assessed',
+};
+
+const label = (id: string) => CONDITIONS.find((c) => c.id === id)?.label ?? id;
+const pct = (p: number | undefined) => (p === undefined ? '' : ` (${Math.round(p * 100)}%)`);
+
+function eyeLines(e: EyeFindings): string[] {
+  const name = e.eye === 'right' ? 'Right eye' : e.eye === 'left' ? 'Left eye' : 'Eye not stated';
+  const lines = [`**${name}**`];
+  const ungradable = e.images.filter((i) => !i.gradable);
+  if (ungradable.length) lines.push(`- image ungradable: ${ungradable.map((i) => i.reason ?? 'quality').join('; ')}`);
+  const dr = e.drStage;
+  if (dr.status === 'graded' && dr.grade !== undefined) lines.push(`- diabetic retinopathy: ICDR ${dr.grade} (${ICDR[dr.grade]})${pct(dr.confidence)}${dr.inconsistent ? ' — inconsistent with screening, check' : ''}`);
+  else if (dr.status === 'unparseable') lines.push('- diabetic retinopathy stage: model answer not interpretable');
+  const positive = e.screening.filter((s) => s.status === 'positive' || s.status === 'indeterminate');
+  for (const s of positive) lines.push(`- ${label(s.condition)}: ${s.status}${pct(s.confidence)}${s.inconsistent ? ' — inconsistent, check' : ''}`);
+  const negatives = e.screening.filter((s) => s.status === 'negative').length;
+  if (negatives) lines.push(`- ${negatives} other screened condition(s) negative`);
+  const unparsed = e.screening.filter((s) => s.status === 'unparseable').length;
+  if (unparsed) lines.push(`- ${unparsed} screening answer(s) not interpretable`);
+  return lines;
+}
+
+function problemLines(evidence: EvidenceBundle): string[] {
+  const shown = evidence.problems.filter((p) => p.severity !== 'info');
+  return shown.length ? ['', '**Evidence problems**', ...shown.slice(0, 8).map((p) => `- ${p.message}`)] : [];
+}
+
+export function buildAnalysisCard(result: AnalysisResult, opts: { uuid: string; sourceUrl?: string }): CdsCard {
+  const { findings, model } = result;
+  const urgency = findings.referral.urgency;
+  const headline = `AI draft: ${URGENCY_TEXT[urgency]}`;
+  const reason = findings.referral.reasons[0];
+  let summary = reason ? `${headline} — ${reason}` : headline;
+  if (model.random) summary = `${TEST_MODEL_LABEL}: ${summary}`;
+  if (summary.length > 139) summary = `${summary.slice(0, 138)}…`;
+  const detail = [
+    ...(model.random ? [`> **${TEST_MODEL_LABEL}.** This model has random weights; its answers mean nothing clinically.`, ''] : []),
+    ...findings.eyes.flatMap((e) => [...eyeLines(e), '']),
+    ...(findings.referral.reasons.length ? ['**Why**', ...findings.referral.reasons.map((r) => `- ${r}`)] : []),
+    ...problemLines(result.evidence),
+    '',
+    `AI-generated draft pending clinician review. Model ${model.name} ${model.version} (${model.executionProvider}); task set ${findings.taskSetVersion}. Not a diagnosis.`,
+  ].join('\n');
+  return {
+    uuid: opts.uuid,
+    summary,
+    detail,
+    indicator: model.random ? 'info' : INDICATOR[urgency],
+    source: { label: model.random ? 'volmo-cds (test model)' : `${model.name} via volmo-cds (AI)`, url: opts.sourceUrl, topic: CARD_TOPIC },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Hook to cards to draft report, end to end with the tiny random-weight model the project builds
+ * itself: the service with its sandbox answers every fixture patient, labels every output as coming
+ * from a TEST model, and every draft report bundle validates and is accepted by the sandbox FHIR server.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyseEvidence } from '../../src/analysis/analyse.js';
+import { gatherEvidence } from '../../src/analysis/gather-evidence.js';
+import { TEST_MODEL_LABEL } from '../../src/cds/cards.js';
+import type { CdsCard } from '../../src/cds/types.js';
+import { loadConfig } from '../../src/config.js';
+import { BackendServicesTokenSource } from '../../src/fhir/backend-services.js';
+import { HttpFhirClient } from '../../src/fhir/http-client.js';
+import { generateServiceKey, publicJwks } from '../../src/fhir/service-keys.js';
+import { resolveFindingsConfig } from '../../src/findings/config.js';
+import { silentLogger } from '../../src/log.js';
+import type { RunningService } from '../../src/main.js';
+import { createEngine } from '../../src/model/runtime/engine.js';
+import type { VlmEngine } from '../../src/model/runtime/types.js';
+import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
+import { validateReportBundle } from '../../src/reports/validate.js';
+import { FIXTURE_MRN_SYSTEM, listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { SANDBOX_CLIENT_IDS, startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { buildTiny } from '../model/model-harness.js';
+import { startSandboxedService } from '../helpers/service.js';
+
+const READ = ['Patient', 'Observation', 'Condition', 'ImagingStudy', 'Endpoint', 'Media', 'Binary', 'DocumentReference', 'MedicationRequest', 'MedicationStatement'];
+let modelDir: string;
+
+beforeAll(async () => {
+  modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-e2e-model-')) })).outDir;
+}, 120_000);
+
+async function ehrToken(sb: Sandbox) {
+  const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
+  const res = await fetch(smart.token_endpoint, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: READ.map((r) => `system/${r}.rs`).join(' '),
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
+    }),
+  });
+  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
+}
+
+async function patientIds(sb: Sandbox, token: string): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const p of listFixturePatients()) {
+    const res = await fetch(`${sb.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${p.mrn}`)}`, { headers: { authorization: `Bearer ${token}` } });
+    ids.set(p.key, ((await res.json()) as { entry: { resource: { id: string } }[] }).entry[0]!.resource.id);
+  }
+  return ids;
+}
+
+describe('CDS hook with the tiny test model', () => {
+  let svc: RunningService;
+  let token: Awaited<ReturnType<typeof ehrToken>>;
+  let ids: Map<string, string>;
+  beforeAll(async () => {
+    svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir });
+    token = await ehrToken(svc.sandbox!);
+    ids = await patientIds(svc.sandbox!, token.access_token);
+  }, 120_000);
+  afterAll(async () => svc?.close());
+
+  const call = async (key: string) => {
+    const sb = svc.sandbox!;
+    const res = await sb.ehr.callHook({
+      serviceUrl: `${svc.url}/cds-services/volmo-eye-exam-order-sign`,
+      hook: 'order-sign',
+      context: { userId: 'Practitioner/sandbox-practitioner', patientId: ids.get(key)!, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      fhirServer: sb.fhirBaseUrl,
+      fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
+    });
+    expect(res.status).toBe(200);
+    return (res.body as { cards: CdsCard[] }).cards;
+  };
+
+  it('readyz names the test model', async () => {
+    const body = (await (await fetch(`${svc.url}/readyz`)).json()) as { checks: { name: string; ok: boolean; detail: string }[] };
+    const model = body.checks.find((c) => c.name === 'model')!;
+    expect(model.ok).toBe(true);
+    expect(model.detail).toMatch(/TEST MODEL WITH RANDOM WEIGHTS/);
+  });
+
+  it.each(['diabetic', 'amd', 'glaucoma', 'idrid'])('%s: one card, plainly labelled as test-model output', async (key) => {
+    const cards = await call(key);
+    expect(cards).toHaveLength(1);
+    const [card] = cards;
+    expect(card!.summary.startsWith(TEST_MODEL_LABEL)).toBe(true);
+    expect(card!.summary.length).toBeLessThan(140);
+    expect(card!.indicator).toBe('info');
+    expect(card!.detail).toMatch(/random weights/);
+    expect(card!.detail).toMatch(/Right eye/);
+    expect(card!.uuid).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('ungradable image: the card says the eye could not be graded', async () => {
+    const [card] = await call('ungradable');
+    expect(card!.detail).toMatch(/ungradable: too_dark/);
+    expect(card!.summary).toMatch(/review suggested|could not be assessed/);
+  });
+
+  it('no usable images: no card (nothing to analyse), never invented findings', async () => {
+    expect(await call('no-images')).toEqual([]);
+    expect(await call('corrupt')).toEqual([]);
+  });
+});
+
+describe('draft reports with the tiny test model', () => {
+  let sb: Sandbox;
+  let engine: VlmEngine;
+  let gf: GuardedFetch;
+  let ids: Map<string, string>;
+  let read: HttpFhirClient;
+  let write: BackendServicesTokenSource;
+  beforeAll(async () => {
+    const key = await generateServiceKey('ES384');
+    const config = loadConfig({
+      VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
+      VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-rep-')),
+    });
+    sb = await startSandbox({ config, log: silentLogger(), backendJwks: publicJwks(key) as never });
+    engine = await createEngine({ modelDir, log: silentLogger() });
+    gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, sb.authIssuer, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
+    const scope = [...READ.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c'].join(' ');
+    write = new BackendServicesTokenSource({ fetch: gf, fhirBaseUrl: sb.fhirBaseUrl, clientId: SANDBOX_CLIENT_IDS.backend, scope, key });
+    read = new HttpFhirClient({ baseUrl: sb.fhirBaseUrl, fetch: gf, tokens: write });
+    ids = await patientIds(sb, (await ehrToken(sb)).access_token);
+  }, 120_000);
+  afterAll(async () => {
+    await engine?.close();
+    gf?.close();
+    await sb?.stop();
+  });
+
+  it.each(listFixturePatients().map((p) => p.key))('%s: a valid transaction bundle that the FHIR server accepts', async (key) => {
+    const evidence = await gatherEvidence({ patientId: ids.get(key)!, fhir: read }, { fetch: gf, pacs: sb.dicomWebUrl ? { baseUrl: sb.dicomWebUrl } : undefined });
+    const result = await analyseEvidence({ engine, findings: resolveFindingsConfig({ assessPlanHistory: 'independent', tasks: { description: false, assessPlan: false } }) }, evidence, { patientId: ids.get(key)! });
+    const { bundle, note } = result.report;
+    expect(validateReportBundle(bundle)).toEqual([]);
+    const types = bundle.entry!.map((e) => e.resource!.resourceType);
+    expect(types).toEqual(expect.arrayContaining(['DiagnosticReport', 'Device', 'Provenance']));
+    // Everything the model asserted carries the AIAST label (the Device and Provenance describe it instead).
+    for (const e of bundle.entry!) if (['DiagnosticReport', 'Observation'].includes(e.resource!.resourceType)) expect(JSON.stringify(e.resource!.meta?.security ?? [])).toContain('AIAST');
+    expect(note.text).toContain('TEST MODEL WITH RANDOM WEIGHTS');
+    if (key === 'no-images' || key === 'corrupt') expect(result.timings.questions).toBe(0);
+    if (key === 'ungradable') expect(note.text).toMatch(/Right eye: UNGRADABLE/);
+
+    const accessToken = await write.getToken();
+    const res = await fetch(sb.fhirBaseUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(bundle),
+    });
+    const body = (await res.json()) as { resourceType: string; entry?: { response: { status: string } }[] };
+    expect(res.status, JSON.stringify(body).slice(0, 500)).toBe(200);
+    expect(body.entry!.every((e) => e.response.status.startsWith('201'))).toBe(true);
+  });
+});
