@@ -46,6 +46,8 @@ const schema = z
     /** Where the sandbox keeps state that must survive restarts (the EHR simulator's signing key). */
     sandboxStateDir: z.string().min(1).default('var/sandbox'),
     sandboxPacs: z.enum(['auto', 'orthanc', 'none']).default('auto'),
+    /** Sandbox without VOLMO_MODEL_DIR: `tiny` builds and loads the tiny random-weight test model (labelled as such everywhere). */
+    sandboxModel: z.enum(['tiny', 'none']).default('tiny'),
 
     cdsRequireJwt: bool.default(true),
     cdsClients: z.preprocess((v) => {

@@ -52,6 +52,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const verifier = config.cdsRequireJwt
     ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
+  if (sandbox && !config.modelDir && config.sandboxModel === 'tiny') {
+    const { ensureTinyModel } = await import('./sandbox/tiny-model.js');
+    config = Object.freeze({ ...config, modelDir: await ensureTinyModel(config.sandboxStateDir, log) });
+  }
   const model = await loadModel(config, log);
   metrics.modelReady.set(model.engine ? 1 : 0);
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];

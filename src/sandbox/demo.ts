@@ -11,6 +11,7 @@ import type { CdsCard } from '../cds/types.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
 import { FIXTURE_MRN_SYSTEM, listFixturePatients } from './fixtures.js';
 import { ehrKeyFile, SANDBOX_CLIENT_IDS } from './index.js';
+import { READ_SCOPES } from './sandbox-clients.js';
 
 interface DemoArgs {
   fixture?: string;
@@ -51,7 +52,7 @@ async function ehrToken(ehr: EhrSimulator, fhirBase: string): Promise<{ access_t
   const smart = (await (await fetch(`${fhirBase}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
   const body = new URLSearchParams({
     grant_type: 'client_credentials',
-    scope: 'system/Patient.rs system/Observation.rs system/Condition.rs system/ImagingStudy.rs system/DocumentReference.rs system/MedicationRequest.rs system/Endpoint.rs system/Media.rs system/Binary.rs',
+    scope: READ_SCOPES.map((r) => `system/${r}.rs`).join(' '),
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     client_assertion: await ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
   });
@@ -62,7 +63,7 @@ async function ehrToken(ehr: EhrSimulator, fhirBase: string): Promise<{ access_t
 
 function printCards(cards: CdsCard[]): void {
   if (cards.length === 0) {
-    console.log('\n(no cards: the service has no guidance for this call — without a configured model it never invents findings)');
+    console.log('\n(no cards: no guidance for this call — e.g. no model configured or no usable retinal image; the service never invents findings)');
     return;
   }
   for (const c of cards) {

@@ -11,7 +11,8 @@ export const SANDBOX_CLIENT_IDS = {
   ehrSimulator: 'ehr-simulator',
 } as const;
 
-const READ_SCOPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'ImagingStudy', 'DocumentReference', 'MedicationRequest', 'MedicationStatement', 'Media', 'Binary', 'Endpoint', 'Practitioner'];
+/** Resource types the EHR-side clients may read. */
+export const READ_SCOPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'ImagingStudy', 'DocumentReference', 'MedicationRequest', 'MedicationStatement', 'Media', 'Binary', 'Endpoint', 'Practitioner'];
 
 /** `backendJwks`: this service's public keys, registered inline (else fetched from its /.well-known/jwks.json). */
 export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet; backendJwks?: JSONWebKeySet }): SandboxClient[] {
