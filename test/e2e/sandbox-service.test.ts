@@ -12,7 +12,7 @@ let svc: RunningService;
 let token: { access_token: string; expires_in: number; scope: string };
 
 beforeAll(async () => {
-  svc = await startSandboxedService();
+  svc = await startSandboxedService({ VOLMO_SANDBOX_MODEL: 'none' });
   const sb = svc.sandbox!;
   const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
   const res = await fetch(smart.token_endpoint, {
@@ -69,7 +69,7 @@ describe('service with the local EHR sandbox', () => {
     ['with prefetch and token', { prefetch: true, token: true }],
     ['without prefetch', { prefetch: false, token: true }],
     ['without a token', { prefetch: false, token: false }],
-  ])('answers a signed order-sign call %s with an honest card list', async (_n, o) => {
+  ])('without a model, answers a signed order-sign call %s with an honest empty card list', async (_n, o) => {
     const sb = svc.sandbox!;
     const pid = await patientId((await import('../../src/sandbox/fixtures.js')).listFixturePatients().find((p) => p.key === 'diabetic')!.mrn);
     const res = await sb.ehr.callHook({
