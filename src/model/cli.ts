@@ -72,7 +72,6 @@ export async function runModelCli(args: string[]): Promise<number> {
           maxTiles: intFlag(p, 'max-tiles'),
           logger: log,
         });
-        for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(`built ${res.manifest.modelName} (${res.manifest.dtype}${res.manifest.random ? ', RANDOM WEIGHTS' : ''}) in ${res.outDir}\n`);
         return 0;
       }

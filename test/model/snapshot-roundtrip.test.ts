@@ -111,6 +111,8 @@ describe('tiny snapshot and config parsing', () => {
     expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, architectures: ['LlamaForCausalLM'] } })).toThrow(/only InternLM2/);
     expect(() => parseConfig({ ...base, vision_config: { ...base.vision_config, qk_normalization: true } })).toThrow(SnapshotError);
     expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, hidden_size: 'big' } })).toThrow(/hidden_size/);
+    expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { rope_type: 'linear', factor: 2 } } })).toThrow(/rope_scaling linear/);
+    expect(parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { rope_type: 'dynamic', factor: 2 } } }).geometry.llm.ropeScaling).toEqual({ type: 'dynamic', factor: 2 });
     const v25 = parseConfig({ ...base, template: 'internvl2_5' }).geometry;
     expect(v25.systemMessage).toContain('书生·万象');
   });

@@ -20,7 +20,7 @@ import { buildVisionGraph } from './vision-graph.js';
 
 export const VISION_FILE = 'vision.onnx';
 export const DECODER_FILE = 'decoder.onnx';
-const EXTERNAL_LIMIT = 1.8e9; // protobuf caps a model at 2 GiB; leave room for the graph itself
+const EXTERNAL_LIMIT = 1e9; // protobuf caps a model file at 2 GiB; go external well before that
 
 export interface BuildOptions {
   dtype?: WeightDtype;

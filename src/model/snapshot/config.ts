@@ -39,7 +39,10 @@ const llmSchema = z.object({
   vocab_size: z.number().int().positive(),
   rms_norm_eps: z.number().positive().default(1e-5),
   rope_theta: z.number().positive().default(10000),
-  rope_scaling: z.object({ type: z.string(), factor: z.number() }).nullable().optional(),
+  rope_scaling: z
+    .object({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number() })
+    .nullable()
+    .optional(),
   max_position_embeddings: z.number().int().positive().default(32768),
   bos_token_id: z.number().int().default(1),
   eos_token_id: z.number().int().default(2),
@@ -144,6 +147,9 @@ export function parseConfig(raw: unknown): { config: InternVlConfig; geometry: M
   if (!v.hidden_act.startsWith('gelu')) fail(`vision act ${v.hidden_act}`);
   if (l.hidden_act !== 'silu') fail(`LLM act ${l.hidden_act}`);
   if (l.bias) fail('LLM linear bias');
+  const scaling = l.rope_scaling?.type ?? l.rope_scaling?.rope_type;
+  // dynamic NTK only changes the base beyond max_position_embeddings (32k), which VOLMO prompts never reach
+  if (scaling !== undefined && scaling !== 'dynamic') fail(`rope_scaling ${scaling}`);
   if (c.select_layer !== -1) fail(`select_layer ${c.select_layer}`);
   if (v.hidden_size % v.num_attention_heads) fail('vision hidden not divisible by heads');
   if (l.hidden_size % l.num_attention_heads || l.num_attention_heads % l.num_key_value_heads) fail('LLM head geometry');
@@ -178,7 +184,7 @@ export function parseConfig(raw: unknown): { config: InternVlConfig; geometry: M
       vocab: l.vocab_size,
       eps: l.rms_norm_eps,
       ropeTheta: l.rope_theta,
-      ropeScaling: l.rope_scaling ?? null,
+      ropeScaling: l.rope_scaling ? { type: l.rope_scaling.type ?? l.rope_scaling.rope_type ?? 'unknown', factor: l.rope_scaling.factor } : null,
       maxPositions: l.max_position_embeddings,
     },
     downsampleRatio: c.downsample_ratio,
