@@ -254,6 +254,25 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
         return out.tokens;
       };
       expect(await run(gpu)).toEqual(await run(model));
+      // A whole exam (vision on the GPU, device-resident image prefix, choices and text) matches CPU.
+      const { loadBackend } = await import('../../src/model/runtime/onnx-backend.js');
+      const exam: ExamInput = {
+        images: [randomTiles(1, 3)],
+        questions: [
+          { id: 'c', text: 'Glaucoma? Answer in format: TRUE or FALSE.', answer: { kind: 'choice', candidates: ['TRUE', 'FALSE'] } },
+          { id: 't', text: 'What is shown?', answer: { kind: 'text', maxNewTokens: 8 } },
+        ],
+      };
+      const answers = async (ep: 'cpu' | 'webgpu') => {
+        const b = await loadBackend({ ...opts, executionProvider: ep, modelDir });
+        const [r] = await b.runBatch([exam], { aborted: false });
+        await b.close();
+        if (!r.ok) throw r.error;
+        return r.answers;
+      };
+      const [onGpu, onCpu] = [await answers('webgpu'), await answers('cpu')];
+      expect(onGpu[1].tokenIds).toEqual(onCpu[1].tokenIds);
+      onGpu[0].candidates!.forEach((c, i) => expect(c.probability).toBeCloseTo(onCpu[0].candidates![i].probability, 3));
     } finally {
       await gpu.decoder.release();
       await gpu.vision.release();

@@ -128,9 +128,10 @@ async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared:
   const perToken = spec.layers * 2 * spec.kvHeads * spec.headDim * 4;
   const maxRows = opts.batchRows ?? 8;
   const maxBytes = opts.batchBytes ?? 64 * 2 ** 20;
-  // Rows with image tokens of their own carry image rows; those run alone.
-  const batchable = pending.filter((r) => !r.p.rest);
-  for (const r of pending.filter((x) => x.p.rest)) {
+  // Rows with image tokens of their own carry image rows, and device-resident prefixes cannot be stacked: those run alone.
+  const alone = (r: (typeof pending)[number]) => Boolean(r.p.rest) || r.p.prefix.onDevice;
+  const batchable = pending.filter((r) => !alone(r));
+  for (const r of pending.filter(alone)) {
     throwIfCancelled(opts.signal);
     const f = await firstStep(session, spec, r.p.prefix, r.own, r.p.rest);
     f.past.dispose();

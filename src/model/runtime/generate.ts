@@ -63,6 +63,7 @@ function imageFeed(spec: DecoderSpec, embeds: TensorLike | undefined, m: number,
 /** One decoder run; returns per-row last-position logits and the run's present KV. */
 async function run(
   session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike, generated = false,
+  outputsOnDevice = false,
 ) {
   const m = rows.reduce((n, r) => n + countId(r.ids, spec.imgContextId), 0);
   const feeds: Record<string, FeedValue> = {
@@ -71,7 +72,7 @@ async function run(
     ...past.feeds(spec.name),
   };
   if (session.inputNames.includes('image_embeds')) feeds.image_embeds = imageFeed(spec, embeds, m, generated);
-  const out = await session.run(feeds);
+  const out = await session.run(feeds, outputsOnDevice ? { outputsOnDevice } : undefined);
   const logits = out.logits as TensorLike;
   return { logits: rows.map((_, b) => rowOf(logits, b)), presents: presentsOf(out, spec, spec.name) };
 }
@@ -86,7 +87,7 @@ export async function prefill(
 ): Promise<PrefixKv> {
   const empty = PrefixKv.empty(spec, 1);
   if (ids.length <= chunk) {
-    const r = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds);
+    const r = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds, false, true);
     return new PrefixKv(spec, 1, ids.length, r.presents);
   }
   const acc = new PastKv(spec, 1);
@@ -168,7 +169,7 @@ export async function classifyBatch(session: ModelSession, spec: DecoderSpec, ro
     return [one.logits];
   }
   const P = Math.max(...rows.map((r) => r.prefix.length));
-  const plains = await Promise.all(rows.map((r) => r.prefix.plain()));
+  const plains = rows.map((r) => r.prefix.plain());
   const keys = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.keys[i]), P));
   const values = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.values[i]), P));
   const stacked = new PrefixKv(spec, rows.length, P, { keys, values });

@@ -107,10 +107,15 @@ export class PrefixKv {
     return f;
   }
 
-  /** Plain per-layer tensors (downloads device tensors); used to stack prefixes for a batch. */
-  async plain(): Promise<{ keys: TensorLike[]; values: TensorLike[] }> {
-    const get = (t: FeedValue) => (isDeviceTensor(t) ? t.download() : Promise.resolve(t));
-    return { keys: await Promise.all(this.kv.keys.map(get)), values: await Promise.all(this.kv.values.map(get)) };
+  /** Whether the KV lives in device memory (then it can only be fed, not stacked or read). */
+  get onDevice(): boolean {
+    return this.kv.keys.some(isDeviceTensor);
+  }
+
+  /** Plain per-layer tensors; used to stack prefixes for a batch (host prefixes only). */
+  plain(): { keys: TensorLike[]; values: TensorLike[] } {
+    if (this.onDevice) throw new AppError('internal', 'a device-resident prefix KV cannot be read back');
+    return { keys: this.kv.keys as TensorLike[], values: this.kv.values as TensorLike[] };
   }
 
   get isDisposed(): boolean {
@@ -143,12 +148,15 @@ export class PastKv {
     return this.len;
   }
 
-  /** Appends the `present_*` KV of a run's T new tokens. Device tensors are downloaded (they are small). */
+  /** Appends the `present_*` KV of a run's T new tokens (host tensors: runs that feed it keep outputs on the host). */
   async append(presents: LayerKv): Promise<void> {
-    const plain = async (t: FeedValue) => (isDeviceTensor(t) ? t.download() : t);
+    const plain = (t: FeedValue): TensorLike => {
+      if (isDeviceTensor(t)) throw new AppError('internal', 'past KV needs host outputs; run without outputsOnDevice');
+      return t;
+    };
     for (let i = 0; i < this.geometry.layers; i++) {
-      const k = await plain(presents.keys[i]);
-      const v = await plain(presents.values[i]);
+      const k = plain(presents.keys[i]);
+      const v = plain(presents.values[i]);
       this.keys[i] = this.len === 0 ? k : concatSeq(this.keys[i], k);
       this.values[i] = this.len === 0 ? v : concatSeq(this.values[i], v);
     }

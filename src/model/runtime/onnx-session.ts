@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import type { Logger } from '../../log.js';
 import { AppError } from '../../errors.js';
 import { ModelLoadError } from './load-error.js';
-import { isDeviceTensor, type DeviceTensor, type FeedValue, type TensorLike, type TensorType } from './tensor.js';
+import { isDeviceTensor, type DeviceTensor, type FeedValue, type TensorType } from './tensor.js';
 
 export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'tensorrt'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
@@ -20,7 +20,11 @@ export interface SessionOptions {
   log: Logger;
   /** Intra-op threads; 0 lets ORT decide. */
   threads?: number;
-  /** Outputs (exact names or `*`-suffixed prefixes) kept on the device when the provider has one. */
+  /**
+   * Outputs (exact names or `*`-suffixed prefixes) that runs asked for `outputsOnDevice` leave on the device
+   * (WebGPU). The Node binding cannot read such tensors back, only feed them again or dispose them, so a
+   * second session of the same graph (weights loaded twice) serves the runs whose outputs JS must read.
+   */
   keepOnDevice?: readonly string[];
 }
 
@@ -30,8 +34,13 @@ export interface ModelSession {
   readonly outputNames: readonly string[];
   /** The provider actually in use after any fallback. */
   readonly executionProvider: ExecutionProvider;
-  run(feeds: Record<string, FeedValue>): Promise<Record<string, FeedValue>>;
+  run(feeds: Record<string, FeedValue>, options?: RunOptions): Promise<Record<string, FeedValue>>;
   release(): Promise<void>;
+}
+
+export interface RunOptions {
+  /** Leave the `keepOnDevice` outputs on the device (ignored where the provider has no device memory). */
+  outputsOnDevice?: boolean;
 }
 
 export interface ProviderChoice {
@@ -76,13 +85,17 @@ function matchesAny(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
 }
 
-async function createOrt(file: string, provider: ExecutionProvider, opts: SessionOptions): Promise<ort.InferenceSession> {
-  if (provider !== 'webgpu' || !opts.keepOnDevice?.length) return ort.InferenceSession.create(file, ortOptions(provider, opts));
-  // Output locations need the output names, which need a session: open once to read them.
-  const probe = await ort.InferenceSession.create(file, ortOptions(provider, opts));
-  const names = probe.outputNames;
-  await probe.release();
-  return ort.InferenceSession.create(file, ortOptions(provider, opts, names));
+interface OrtPair {
+  host: ort.InferenceSession;
+  device?: ort.InferenceSession;
+}
+
+async function createOrt(file: string, provider: ExecutionProvider, opts: SessionOptions): Promise<OrtPair> {
+  const host = await ort.InferenceSession.create(file, ortOptions(provider, opts));
+  if (provider !== 'webgpu' || !opts.keepOnDevice?.length) return { host };
+  // Output locations need the output names, which only a session knows.
+  const device = await ort.InferenceSession.create(file, ortOptions(provider, opts, host.outputNames));
+  return { host, device };
 }
 
 /** Opens `file` on the requested provider or, failing that, on CPU. Load failures become ModelLoadError. */
@@ -91,7 +104,7 @@ export async function openSession(file: string, opts: SessionOptions): Promise<M
   const requested = opts.executionProvider;
   let provider: ExecutionProvider = requested;
   let reason = requested === 'cpu' ? undefined : precheckProvider(requested);
-  let session: ort.InferenceSession | undefined;
+  let session: OrtPair | undefined;
   if (requested !== 'cpu' && reason === undefined) {
     try {
       session = await createOrt(file, requested, opts);
@@ -132,21 +145,26 @@ export function checkFeeds(inputNames: readonly string[], feeds: Record<string, 
   }
 }
 
-function wrap(session: ort.InferenceSession, provider: ExecutionProvider): ModelSession {
+function wrap(pair: OrtPair, provider: ExecutionProvider): ModelSession {
+  const session = pair.host;
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     executionProvider: provider,
-    async run(feeds) {
+    async run(feeds, options) {
       checkFeeds(session.inputNames, feeds);
+      const target = options?.outputsOnDevice && pair.device ? pair.device : session;
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-      const out = await session.run(ortFeeds);
+      const out = await target.run(ortFeeds);
       const result: Record<string, FeedValue> = {};
       for (const [k, v] of Object.entries(out)) result[k] = fromOrt(v as ort.Tensor);
       return result;
     },
-    release: () => session.release(),
+    async release() {
+      await session.release();
+      await pair.device?.release();
+    },
   };
 }
 
@@ -159,16 +177,12 @@ function toOrt(v: FeedValue): ort.Tensor {
 }
 
 function fromOrt(t: ort.Tensor): FeedValue {
-  if (t.location === 'cpu') return { type: t.type as TensorType, dims: t.dims, data: t.data as TensorLike['data'] };
+  if (t.location === 'cpu') return { type: t.type as TensorType, dims: t.dims, data: t.data as Float32Array };
   const handle: DeviceHandle = {
     location: 'device',
     type: t.type as TensorType,
     dims: t.dims,
     [ORT_HANDLE]: t,
-    async download() {
-      const data = (await t.getData(true)) as TensorLike['data'];
-      return { type: t.type as TensorType, dims: t.dims, data };
-    },
     dispose: () => t.dispose(),
   };
   return handle;

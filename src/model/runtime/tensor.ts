@@ -15,14 +15,14 @@ export interface TensorLike {
 }
 
 /**
- * A value that stays where the execution provider put it (e.g. a WebGPU buffer). It can be fed back
- * as an input; `download()` copies it into a plain tensor. On the CPU provider every output is plain.
+ * A value that stays where the execution provider put it (e.g. a WebGPU buffer). It can be fed back as
+ * an input and disposed; the Node binding cannot read it back (reading aborts the process), so there is
+ * deliberately no download. On the CPU provider every output is plain.
  */
 export interface DeviceTensor {
   readonly location: 'device';
   readonly type: TensorType;
   readonly dims: readonly number[];
-  download(): Promise<TensorLike>;
   dispose(): void;
 }
 
