@@ -4,7 +4,7 @@
  * every step, prefill tokens/s, and a screening exam (12 TRUE/FALSE + DR stage) with vs without prefix
  * reuse. Options (`--name=value`): --layers=N (2), --model=DIR (reuse a built model), --ep=cpu|webgpu,
  * --steps=N (16), --contexts=256,1024,4096, --tiles=N (7 = one fundus photo at VOLMO's settings),
- * --parts=decode,exam, --verbose.
+ * --parts=decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir), --verbose.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +39,13 @@ function randomKv(spec: DecoderSpec, len: number): TensorLike[] {
 async function ensureModel(args: string[], layers: number): Promise<string> {
   const given = opt(args, 'model', '');
   if (given) return given;
-  const dir = join(tmpdir(), `volmo-bench-${layers}l-fp32`);
+  const dtype = opt(args, 'dtype', 'fp32') as 'fp32' | 'fp16' | 'int4';
+  const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}`);
   if (existsSync(join(dir, 'manifest.json'))) return dir;
-  const snap = `${dir}-snapshot`;
+  const snap = join(tmpdir(), `volmo-bench-${layers}l-snapshot`);
   mkdirSync(snap, { recursive: true });
   if (!existsSync(join(snap, 'config.json'))) writeBenchSnapshot(snap, { layers, visionLayers: 1 });
-  await buildModel(snap, dir);
+  await buildModel(snap, dir, { dtype });
   return dir;
 }
 

@@ -279,3 +279,28 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
     }
   });
 });
+
+describe('bad exam input', () => {
+  it('answers with typed bad_request errors per request', async () => {
+    const { loadBackend } = await import('../../src/model/runtime/onnx-backend.js');
+    const b = await loadBackend({ ...opts, modelDir });
+    const choice = (candidates: string[]) => ({ id: 'q', text: 'TRUE or FALSE?', answer: { kind: 'choice' as const, candidates } });
+    const results = await b.runBatch(
+      [
+        { images: [], questions: [] },
+        { images: [], questions: [choice(['TRUE', 'TRUE'])] },
+        { images: [], questions: [choice([])] },
+        { images: [{ tiles: new Float32Array(10), tileCount: 1 }], questions: [choice(['TRUE', 'FALSE'])] },
+        { images: [], questions: [choice(['TRUE', 'FALSE'])] },
+      ],
+      { aborted: false },
+    );
+    await b.close();
+    const errors = results.map((r) => (r.ok ? null : (r.error as { code: string; message: string })));
+    expect(errors[0]).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/at least one question/) });
+    expect(errors[1]).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/different tokens/) });
+    expect(errors[2]).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/needs candidates/) });
+    expect(errors[3]).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/expected 1×3×448×448/) });
+    expect(results[4].ok).toBe(true);
+  });
+});
