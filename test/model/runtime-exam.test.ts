@@ -44,6 +44,18 @@ describe('exam orchestration', () => {
     expect(noReuse.runs.every((r) => r.B === 1)).toBe(true);
   });
 
+  it('gives questions sharing a stem beyond the exam prefix that longer prefix, with unchanged answers', async () => {
+    const stem = [4, 4, 4, 4, 4];
+    const stemmed: EncodedExam[] = [{ questions: [choice('s1', [...stem, 1]), choice('s2', [...stem, 2, 9]), choice('other', [8]), { id: 'free', ids: [...sys, ...stem, 3], maxNewTokens: 5 }] }];
+    const s = fakeSession();
+    const a = await runExams(s, FAKE_SPEC, stemmed, { stopIds: [7] });
+    const b = await runExams(fakeSession(), FAKE_SPEC, stemmed, { stopIds: [7], prefixReuse: false });
+    expect(a).toEqual(b);
+    // One run extends the exam prefix by the stem; the stemmed questions then run only their own tails.
+    expect(s.runs.some((r) => r.P === sys.length && r.T === stem.length)).toBe(true);
+    expect(s.runs.some((r) => r.P === sys.length + stem.length && r.T === 1 && r.G === 0)).toBe(true);
+  });
+
   it('respects the batch byte cap', async () => {
     const s = fakeSession();
     await runExams(s, FAKE_SPEC, exams, { stopIds: [7], batchBytes: 1 });

@@ -127,11 +127,14 @@ describe('runtime on the tiny ONNX model', () => {
     const exams = [{ questions: [
       { id: 'a', ids: ids('first?'), maxNewTokens: 1, candidates: [{ label: 'x', tokenId: 5 }, { label: 'y', tokenId: 9 }] },
       { id: 'b', ids: ids('second question'), maxNewTokens: 10 },
+      { id: 'c', ids: ids('second question, longer'), maxNewTokens: 1, candidates: [{ label: 'x', tokenId: 5 }, { label: 'y', tokenId: 9 }] },
+      { id: 'd', ids: ids('second question again'), maxNewTokens: 6 },
     ] }];
     const a = await runExams(model.decoder, model.spec, exams, { stopIds: model.manifest.stopIds });
     const b = await runExams(model.decoder, model.spec, exams, { stopIds: model.manifest.stopIds, prefixReuse: false });
     expect(a[0][1].tokens).toEqual(b[0][1].tokens);
-    a[0][0].candidates!.forEach((c, i) => expect(c.probability).toBeCloseTo(b[0][0].candidates![i].probability, 5));
+    expect(a[0][3].tokens).toEqual(b[0][3].tokens);
+    for (const k of [0, 2]) a[0][k].candidates!.forEach((c, i) => expect(c.probability).toBeCloseTo(b[0][k].candidates![i].probability, 5));
   });
 
   it('abort during decoding stops and frees the past KV', async () => {

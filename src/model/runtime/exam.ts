@@ -6,7 +6,7 @@
  */
 import type { ModelSession } from './onnx-session.js';
 import {
-  candidateProbabilities, argmax, classifyBatch, firstStep, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
+  candidateProbabilities, argmax, classifyBatch, extendPrefix, firstStep, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
 } from './generate.js';
 import { PrefixKv } from './kv.js';
 import { countId } from './decoder-feeds.js';
@@ -80,18 +80,48 @@ function answerFromLogits(q: EncodedQuestion, logits: Float32Array): RawAnswer {
 
 interface Prepared {
   exam: EncodedExam;
-  prefix: PrefixKv;
+  /** The prefix each question runs against (the exam prefix, or a longer one shared by a group). */
+  prefixOf: PrefixKv[];
+  /** Every prefix created for this exam (disposed at the end). */
+  owned: PrefixKv[];
   rest: TensorLike | undefined;
 }
 
+/** Questions sharing at least this many tokens beyond the exam prefix get a longer shared prefix. */
+const MIN_GROUP_EXTENSION = 4;
+
 async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedExam, reuse: boolean): Promise<Prepared> {
-  if (!reuse) return { exam, prefix: PrefixKv.empty(spec, 1), rest: exam.imageEmbeds };
+  const n = exam.questions.length;
+  if (!reuse) {
+    const empty = PrefixKv.empty(spec, 1);
+    return { exam, prefixOf: new Array(n).fill(empty), owned: [empty], rest: exam.imageEmbeds };
+  }
   const p = sharedPrefixLength(exam.questions.map((q) => q.ids));
   const ids = exam.questions[0].ids.slice(0, p);
   const m0 = countId(ids, spec.imgContextId);
   const total = exam.imageEmbeds?.dims[0] ?? 0;
   const prefix = p > 0 ? await prefill(session, spec, ids, rowsOf(exam.imageEmbeds, 0, m0)) : PrefixKv.empty(spec, 1);
-  return { exam, prefix, rest: rowsOf(exam.imageEmbeds, m0, total) };
+  const prepared: Prepared = { exam, prefixOf: new Array(n).fill(prefix), owned: [prefix], rest: rowsOf(exam.imageEmbeds, m0, total) };
+  if (!prepared.rest && !prefix.onDevice) await shareGroupPrefixes(session, spec, prepared, p);
+  return prepared;
+}
+
+/**
+ * Questions that share more than the exam prefix (e.g. the 12 screening questions' common stem) get that
+ * longer prefix computed once, so each runs only its own tail.
+ */
+async function shareGroupPrefixes(session: ModelSession, spec: DecoderSpec, prepared: Prepared, p: number): Promise<void> {
+  const groups = new Map<number, number[]>();
+  prepared.exam.questions.forEach((q, i) => groups.set(q.ids[p], [...(groups.get(q.ids[p]) ?? []), i]));
+  for (const members of groups.values()) {
+    if (members.length < 2) continue;
+    const seqs = members.map((i) => prepared.exam.questions[i].ids);
+    const ext = sharedPrefixLength(seqs) - p;
+    if (ext < MIN_GROUP_EXTENSION) continue;
+    const longer = await extendPrefix(session, spec, prepared.owned[0], seqs[0].slice(p, p + ext));
+    prepared.owned.push(longer);
+    for (const i of members) prepared.prefixOf[i] = longer;
+  }
 }
 
 /** Answers every question of every exam. Frees all KV on return, error or cancel. */
@@ -109,41 +139,41 @@ export async function runExams(session: ModelSession, spec: DecoderSpec, exams: 
       for (const [i, q] of p.exam.questions.entries()) {
         if (q.candidates) continue;
         throwIfCancelled(opts.signal);
-        const own = q.ids.slice(p.prefix.length);
+        const prefix = p.prefixOf[i];
         const gen = { maxNewTokens: q.maxNewTokens, stopIds: opts.stopIds, signal: opts.signal };
-        const d = await generate(session, spec, p.prefix, own, gen, p.rest);
+        const d = await generate(session, spec, prefix, q.ids.slice(prefix.length), gen, p.rest);
         answers[e][i] = { id: q.id, tokens: d.tokens, stopReason: d.stopReason };
       }
     }
     return answers;
   } finally {
-    for (const p of prepared) p.prefix.dispose();
+    for (const p of prepared) for (const x of p.owned) x.dispose();
   }
 }
 
 async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared: Prepared[], answers: RawAnswer[][], opts: ExamRunOptions) {
   const pending = prepared.flatMap((p, e) =>
-    p.exam.questions.flatMap((q, i) => (q.candidates ? [{ e, i, q, p, own: q.ids.slice(p.prefix.length) }] : [])),
+    p.exam.questions.flatMap((q, i) => (q.candidates ? [{ e, i, q, p, prefix: p.prefixOf[i], own: q.ids.slice(p.prefixOf[i].length) }] : [])),
   );
   const perToken = spec.layers * 2 * spec.kvHeads * spec.headDim * 4;
   const maxRows = opts.batchRows ?? 8;
   const maxBytes = opts.batchBytes ?? 64 * 2 ** 20;
   // Rows with image tokens of their own carry image rows, and device-resident prefixes cannot be stacked: those run alone.
-  const alone = (r: (typeof pending)[number]) => Boolean(r.p.rest) || r.p.prefix.onDevice;
+  const alone = (r: (typeof pending)[number]) => Boolean(r.p.rest) || r.prefix.onDevice;
   const batchable = pending.filter((r) => !alone(r));
   for (const r of pending.filter(alone)) {
     throwIfCancelled(opts.signal);
-    const f = await firstStep(session, spec, r.p.prefix, r.own, r.p.rest);
+    const f = await firstStep(session, spec, r.prefix, r.own, r.p.rest);
     f.past.dispose();
     answers[r.e][r.i] = answerFromLogits(r.q, f.logits);
   }
   for (let start = 0; start < batchable.length; ) {
     throwIfCancelled(opts.signal);
     let end = start + 1;
-    const P = () => Math.max(...batchable.slice(start, end + 1).map((r) => r.p.prefix.length));
+    const P = () => Math.max(...batchable.slice(start, end + 1).map((r) => r.prefix.length));
     while (end < batchable.length && end - start < maxRows && (end + 1 - start) * P() * perToken <= maxBytes) end++;
     const chunk = batchable.slice(start, end);
-    const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.p.prefix, ids: r.own })));
+    const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own })));
     chunk.forEach((r, k) => (answers[r.e][r.i] = answerFromLogits(r.q, logits[k])));
     start = end;
   }

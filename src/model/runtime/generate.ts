@@ -5,7 +5,7 @@
  */
 import { AppError } from '../../errors.js';
 import type { ModelSession } from './onnx-session.js';
-import { PastKv, PrefixKv, presentsOf, stackLeftPadded, type KvGeometry, type LayerNamer } from './kv.js';
+import { concatSeq, PastKv, PrefixKv, presentsOf, stackLeftPadded, type KvGeometry, type LayerNamer } from './kv.js';
 import { countId, stepFeeds, type FeedRow } from './decoder-feeds.js';
 import { rowOf, type FeedValue, type TensorLike } from './tensor.js';
 import { throwIfCancelled, type CancelSignal } from './cancel.js';
@@ -101,6 +101,15 @@ export async function prefill(
     await acc.append(r.presents);
   }
   return acc.toPrefix();
+}
+
+/** The prefix followed by `ids` as a new prefix: one run over `ids`, then their KV appended to a copy (host prefixes). */
+export async function extendPrefix(session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, ids: readonly number[]): Promise<PrefixKv> {
+  const base = prefix.plain();
+  const ext = (await firstStep(session, spec, prefix, ids)).past.toPrefix().plain();
+  const keys = base.keys.map((k, i) => concatSeq(k, ext.keys[i]));
+  const values = base.values.map((v, i) => concatSeq(v, ext.values[i]));
+  return new PrefixKv(spec, 1, prefix.length + ids.length, { keys, values });
 }
 
 /** Rows [start, end) of a [N, W] tensor, as a view. */
