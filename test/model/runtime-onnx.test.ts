@@ -192,6 +192,13 @@ describe('runtime on the tiny ONNX model', () => {
       const a = await engine.generate({ images: [], prompt: 'Hello', maxNewTokens: 5 });
       expect(a.tokenIds.length).toBeGreaterThan(0);
       expect(a.tokenIds.length).toBeLessThanOrEqual(5);
+      // A request over its time budget is cancelled inside the worker's decode loop; the worker is free again.
+      const t0 = Date.now();
+      await expect(engine.generate({ images: [], prompt: 'Tell me everything', maxNewTokens: 1_000_000 }, { timeoutMs: 300 }))
+        .rejects.toMatchObject({ code: 'timeout', reason: 'timeout' });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      const again = await engine.generate({ images: [], prompt: 'Hello', maxNewTokens: 5 }, { timeoutMs: 5000 });
+      expect(again.tokenIds).toEqual(a.tokenIds);
     } finally {
       await engine.close();
     }
