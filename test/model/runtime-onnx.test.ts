@@ -314,3 +314,27 @@ describe('bad exam input', () => {
     expect(results[4].ok).toBe(true);
   });
 });
+
+describe('quantised builds', () => {
+  it.each(['fp16', 'int4'] as const)('%s: split-KV prefix reuse gives the same greedy tokens as re-running the whole sequence', async (dtype) => {
+    const dir = join(root, `model-${dtype}`);
+    await buildModel(join(root, 'snap'), dir, { dtype });
+    const m = await openModelDir(dir, opts);
+    try {
+      const prefixIds = m.tokenizer.encode('<|im_start|>system\nsys<|im_end|><|im_start|>user\n');
+      const q = m.tokenizer.encode('Any drusen?<|im_end|><|im_start|>assistant\n', { addBos: false });
+      const prefix = await prefill(m.decoder, m.spec, prefixIds);
+      const split = await generate(m.decoder, m.spec, prefix, q, { maxNewTokens: 24, stopIds: [] });
+      const seq = [...prefixIds, ...q];
+      for (const t of split.tokens) {
+        const r = await firstStep(m.decoder, m.spec, PrefixKv.empty(m.spec, 1), seq);
+        r.past.dispose();
+        expect(argmax(r.logits)).toBe(t);
+        seq.push(t);
+      }
+    } finally {
+      await m.decoder.release();
+      await m.vision.release();
+    }
+  });
+});

@@ -4,6 +4,7 @@
  * decoder runs. A model that fails to load rejects `createEngine` with a ModelLoadError; it never
  * throws out of an event handler, so it cannot crash the process.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -74,7 +75,8 @@ export async function createEngine(options: EngineOptions): Promise<VlmEngine> {
     backendModule: options.backendModule ?? new URL(`./onnx-backend${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href,
     modelDir: options.modelDir,
     executionProvider: options.executionProvider ?? 'cpu',
-    threads: options.threadsPerWorker ?? 0,
+    // Workers share the cores: each session's thread pool gets its part (ORT's default takes them all).
+    threads: options.threadsPerWorker ?? Math.max(1, Math.floor(availableParallelism() / workers)),
     verifyChecksums: options.verifyChecksums ?? true,
     logLevel: log.level === 'silent' ? 'silent' : 'info',
   };

@@ -100,7 +100,7 @@ export interface EngineOptions {
   timeoutMs?: number;
   /** After a cancel, how long a worker may take to stop before it is terminated and replaced (default 5 s). */
   cancelGraceMs?: number;
-  /** ORT intra-op threads per worker (0 = ORT default). */
+  /** ORT intra-op threads per worker (default: cores / workers; 0 = ORT's default, all cores). */
   threadsPerWorker?: number;
   /** Most pending requests sent to a worker together so their single-step questions share runs (default 4). */
   batchRequests?: number;
