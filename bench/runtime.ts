@@ -54,7 +54,7 @@ async function splitDecode(s: ModelSession, spec: DecoderSpec, ctx: number, step
   // On a GPU provider the prefix must come from a run so that it stays on the device, as in the product.
   const prefix = s.executionProvider === 'cpu'
     ? new PrefixKv(spec, 1, ctx, { keys: randomKv(spec, ctx), values: randomKv(spec, ctx) })
-    : await prefill(s, spec, Array.from({ length: ctx }, (_, i) => 100 + ((i * 7919) % 20000)), undefined, ctx);
+    : await prefill(s, spec, Array.from({ length: ctx }, (_, i) => 100 + ((i * 7919) % 20000)), undefined, { chunk: ctx });
   const first = await firstStep(s, spec, prefix, [5]);
   const t0 = performance.now();
   await decode(s, spec, prefix, first.past, first.logits, { maxNewTokens: steps + 1, stopIds: [] });

@@ -120,6 +120,17 @@ describe('split-KV generation on a scripted decoder', () => {
     }
   });
 
+  it('prefills long prefixes in chunks, same answers, and cancels between chunks', async () => {
+    const s = fakeSession();
+    const chunked = await prefill(s, FAKE_SPEC, prefixIds, undefined, { chunk: 2 });
+    expect(s.runs.map((r) => [r.G, r.T])).toEqual([[0, 2], [2, 2], [4, 1]]);
+    expect((await generate(s, FAKE_SPEC, chunked, [5, 6], STOP)).tokens).toEqual(naiveGreedy([...prefixIds, 5, 6], STOP));
+    const ac = new AbortController();
+    const run = s.run.bind(s);
+    s.run = async (f) => (ac.abort(), run(f));
+    await expect(prefill(s, FAKE_SPEC, prefixIds, undefined, { chunk: 2, signal: ac.signal })).rejects.toBeInstanceOf(InferenceCancelledError);
+  });
+
   it('refuses a prefix used after dispose', async () => {
     const s = fakeSession();
     const prefix = await prefill(s, FAKE_SPEC, prefixIds);

@@ -214,7 +214,7 @@ describe('chunked prefill', () => {
     const H = model.manifest.llm.hidden;
     const embeds = { type: 'float32' as const, dims: [40, H], data: Float32Array.from({ length: 40 * H }, (_, i) => Math.sin(i)) };
     const whole = await prefill(model.decoder, model.spec, ids, embeds);
-    const chunked = await prefill(model.decoder, model.spec, ids, embeds, 16);
+    const chunked = await prefill(model.decoder, model.spec, ids, embeds, { chunk: 16 });
     expect(chunked.length).toBe(whole.length);
     const q = [20, 21, 22];
     const a = await generate(model.decoder, model.spec, whole, q, { maxNewTokens: 16, stopIds: [] });

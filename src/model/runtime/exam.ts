@@ -90,7 +90,7 @@ interface Prepared {
 /** Questions sharing at least this many tokens beyond the exam prefix get a longer shared prefix. */
 const MIN_GROUP_EXTENSION = 4;
 
-async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedExam, reuse: boolean): Promise<Prepared> {
+async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedExam, reuse: boolean, signal?: CancelSignal): Promise<Prepared> {
   const n = exam.questions.length;
   if (!reuse) {
     const empty = PrefixKv.empty(spec, 1);
@@ -100,7 +100,7 @@ async function prepare(session: ModelSession, spec: DecoderSpec, exam: EncodedEx
   const ids = exam.questions[0].ids.slice(0, p);
   const m0 = countId(ids, spec.imgContextId);
   const total = exam.imageEmbeds?.dims[0] ?? 0;
-  const prefix = p > 0 ? await prefill(session, spec, ids, rowsOf(exam.imageEmbeds, 0, m0)) : PrefixKv.empty(spec, 1);
+  const prefix = p > 0 ? await prefill(session, spec, ids, rowsOf(exam.imageEmbeds, 0, m0), { signal }) : PrefixKv.empty(spec, 1);
   const prepared: Prepared = { exam, prefixOf: new Array(n).fill(prefix), owned: [prefix], rest: rowsOf(exam.imageEmbeds, m0, total) };
   if (!prepared.rest && !prefix.onDevice) await shareGroupPrefixes(session, spec, prepared, p);
   return prepared;
@@ -131,7 +131,7 @@ export async function runExams(session: ModelSession, spec: DecoderSpec, exams: 
   try {
     for (const exam of exams) {
       throwIfCancelled(opts.signal);
-      prepared.push(await prepare(session, spec, exam, reuse));
+      prepared.push(await prepare(session, spec, exam, reuse, opts.signal));
     }
     const answers = exams.map((e) => new Array<RawAnswer>(e.questions.length));
     await answerChoices(session, spec, prepared, answers, opts);

@@ -83,8 +83,10 @@ async function run(
  * A one-chunk prefix keeps the run's outputs as they are (device-resident on WebGPU).
  */
 export async function prefill(
-  session: ModelSession, spec: DecoderSpec, ids: readonly number[], embeds?: TensorLike, chunk = 2048,
+  session: ModelSession, spec: DecoderSpec, ids: readonly number[], embeds?: TensorLike,
+  opts: { chunk?: number; signal?: CancelSignal } = {},
 ): Promise<PrefixKv> {
+  const chunk = opts.chunk ?? 2048;
   const empty = PrefixKv.empty(spec, 1);
   if (ids.length <= chunk) {
     const r = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds, false, true);
@@ -93,6 +95,7 @@ export async function prefill(
   const acc = new PastKv(spec, 1);
   let row = 0;
   for (let start = 0; start < ids.length; start += chunk) {
+    throwIfCancelled(opts.signal);
     const part = ids.slice(start, start + chunk);
     const m = countId(part, spec.imgContextId);
     const rows = embeds && m ? sliceRows(embeds, row, row + m) : undefined;
