@@ -94,6 +94,9 @@ const schema = z
     /** The OAuth client id registered for this service's Backend Services access at the EHR. */
     backendClientId: z.string().min(1).default('volmo-backend'),
 
+    /** Assessment-and-plan steps: `chained` (each step sees the earlier questions and answers) or `independent` (VOLMO's evaluation). */
+    assessPlanHistory: z.enum(['chained', 'independent']).default('chained'),
+
     modelDir: z.string().min(1).optional(),
     executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
     modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
@@ -123,7 +126,7 @@ export function envName(key: string): string {
 
 const KEYS = Object.keys(schema.shape);
 /** Read by scripts (npm start/test, doctor), not by the service. */
-const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS']);
+const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS', 'VOLMO_REQUIRE_WEBGPU']);
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const key = issue.path.map(String).join('.');
@@ -148,7 +151,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (unknown.length) throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: unknown keys: ${unknown.join(', ')}`);
   }
   const known = new Set(KEYS.map(envName));
-  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && !SCRIPT_VARIABLES.has(k) && !k.startsWith('VOLMO_TEST_'));
+  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && !SCRIPT_VARIABLES.has(k) && !k.startsWith('VOLMO_TEST_') && !k.startsWith('VOLMO_BENCH_'));
   const raw: Record<string, unknown> = { ...fromFile };
   for (const key of KEYS) {
     const v = env[envName(key)];

@@ -75,7 +75,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         fetch,
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
-        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: 'independent' }),
+        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
         drafts: new MemoryDraftStore(),
         maxTiles: config.maxTiles,
       }),

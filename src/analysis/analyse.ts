@@ -6,8 +6,8 @@
 import type { EvidenceBundle } from '../evidence/types.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { ExamFindings } from '../findings/findings-types.js';
-import { planTasks, type PlannedTask, type TaskPlan } from '../findings/plan.js';
-import { answersById, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
+import { buildConversation, planTasks, type PlannedTask, type TaskPlan } from '../findings/plan.js';
+import { answersById, fromRuntimeAnswer, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
 import type { ModelIdentity } from '../findings/types.js';
 import type { Answer, VlmEngine } from '../model/runtime/types.js';
 import { buildDraftReport } from '../reports/draft.js';
@@ -20,7 +20,7 @@ export interface AnalysisResult {
   findings: ExamFindings;
   report: ReportOutput;
   evidence: EvidenceBundle;
-  timings: { modelMs: number; questions: number; exams: number };
+  timings: { modelMs: number; questions: number };
 }
 
 export interface AnalyseDeps {
@@ -50,11 +50,19 @@ export async function analyseEvidence(
   const { context, pixels } = toExamInputs(evidence, ids, now);
   const plan = planTasks(context, deps.findings);
   const t0 = performance.now();
-  const groups = groupByImages(plan.tasks.filter((t) => t.imageIds.every((id) => pixels.has(id))));
+  const runnable = plan.tasks.filter((t) => t.imageIds.every((id) => pixels.has(id)));
+  const imagesOf = (t: PlannedTask) => t.imageIds.map((id) => pixels.get(id)!);
+  // Independent questions: one exam per image set. Chained steps (conversation history) run after, in order.
+  const groups = groupByImages(runnable.filter((t) => t.historyKeys.length === 0));
   const answers: Answer[] = [];
   for (const group of groups) {
-    const images = group[0]!.imageIds.map((id) => pixels.get(id)!);
-    answers.push(...(await deps.engine.exam({ images, maxTiles: deps.maxTiles, questions: group.map(toRuntimeQuestion) }, opts)));
+    answers.push(...(await deps.engine.exam({ images: imagesOf(group[0]!), maxTiles: deps.maxTiles, questions: group.map((t) => toRuntimeQuestion(t)) }, opts)));
+  }
+  for (const t of runnable.filter((c) => c.historyKeys.length > 0)) {
+    const sofar = Object.fromEntries(answers.map((a) => [a.id, fromRuntimeAnswer(a)]));
+    if (!t.historyKeys.every((k) => k in sofar)) continue; // an earlier step could not run: this one is reported missing
+    const history = buildConversation(t, plan, sofar).slice(0, -1);
+    answers.push(...(await deps.engine.exam({ images: imagesOf(t), maxTiles: deps.maxTiles, questions: [toRuntimeQuestion(t, history)] }, opts)));
   }
   const model = modelIdentity(deps.engine.info);
   const report = buildDraftReport({ context, plan, answers: answersById(answers), model, config: deps.findings, generatedAt: now.toISOString() });
@@ -64,6 +72,6 @@ export async function analyseEvidence(
     findings: report.findings,
     report,
     evidence,
-    timings: { modelMs: performance.now() - t0, questions: answers.length, exams: groups.length },
+    timings: { modelMs: performance.now() - t0, questions: answers.length },
   };
 }

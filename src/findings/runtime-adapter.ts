@@ -4,16 +4,17 @@
  * `text` questions. Pure; type-only import of the runtime.
  */
 import type { Answer, ModelInfo, Question } from '../model/runtime/types.js';
-import type { PlannedTask } from './plan.js';
+import type { ConversationTurn, PlannedTask } from './plan.js';
 import type { ModelAnswer, ModelIdentity } from './types.js';
 
 /** Free-text budget per task (VOLMO used max_new_tokens=2048 for everything). */
 export const MAX_NEW_TOKENS = { describe: 512, 'assess-plan': 1024 } as const;
 
-export function toRuntimeQuestion(t: PlannedTask): Question {
+/** `history`: the earlier turns of a chained task (buildConversation without its last turn). */
+export function toRuntimeQuestion(t: PlannedTask, history?: ConversationTurn[]): Question {
   if (t.task.answer === 'free-text') {
     const maxNewTokens = t.task.kind === 'describe' ? MAX_NEW_TOKENS.describe : MAX_NEW_TOKENS['assess-plan'];
-    return { id: t.key, text: t.prompt, answer: { kind: 'text', maxNewTokens } };
+    return { id: t.key, text: t.prompt, answer: { kind: 'text', maxNewTokens }, ...(history?.length ? { history } : {}) };
   }
   return { id: t.key, text: t.prompt, answer: { kind: 'choice', candidates: [...(t.task.candidateTokens ?? [])] } };
 }

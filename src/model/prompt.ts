@@ -134,8 +134,10 @@ export interface VolmoPrompt {
 /** The single-turn (or with history) prompt that VOLMO's `model.chat()` builds for a question and its images. */
 export function buildVolmoPrompt(input: VolmoPromptInput): VolmoPrompt {
   const { template, systemMessage, tileCounts, history = [] } = input;
-  // chat() only inserts the tag on a fresh conversation; multi-image tags come from the runner either way.
-  const question = history.length === 0 || tileCounts.length > 1
+  // chat() only inserts the tag on a fresh conversation; multi-image tags come from the runner either way —
+  // unless an earlier turn already carries the images' tags (they travel once, in the first user turn).
+  const tagged = history.some((t) => countPlaceholders(t.content) > 0);
+  const question = !tagged && (history.length === 0 || tileCounts.length > 1)
     ? insertImagePlaceholders(input.question, tileCounts.length)
     : input.question;
   const turns: ChatTurn[] = [...history, { role: 'user', content: question }];

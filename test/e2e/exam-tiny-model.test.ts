@@ -162,4 +162,22 @@ describe('draft reports with the tiny test model', () => {
     expect(res.status, JSON.stringify(body).slice(0, 500)).toBe(200);
     expect(body.entry!.every((e) => e.response.status.startsWith('201'))).toBe(true);
   });
+
+  it('every task, with chained assessment-and-plan: steps 2-5 get the earlier questions and answers as history', async () => {
+    const seen: { id: string; history?: { role: string; content: string }[] }[] = [];
+    const spy: VlmEngine = { ...engine, info: engine.info, exam: async (input, o) => {
+      seen.push(...input.questions.map((q) => ({ id: q.id, history: q.history })));
+      return engine.exam(input, o);
+    } };
+    const evidence = await gatherEvidence({ patientId: ids.get('diabetic')!, fhir: read }, { fetch: gf, pacs: sb.dicomWebUrl ? { baseUrl: sb.dicomWebUrl } : undefined });
+    const all = resolveFindingsConfig({ assessPlanHistory: 'chained' });
+    const result = await analyseEvidence({ engine: spy, findings: all }, evidence, { patientId: ids.get('diabetic')! });
+    expect(result.findings.assessPlan.map((s) => s.step)).toEqual([1, 2, 3, 4, 5]);
+    expect(result.findings.descriptions).toHaveLength(2);
+    const step3 = seen.find((q) => q.id === 'assess-plan:3')!;
+    expect(step3.history?.map((t) => t.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(step3.history?.[0]?.content).toContain('<image>');
+    expect(seen.find((q) => q.id === 'assess-plan:1')!.history).toBeUndefined();
+    expect(validateReportBundle(result.report.bundle)).toEqual([]);
+  }, 300_000);
 });

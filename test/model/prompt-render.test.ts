@@ -65,6 +65,18 @@ describe('image placeholders and expansion', () => {
 });
 
 describe('buildVolmoPrompt', () => {
+  it('chained follow-up: the images travel once, in the first user turn of the history', () => {
+    const history = [
+      { role: 'user' as const, content: 'Image-1: <image>\nImage-2: <image>\nWhat is the differential diagnosis?' },
+      { role: 'assistant' as const, content: 'AMD or CSC.' },
+    ];
+    const p = buildVolmoPrompt({ template: 'internlm2-chat', systemMessage: 'S', question: 'What is your diagnosis?', tileCounts: [1, 2], tokensPerTile: 1, history });
+    expect(p.text.match(/<img>/g)).toHaveLength(2);
+    expect(p.text).toContain('<|im_start|>assistant\nAMD or CSC.<|im_end|>');
+    expect(p.text.endsWith('<|im_start|>user\nWhat is your diagnosis?<|im_end|><|im_start|>assistant\n')).toBe(true);
+    expect(p.rest).toContain('AMD or CSC.');
+  });
+
   it('single-image screening question (golden)', () => {
     const p = buildVolmoPrompt({ template: 'internlm2-chat', systemMessage: SYS2, question: Q.slice('<image>\n'.length), tileCounts: [5] });
     const img = `<img>${'<IMG_CONTEXT>'.repeat(1280)}</img>`;

@@ -69,6 +69,7 @@ function encodeQuestion(model: LoadedModel, q: Question, tileCounts: number[], s
       question: text,
       tileCounts,
       tokensPerTile: model.manifest.tokensPerTile,
+      history: q.history,
     }).text;
   const full = prompt(q.text);
   const ids = model.tokenizer.encode(full);

@@ -31,6 +31,11 @@ export interface Question {
   /** The user turn as VOLMO phrases it (with or without `<image>` tags). */
   text: string;
   answer: AnswerSpec;
+  /**
+   * Earlier turns of the same conversation (multi-step reasoning: VOLMO's assessment-and-plan steps see
+   * the previous questions and answers). The images' `<image>` tags, if any, belong to the first user turn.
+   */
+  history?: { role: 'user' | 'assistant'; content: string }[];
 }
 
 export interface ExamInput {
