@@ -102,6 +102,10 @@ const schema = z
     modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
     maxTiles: z.coerce.number().int().min(1).max(12).default(6),
     inferenceTimeoutMs: positiveInt.default(120_000),
+    /** How long a hook call waits for the model before answering with an "analysis in progress" card. */
+    hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
+    /** How long finished analyses are kept in memory for later hooks and review. */
+    analysisTtlMs: positiveInt.default(6 * 3600_000),
 
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   })

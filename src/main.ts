@@ -3,7 +3,8 @@
  * concrete implementations together. Starts the local EHR sandbox first when the profile asks for it.
  */
 import { CDS_SERVICES } from '../cds-hooks/index.js';
-import { createHookHandler, MemoryDraftStore } from './cds/hook-handler.js';
+import { createHookHandler } from './cds/hook-handler.js';
+import { AnalysisCache } from './analysis/analysis-cache.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
 import { MemoryReplayCache } from './cds/replay-cache.js';
@@ -76,7 +77,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
         findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
-        drafts: new MemoryDraftStore(),
+        analyses: new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 }),
+        waitMs: config.hookWaitMs,
         maxTiles: config.maxTiles,
       }),
       feedback: new MemoryFeedbackSink(log),

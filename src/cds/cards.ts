@@ -70,3 +70,15 @@ export function buildAnalysisCard(result: AnalysisResult, opts: { uuid: string; 
     source: { label: model.random ? 'volmo-cds (test model)' : `${model.name} via volmo-cds (AI)`, url: opts.sourceUrl, topic: CARD_TOPIC },
   };
 }
+
+/** The analysis is still running: say so plainly, with no findings. */
+export function buildPendingCard(images: number, random: boolean, opts: { uuid: string }): CdsCard {
+  const summary = `AI review of ${images} retinal image${images === 1 ? '' : 's'} in progress: results will show on the next chart action`;
+  return {
+    uuid: opts.uuid,
+    summary: random ? `${TEST_MODEL_LABEL}: ${summary}`.slice(0, 139) : summary,
+    detail: 'The VOLMO model is still analysing the images. No findings are available yet; nothing has been concluded. The draft report will be ready for clinician review when the analysis finishes.',
+    indicator: 'info',
+    source: { label: random ? 'volmo-cds (test model)' : 'volmo-cds (AI)', topic: CARD_TOPIC },
+  };
+}

@@ -1,10 +1,11 @@
 /**
  * The hook use-case: verify the FHIR server is allowed, gather the evidence (prefetch first), run the
  * VOLMO exam, and answer with a card. Without a loaded model it answers honestly with no cards — it never
- * invents findings. Draft reports are kept for the clinician's review (DraftStore).
+ * invents findings. Model runs continue in the background when they take longer than the hook may wait
+ * (see analysis-cache.ts); their drafts are kept for the clinician's review.
  */
-import { randomUUID } from 'node:crypto';
-import { analyseEvidence, type AnalysisResult } from '../analysis/analyse.js';
+import { analyseEvidence } from '../analysis/analyse.js';
+import { AnalysisCache, analysisKey, waitFor } from '../analysis/analysis-cache.js';
 import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
 import { AppError, isAppError } from '../errors.js';
 import type { FhirClient } from '../fhir/client.js';
@@ -13,27 +14,9 @@ import type { FindingsConfig } from '../findings/config.js';
 import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
-import { buildAnalysisCard } from './cards.js';
+import { buildAnalysisCard, buildPendingCard } from './cards.js';
 import type { CdsRequest } from './request-schema.js';
 import type { HookHandler } from './types.js';
-
-/** Where finished analyses wait for the clinician (the SMART app reads them). */
-export interface DraftStore {
-  put(id: string, result: AnalysisResult): Promise<void>;
-  get(id: string): Promise<AnalysisResult | undefined>;
-}
-
-export class MemoryDraftStore implements DraftStore {
-  private readonly drafts = new Map<string, AnalysisResult>();
-  constructor(private readonly max = 500) {}
-  async put(id: string, result: AnalysisResult): Promise<void> {
-    if (this.drafts.size >= this.max) this.drafts.delete(this.drafts.keys().next().value as string);
-    this.drafts.set(id, result);
-  }
-  async get(id: string): Promise<AnalysisResult | undefined> {
-    return this.drafts.get(id);
-  }
-}
 
 export interface HookHandlerDeps {
   log: Logger;
@@ -43,7 +26,10 @@ export interface HookHandlerDeps {
   /** The loaded model, or null when none is configured or it failed to load. */
   engine: () => VlmEngine | null;
   findings: FindingsConfig;
-  drafts: DraftStore;
+  /** Finished and running analyses (see analysis-cache.ts). */
+  analyses: AnalysisCache;
+  /** How long a hook call waits for a running analysis before answering with a "pending" card. */
+  waitMs: number;
   maxTiles?: number;
   now?: () => Date;
 }
@@ -77,13 +63,18 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       deps.log.info({ service: service.id, problems: evidence.problems.map((p) => p.kind) }, 'no retinal images: no AI analysis');
       return { cards: [] };
     }
-    const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId }, { signal });
-    const draftId = randomUUID();
-    await deps.drafts.put(draftId, result);
-    deps.log.info(
-      { service: service.id, draftId, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },
-      'exam analysed',
-    );
-    return { cards: [buildAnalysisCard(result, { uuid: draftId })] };
+    const key = analysisKey(patientId, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
+    // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
+    const entry = deps.analyses.getOrStart(key, async () => {
+      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });
+      deps.log.info(
+        { service: service.id, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },
+        'exam analysed',
+      );
+      return result;
+    });
+    const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
+    if (!result) return { cards: [buildPendingCard(imageCount, engine.info.random, { uuid: entry.id })] };
+    return { cards: [buildAnalysisCard(result, { uuid: entry.id })] };
   };
 }

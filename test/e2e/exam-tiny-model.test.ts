@@ -112,6 +112,44 @@ describe('CDS hook with the tiny test model', () => {
   });
 });
 
+describe('a model slower than the hook may wait', () => {
+  let svc: RunningService;
+  let token: Awaited<ReturnType<typeof ehrToken>>;
+  let ids: Map<string, string>;
+  beforeAll(async () => {
+    svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '0' });
+    token = await ehrToken(svc.sandbox!);
+    ids = await patientIds(svc.sandbox!, token.access_token);
+  }, 120_000);
+  afterAll(async () => svc?.close());
+
+  it('answers "in progress" without findings, then shows the finished analysis under the same card uuid', async () => {
+    const sb = svc.sandbox!;
+    const call = async () => {
+      const res = await sb.ehr.callHook({
+        serviceUrl: `${svc.url}/cds-services/volmo-eye-summary-patient-view`,
+        hook: 'patient-view',
+        context: { userId: 'Practitioner/sandbox-practitioner', patientId: ids.get('glaucoma')! },
+        fhirServer: sb.fhirBaseUrl,
+        fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
+      });
+      expect(res.status).toBe(200);
+      return (res.body as { cards: CdsCard[] }).cards[0]!;
+    };
+    const first = await call();
+    expect(first.summary).toMatch(/in progress/);
+    expect(first.detail).toMatch(/No findings are available yet/);
+    let later = first;
+    for (let i = 0; i < 100 && /in progress/.test(later.summary); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      later = await call();
+    }
+    expect(later.summary).not.toMatch(/in progress/);
+    expect(later.detail).toMatch(/Right eye/);
+    expect(later.uuid).toBe(first.uuid);
+  }, 60_000);
+});
+
 describe('draft reports with the tiny test model', () => {
   let sb: Sandbox;
   let engine: VlmEngine;

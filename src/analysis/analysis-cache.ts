@@ -1,0 +1,90 @@
+/**
+ * Analyses keyed by what they were computed from (patient, image content hashes, case text, model, task
+ * set): a hook call that finds a finished analysis answers at once; one that finds it running waits a
+ * bounded time; otherwise it starts one in the background. Model runs outlive the hook call that started
+ * them (CDS clients expect answers in about a second; a 2B model on CPU takes far longer), and their
+ * result is shown on the next hook for the same evidence and kept for the clinician's review.
+ * In memory only (it holds PHI): entries expire after `ttlMs` and the map is bounded.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { EvidenceBundle } from '../evidence/types.js';
+import type { AnalysisResult } from './analyse.js';
+
+export interface AnalysisEntry {
+  /** Stable for the analysis: the card uuid (CDS feedback refers to it) and the draft's id in the SMART app. */
+  id: string;
+  promise: Promise<AnalysisResult>;
+  result?: AnalysisResult;
+  startedAt: number;
+}
+
+export function analysisKey(patientId: string, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
+  const images = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown].map((i) => `${i.eye}:${i.contentHash}:${i.gradability.status}`).sort();
+  return createHash('sha256').update(JSON.stringify([patientId, images, evidence.caseText, modelSha, taskSet])).digest('hex');
+}
+
+export class AnalysisCache {
+  private readonly entries = new Map<string, AnalysisEntry>();
+  private readonly byId = new Map<string, AnalysisEntry>();
+
+  constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number }) {}
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  /** The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten (the next call retries). */
+  getOrStart(key: string, run: () => Promise<AnalysisResult>): AnalysisEntry {
+    const existing = this.entries.get(key);
+    if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
+    this.evict();
+    const entry: AnalysisEntry = { id: randomUUID(), startedAt: this.now(), promise: Promise.resolve() as unknown as Promise<AnalysisResult> };
+    entry.promise = run().then(
+      (r) => {
+        entry.result = r;
+        return r;
+      },
+      (e: unknown) => {
+        if (this.entries.get(key) === entry) {
+          this.entries.delete(key);
+          this.byId.delete(entry.id);
+        }
+        throw e;
+      },
+    );
+    entry.promise.catch(() => {}); // observed by waiters; never an unhandled rejection
+    this.entries.set(key, entry);
+    this.byId.set(entry.id, entry);
+    return entry;
+  }
+
+  /** A finished analysis by its id (for the clinician's review), while it has not expired. */
+  get(id: string): AnalysisResult | undefined {
+    const e = this.byId.get(id);
+    return e && this.now() - e.startedAt < this.opts.ttlMs ? e.result : undefined;
+  }
+
+  private evict(): void {
+    const now = this.now();
+    const drop = (k: string) => {
+      this.byId.delete(this.entries.get(k)!.id);
+      this.entries.delete(k);
+    };
+    for (const [k, e] of this.entries) if (now - e.startedAt >= this.opts.ttlMs) drop(k);
+    while (this.entries.size >= this.opts.maxEntries) drop(this.entries.keys().next().value as string);
+  }
+}
+
+/** Resolves with the result if it arrives within `ms`, else with undefined; rejects if the run fails in time. */
+export async function waitFor<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    signal?.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
