@@ -130,7 +130,7 @@ export function envName(key: string): string {
 
 const KEYS = Object.keys(schema.shape);
 /** Read by scripts (npm start/test, doctor), not by the service. */
-const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS', 'VOLMO_REQUIRE_WEBGPU']);
+const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS', 'VOLMO_NO_BROWSER', 'VOLMO_REQUIRE_WEBGPU']);
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const key = issue.path.map(String).join('.');
