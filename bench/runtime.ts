@@ -3,8 +3,11 @@
  * decode ms/token by context for the split-KV loop vs a naive loop that passes the whole KV through JS
  * every step, prefill tokens/s, and a screening exam (12 TRUE/FALSE + DR stage) with vs without prefix
  * reuse. Options (`--name=value`): --layers=N (2), --model=DIR (reuse a built model), --ep=cpu|webgpu,
- * --steps=N (16), --contexts=256,1024,4096, --tiles=N (7 = one fundus photo at VOLMO's settings),
- * --parts=decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir), --verbose.
+ * --steps=N (16), --contexts=256,1024,2048,4096, --tiles=N (7 = one fundus photo at VOLMO's settings),
+ * --parts=decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir), --verbose,
+ * --baseline=auto|transformers|none: baseline (b), transformers.js generating with the same decoder weights
+ * (bench/transformers-baseline; `auto` measures it when installed, `transformers` installs it on first use),
+ * --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +24,8 @@ import { stepFeeds } from '../src/model/runtime/decoder-feeds.js';
 import { runExams, type EncodedExam } from '../src/model/runtime/exam.js';
 import type { TensorLike } from '../src/model/runtime/tensor.js';
 import type { BenchTable } from './table.js';
+import { assertSameGreedy, openTransformersBaseline, type BaselineMode } from './transformers-baseline/bench-part.js';
+import type { TransformersDecoder } from './transformers-baseline/baseline.js';
 
 /** `--name=value` (bench/index.ts takes every bare word as a part name). */
 function opt(args: string[], name: string, dflt: string): string {
@@ -36,17 +41,17 @@ function randomKv(spec: DecoderSpec, len: number): TensorLike[] {
   }));
 }
 
-async function ensureModel(args: string[], layers: number): Promise<string> {
+/** The built model directory and the snapshot it came from (null when only --model=DIR is given). */
+async function ensureModel(args: string[], layers: number): Promise<{ dir: string; snapshot: string | null }> {
   const given = opt(args, 'model', '');
-  if (given) return given;
+  if (given) return { dir: given, snapshot: opt(args, 'snapshot', '') || null };
   const dtype = opt(args, 'dtype', 'fp32') as 'fp32' | 'fp16' | 'int4';
   const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}`);
-  if (existsSync(join(dir, 'manifest.json'))) return dir;
   const snap = join(tmpdir(), `volmo-bench-${layers}l-snapshot`);
   mkdirSync(snap, { recursive: true });
   if (!existsSync(join(snap, 'config.json'))) writeBenchSnapshot(snap, { layers, visionLayers: 1 });
-  await buildModel(snap, dir, { dtype });
-  return dir;
+  if (!existsSync(join(dir, 'manifest.json'))) await buildModel(snap, dir, { dtype });
+  return { dir, snapshot: snap };
 }
 
 /** ms per token of `steps` greedy decode steps after a context of `ctx` tokens held as prefix KV (split design). */
@@ -105,6 +110,14 @@ async function timed<T>(fn: () => Promise<T>): Promise<number> {
   return performance.now() - t0;
 }
 
+/** Median of `n` repetitions (decode table: the machine is shared and noisy). */
+async function median(n: number, fn: () => Promise<number>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) xs.push(await fn());
+  xs.sort((a, b) => a - b);
+  return n % 2 ? xs[(n - 1) / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+}
+
 /** Fastest of `n` repetitions: this machine is shared, so the minimum is the least noisy figure. */
 async function best(n: number, fn: () => Promise<number>): Promise<number> {
   let min = Infinity;
@@ -117,9 +130,11 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   const steps = Number(opt(args, 'steps', '16'));
   const tiles = Number(opt(args, 'tiles', '7'));
   const parts = opt(args, 'parts', 'decode,exam').split(',');
-  const contexts = opt(args, 'contexts', '256,1024,4096').split(',').map(Number);
+  const contexts = opt(args, 'contexts', '256,1024,2048,4096').split(',').map(Number);
   const ep = opt(args, 'ep', 'cpu') as ExecutionProvider;
-  const dir = await ensureModel(args, layers);
+  const baselineMode = opt(args, 'baseline', 'auto') as BaselineMode;
+  if (!['auto', 'transformers', 'none'].includes(baselineMode)) throw new Error('--baseline must be auto, transformers or none');
+  const { dir, snapshot } = await ensureModel(args, layers);
   const manifest = readManifest(dir);
   const spec = decoderSpecOf(manifest);
   const log = args.includes('--verbose') ? createLogger() : silentLogger();
@@ -128,29 +143,60 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   await splitDecode(s, spec, 64, 2); // warm-up
   const tables: BenchTable[] = [];
   const where = `${manifest.modelName}, ${layers} layers, ${manifest.dtype}, EP ${s.executionProvider}`;
-  if (parts.includes('decode')) tables.push(await decodeTable(s, spec, contexts, steps, where));
+  if (parts.includes('decode')) {
+    const base = await openTransformersBaseline(baselineMode, snapshot, layers);
+    const notes = [base.note];
+    if (base.decoder && manifest.dtype === 'fp32') {
+      const prompt = Array.from({ length: 16 }, (_, i) => 100 + ((i * 7919) % 20000));
+      notes.push(await assertSameGreedy(base.decoder, (p, n) => runtimeGreedy(s, spec, p, n), prompt, 8));
+    } else if (base.decoder) {
+      notes.push(`greedy parity not checked: the runtime runs ${manifest.dtype}, the transformers.js export fp32`);
+    }
+    tables.push(await decodeTable(s, spec, contexts, steps, where, base.decoder, notes));
+    await base.decoder?.dispose();
+  }
   if (parts.includes('exam')) tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, where));
   await s.release();
   tables[0]?.notes?.push(`peak RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
   return tables;
 }
 
-async function decodeTable(s: ModelSession, spec: DecoderSpec, contexts: number[], steps: number, where: string): Promise<BenchTable> {
+/** The runtime's greedy tokens for `prompt` (prefill of all but the last id, then the split decode loop). */
+async function runtimeGreedy(s: ModelSession, spec: DecoderSpec, prompt: number[], n: number): Promise<number[]> {
+  const prefix = await prefill(s, spec, prompt.slice(0, -1));
+  const first = await firstStep(s, spec, prefix, prompt.slice(-1));
+  const { tokens } = await decode(s, spec, prefix, first.past, first.logits, { maxNewTokens: n, stopIds: [] });
+  prefix.dispose();
+  return tokens;
+}
+
+/** transformers.js ms/token after `ctx` cached tokens (the same random KV as the runtime's loops). */
+function transformersDecode(d: TransformersDecoder, spec: DecoderSpec, ctx: number, steps: number): Promise<number> {
+  const kv = randomKv(spec, ctx); // randomKv's keys and values have the same content, as in the runtime's loops
+  return d.decodeMs((i) => ({ key: kv[i].data as Float32Array, value: kv[i].data as Float32Array, dims: kv[i].dims }), ctx, steps);
+}
+
+async function decodeTable(
+  s: ModelSession, spec: DecoderSpec, contexts: number[], steps: number, where: string, tjs: TransformersDecoder | null, extraNotes: string[],
+): Promise<BenchTable> {
   const decodeRows: (string | number)[][] = [];
+  if (tjs) await transformersDecode(tjs, spec, 64, 2); // warm-up
   for (const ctx of contexts) {
-    const split = await best(3, () => splitDecode(s, spec, ctx, steps));
-    const naive = await best(3, () => naiveDecode(s, spec, ctx, steps));
-    decodeRows.push([ctx, split, naive, naive / split]);
+    const split = await median(3, () => splitDecode(s, spec, ctx, steps));
+    const naive = await median(3, () => naiveDecode(s, spec, ctx, steps));
+    const base = tjs ? await median(3, () => transformersDecode(tjs, spec, ctx, steps)) : null;
+    decodeRows.push([ctx, split, naive, base ?? '—', naive / split, base === null ? '—' : base / split]);
   }
   const prefillIds = Array.from({ length: 512 }, (_, i) => 100 + ((i * 7919) % 20000));
   const prefillMs = await timed(async () => (await prefill(s, spec, prefillIds)).dispose());
 
   return {
     title: `Runtime: decode ms/token by context (${where})`,
-    columns: ['context', 'split KV (ms/token)', 'naive JS KV loop (ms/token)', 'naive / split'],
+    columns: ['context', 'split KV (ms/token)', '(a) naive JS KV loop (ms/token)', '(b) transformers.js (ms/token)', 'split tok/s vs (a)', 'split tok/s vs (b)'],
     rows: decodeRows,
     notes: [
-      `split: prefix KV fed read-only, only new tokens' KV returned; naive: whole KV concatenated in JS and fed every step; ${steps} steps each, best of 3`,
+      `split: prefix KV fed read-only, only new tokens' KV returned; (a) naive: whole KV concatenated in JS and fed every step; (b) transformers.js generate() with a DynamicCache of the same context (whole KV in and out every step); ${steps} steps each, median of 3`,
+      ...extraNotes,
       `${contexts.at(-1)} vs ${contexts[0]}: split ${((decodeRows.at(-1)![1] as number) / (decodeRows[0][1] as number)).toFixed(2)}x`,
       `prefill: ${(prefillIds.length / (prefillMs / 1000)).toFixed(0)} tokens/s (512 tokens, one run)`,
     ],
