@@ -94,6 +94,17 @@ const schema = z
     /** The OAuth client id registered for this service's Backend Services access at the EHR. */
     backendClientId: z.string().min(1).default('volmo-backend'),
 
+    /** The OAuth client id the EHR assigned to the SMART app (public client, PKCE). */
+    smartClientId: z.string().min(1).default('volmo-smart-app'),
+    /** Scopes the SMART app asks for in an EHR launch (a standalone launch asks `launch/patient` instead of `launch`). */
+    smartScopes: z
+      .string()
+      .transform((v) => v.split(/\s+/).filter(Boolean).join(' '))
+      .refine((v) => v.split(' ').includes('launch'), 'must include the launch scope')
+      .default('launch openid fhirUser online_access patient/Patient.rs'),
+    /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
+    smartAuthAllowlist: urlList.default([]),
+
     /** Assessment-and-plan steps: `chained` (each step sees the earlier questions and answers) or `independent` (VOLMO's evaluation). */
     assessPlanHistory: z.enum(['chained', 'independent']).default('chained'),
 

@@ -16,6 +16,7 @@ import type { Logger } from './log.js';
 import { resolveFindingsConfig } from './findings/config.js';
 import type { VlmEngine } from './model/runtime/types.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
+import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import type { Sandbox } from './sandbox/index.js';
 import type { JSONWebKeySet } from 'jose';
@@ -35,7 +36,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (!config.serviceKeyFile) log.warn('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
   let sandbox: Sandbox | null = null;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
-  const outbound = [...config.fhirAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
+  const outbound = [...config.fhirAllowlist, ...config.smartAuthAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
   if (config.sandbox) {
     const { startSandbox } = await import('./sandbox/index.js');
     try {
@@ -62,6 +63,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];
   if (sandbox) readiness.push(...sandbox.readiness);
 
+  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
   const app = createApp({
     config,
     log,
@@ -77,13 +79,24 @@ export async function startService(config: Config, log: Logger): Promise<Running
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
         findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
-        analyses: new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 }),
+        analyses,
         waitMs: config.hookWaitMs,
         maxTiles: config.maxTiles,
       }),
       feedback: new MemoryFeedbackSink(log),
       hookTimeoutMs: config.inferenceTimeoutMs,
     },
+    extraRouters: [
+      createLaunchRouter({
+        publicUrl: config.publicUrl,
+        clientId: config.smartClientId,
+        scopes: config.smartScopes,
+        fetch,
+        fhirServers: [...config.fhirAllowlist, ...(sandbox ? [sandbox.fhirBaseUrl] : [])],
+        analyses,
+        log: log.child({ component: 'smart' }),
+      }),
+    ],
   });
   server.setHandler(app);
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');

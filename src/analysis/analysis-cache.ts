@@ -64,6 +64,20 @@ export class AnalysisCache {
     return e && this.now() - e.startedAt < this.opts.ttlMs ? e.result : undefined;
   }
 
+  /**
+   * Finished, unexpired analyses whose draft report is about `patientRef` (`Patient/<id>`), newest first
+   * (for the SMART app). The cache holds one EHR's patients: ids are not qualified by FHIR server.
+   */
+  latestForPatient(patientRef: string, limit = 3): { id: string; startedAt: number; result: AnalysisResult }[] {
+    const now = this.now();
+    const found: { id: string; startedAt: number; result: AnalysisResult }[] = [];
+    for (const e of this.byId.values()) {
+      if (!e.result || now - e.startedAt >= this.opts.ttlMs) continue;
+      if (e.result.report?.diagnosticReport?.subject?.reference === patientRef) found.push({ id: e.id, startedAt: e.startedAt, result: e.result });
+    }
+    return found.sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+  }
+
   private evict(): void {
     const now = this.now();
     const drop = (k: string) => {

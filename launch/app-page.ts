@@ -1,0 +1,50 @@
+/** Gathers what the app page shows for a session: the Patient (read with the session's token) and the latest drafts. */
+import type { Patient } from 'fhir/r4.js';
+import type { AnalysisCache } from '../src/analysis/analysis-cache.js';
+import { HttpFhirClient } from '../src/fhir/http-client.js';
+import { isAppError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { GuardedFetch } from '../src/net/guarded-fetch.js';
+import type { AppSession } from './launch-router.js';
+import { appPage, type DraftView, type PatientView } from './pages.js';
+
+export function patientView(p: Patient): PatientView {
+  const name = p.name?.find((n) => n.use === 'official') ?? p.name?.[0];
+  const display = name?.text ?? [...(name?.given ?? []), name?.family].filter(Boolean).join(' ');
+  const mrn = p.identifier?.find((i) => i.type?.coding?.some((c) => c.code === 'MR'))?.value;
+  return {
+    name: display || '(no name recorded)',
+    ...(p.gender ? { gender: p.gender } : {}),
+    ...(p.birthDate ? { birthDate: p.birthDate } : {}),
+    ...(mrn ? { mrn } : {}),
+  };
+}
+
+export async function renderAppPage(deps: {
+  session: AppSession;
+  fetch: GuardedFetch;
+  analyses: Pick<AnalysisCache, 'latestForPatient'>;
+  log: Logger;
+}): Promise<string> {
+  const { session } = deps;
+  if (!session.patient) {
+    return appPage({ needPatientBanner: true, patientProblem: 'The EHR launched the app without a patient; open it from a patient chart.', drafts: [] });
+  }
+  let patient: PatientView | undefined;
+  let patientProblem: string | undefined;
+  try {
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: { getToken: async () => session.accessToken }, logger: deps.log });
+    patient = patientView(await fhir.read<Patient>('Patient', session.patient));
+  } catch (err) {
+    deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
+    patientProblem = 'The patient could not be read from the EHR.';
+  }
+  const drafts: DraftView[] = deps.analyses.latestForPatient(`Patient/${session.patient}`).map(({ id, result }) => ({
+    id,
+    noteText: result.report.note.text,
+    random: result.model.random,
+    model: `${result.model.name} ${result.model.version}`,
+    ...(result.report.diagnosticReport.issued ? { generatedAt: result.report.diagnosticReport.issued } : {}),
+  }));
+  return appPage({ needPatientBanner: session.needPatientBanner, ...(patient ? { patient } : {}), ...(patientProblem ? { patientProblem } : {}), drafts });
+}

@@ -1,0 +1,70 @@
+/** Server-rendered pages of the SMART app: no scripts, no frameworks, every value escaped. */
+
+export const PENDING_REVIEW_NOTICE = 'Draft pending clinician review; signing is not available yet.';
+const TEST_MODEL_NOTICE = 'TEST MODEL WITH RANDOM WEIGHTS — NOT CLINICAL OUTPUT';
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}main{padding:1rem 1.25rem;max-width:60rem}
+.banner{background:#eef3f8;border-bottom:1px solid #c7d3e0;padding:.6rem 1.25rem}.banner strong{font-size:1.1rem}
+.test-model{background:#b00020;color:#fff;font-weight:700;padding:.75rem 1.25rem;font-size:1.1rem}
+.notice{border-left:4px solid #c77700;background:#fff6e5;padding:.5rem .75rem}
+pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}`;
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+export function errorPage(title: string, message: string): string {
+  return layout(title, `<main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p><p class="muted">Open the app again from the patient's chart in the EHR.</p></main>`);
+}
+
+export interface PatientView {
+  name: string;
+  gender?: string;
+  birthDate?: string;
+  mrn?: string;
+}
+
+export interface DraftView {
+  id: string;
+  noteText: string;
+  random: boolean;
+  model: string;
+  generatedAt?: string;
+}
+
+export interface AppPageInput {
+  /** From the launch context; `false`: the EHR shows its own banner, so only a compact line is shown. */
+  needPatientBanner: boolean;
+  patient?: PatientView;
+  /** Set when the patient could not be read (message without PHI). */
+  patientProblem?: string;
+  drafts: DraftView[];
+}
+
+function banner(input: AppPageInput): string {
+  const p = input.patient;
+  if (!p) return `<div class="banner" role="banner">${escapeHtml(input.patientProblem ?? 'Patient details are unavailable.')}</div>`;
+  if (!input.needPatientBanner) return `<div class="banner" role="banner">Draft for <strong>${escapeHtml(p.name)}</strong></div>`;
+  const facts = [p.gender, p.birthDate && `born ${p.birthDate}`, p.mrn && `MRN ${p.mrn}`].filter(Boolean).map(escapeHtml).join(' · ');
+  return `<div class="banner" role="banner"><strong>${escapeHtml(p.name)}</strong>${facts ? ` <span class="muted">${facts}</span>` : ''}</div>`;
+}
+
+function draft(d: DraftView): string {
+  const when = d.generatedAt ? ` · ${escapeHtml(d.generatedAt)}` : '';
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p><pre>${escapeHtml(d.noteText)}</pre></section>`;
+}
+
+export function appPage(input: AppPageInput): string {
+  const testModel = input.drafts.some((d) => d.random) ? `<div class="test-model" role="alert">${TEST_MODEL_NOTICE}. Its answers mean nothing clinically.</div>` : '';
+  const drafts = input.drafts.length
+    ? input.drafts.map(draft).join('')
+    : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
+  return layout(
+    'VOLMO eye exam draft',
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${PENDING_REVIEW_NOTICE}</p>${drafts}</main>`,
+  );
+}

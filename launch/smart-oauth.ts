@@ -1,0 +1,141 @@
+/**
+ * The two outbound steps of a SMART App Launch, both through the guarded fetch: discovery of
+ * `{iss}/.well-known/smart-configuration` and the authorization-code exchange at the token endpoint.
+ *
+ * Why not `fhirclient`: its Node adapter calls out with its own fetch (so the allowlist, address pinning,
+ * size limits and timeouts of src/net/guarded-fetch.ts would be bypassed), keeps state in `req.session`
+ * (needs express-session and falls back to a per-browser "current" key, the session-bleed problem of
+ * standards.md §6.8) and only treats PKCE as required when asked. The steps are few; doing them here
+ * keeps every request on the guarded path and the state keyed by `state` alone.
+ */
+import { AppError } from '../src/errors.js';
+import type { GuardedFetch } from '../src/net/guarded-fetch.js';
+
+export interface SmartConfiguration {
+  authorization_endpoint: string;
+  token_endpoint: string;
+  code_challenge_methods_supported?: string[];
+  capabilities?: string[];
+}
+
+/** The token response fields the app uses; tokens stay server-side. */
+export interface SmartTokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  scope?: string;
+  refresh_token?: string;
+  id_token?: string;
+  patient?: string;
+  encounter?: string;
+  need_patient_banner?: boolean;
+  smart_style_url?: string;
+}
+
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function httpUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.username === '' && u.password === '';
+  } catch {
+    return false;
+  }
+}
+
+function parseJson(text: string, what: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new AppError('upstream_error', `${what} is not a JSON object`);
+}
+
+export async function discoverSmartConfiguration(fetch: GuardedFetch, iss: string, signal?: AbortSignal): Promise<SmartConfiguration> {
+  const res = await fetch(`${iss.replace(/\/+$/, '')}/.well-known/smart-configuration`, { headers: { accept: 'application/json' }, signal, maxBytes: 256 * 1024 });
+  if (!res.ok) throw new AppError('upstream_error', `SMART configuration answered HTTP ${res.status}`);
+  const doc = parseJson(res.text(), 'SMART configuration');
+  if (!httpUrl(doc.authorization_endpoint) || !httpUrl(doc.token_endpoint)) {
+    throw new AppError('upstream_error', 'SMART configuration lacks http(s) authorization_endpoint/token_endpoint');
+  }
+  const methods = doc.code_challenge_methods_supported;
+  // SMART 2 requires S256; a server that lists methods without S256 (or lists only `plain`) is refused.
+  if (Array.isArray(methods) && !methods.includes('S256')) throw new AppError('upstream_error', 'the authorization server does not support PKCE S256');
+  return {
+    authorization_endpoint: doc.authorization_endpoint,
+    token_endpoint: doc.token_endpoint,
+    ...(Array.isArray(methods) ? { code_challenge_methods_supported: methods.filter((m): m is string => typeof m === 'string') } : {}),
+    ...(Array.isArray(doc.capabilities) ? { capabilities: doc.capabilities.filter((c): c is string => typeof c === 'string') } : {}),
+  };
+}
+
+export interface AuthorizeParams {
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  state: string;
+  iss: string;
+  launch?: string;
+  codeChallenge: string;
+}
+
+export function authorizeUrl(endpoint: string, p: AuthorizeParams): string {
+  const url = new URL(endpoint);
+  const q = url.searchParams;
+  q.set('response_type', 'code');
+  q.set('client_id', p.clientId);
+  q.set('redirect_uri', p.redirectUri);
+  q.set('scope', p.scope);
+  q.set('state', p.state);
+  q.set('aud', p.iss);
+  if (p.launch !== undefined) q.set('launch', p.launch);
+  q.set('code_challenge', p.codeChallenge);
+  q.set('code_challenge_method', 'S256');
+  return url.href;
+}
+
+/** Checks the token response defensively; messages name fields, never values. */
+export function parseTokenResponse(body: Record<string, unknown>): SmartTokenResponse {
+  if (typeof body.access_token !== 'string' || body.access_token === '') throw new AppError('upstream_error', 'token response has no access_token');
+  if (typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') throw new AppError('upstream_error', 'token response token_type is not Bearer');
+  const out: SmartTokenResponse = { access_token: body.access_token, token_type: body.token_type };
+  if (typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in > 0) out.expires_in = body.expires_in;
+  for (const k of ['scope', 'refresh_token', 'id_token', 'smart_style_url'] as const) if (typeof body[k] === 'string') out[k] = body[k];
+  if (body.patient !== undefined) {
+    if (typeof body.patient !== 'string' || !FHIR_ID.test(body.patient)) throw new AppError('upstream_error', 'token response patient is not a FHIR id');
+    out.patient = body.patient;
+  }
+  if (typeof body.encounter === 'string' && FHIR_ID.test(body.encounter)) out.encounter = body.encounter;
+  if (typeof body.need_patient_banner === 'boolean') out.need_patient_banner = body.need_patient_banner;
+  return out;
+}
+
+export async function exchangeCode(
+  fetch: GuardedFetch,
+  tokenEndpoint: string,
+  p: { code: string; codeVerifier: string; clientId: string; redirectUri: string },
+  signal?: AbortSignal,
+): Promise<SmartTokenResponse> {
+  const res = await fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }).toString(),
+    retry: false, // an authorization code is single-use
+    maxBytes: 256 * 1024,
+    signal,
+  });
+  if (!res.ok) {
+    let error = '';
+    try {
+      const e = parseJson(res.text(), 'token error').error;
+      if (typeof e === 'string' && /^[a-z_]{1,40}$/.test(e)) error = ` (${e})`;
+    } catch {
+      // not JSON: status only
+    }
+    throw new AppError('upstream_error', `token endpoint answered HTTP ${res.status}${error}`);
+  }
+  return parseTokenResponse(parseJson(res.text(), 'token response'));
+}

@@ -1,0 +1,131 @@
+/**
+ * SMART App Launch end to end against the sandbox's real authorization server (oidc-provider) and FHIR
+ * server: EHR launch -> authorize (auto-login) -> callback -> /app with the launched patient.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { CookieJarClient, fixturePatientId, startLaunchService, type CapturedService } from './smart-launch-flow.js';
+
+let s: CapturedService;
+const diabetic = listFixturePatients().find((p) => p.key === 'diabetic')!;
+let patientId: string;
+
+beforeAll(async () => {
+  s = await startLaunchService();
+  patientId = await fixturePatientId(s.svc, diabetic.mrn);
+});
+afterAll(async () => s?.svc.close());
+
+function launchUrl(launch?: string, iss = s.svc.sandbox!.fhirBaseUrl): string {
+  const q = new URLSearchParams({ iss, ...(launch ? { launch } : {}) });
+  return `${s.svc.url}/launch?${q}`;
+}
+
+describe('SMART EHR launch', () => {
+  it('redirects to the authorize endpoint with state, PKCE S256, aud and launch', async () => {
+    const launch = s.svc.sandbox!.auth.createLaunch({ patient: patientId });
+    const hop = await new CookieJarClient().get(launchUrl(launch));
+    expect(hop.status).toBe(302);
+    const to = new URL(hop.location!);
+    expect(to.origin).toBe(s.svc.sandbox!.authIssuer);
+    const q = to.searchParams;
+    expect(q.get('response_type')).toBe('code');
+    expect(q.get('client_id')).toBe('volmo-smart-app');
+    expect(q.get('redirect_uri')).toBe(`${s.svc.url}/launch/callback`);
+    expect(q.get('aud')).toBe(s.svc.sandbox!.fhirBaseUrl);
+    expect(q.get('launch')).toBe(launch);
+    expect(q.get('code_challenge_method')).toBe('S256');
+    expect(q.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get('scope')!.split(' ')).toContain('launch');
+  });
+
+  it('opens /app for the launched patient, with the banner name, and never shows or logs the tokens', async () => {
+    const launch = s.svc.sandbox!.auth.createLaunch({ patient: patientId });
+    const browser = new CookieJarClient();
+    const final = await browser.follow(launchUrl(launch));
+    expect(final.status).toBe(200);
+    expect(new URL(final.url).pathname).toBe('/app');
+    expect(final.body).toContain(diabetic.name);
+    expect(final.body).toContain('Draft pending clinician review; signing is not available yet');
+    expect(final.body).toContain('No AI analysis is available for this patient yet');
+
+    const callback = browser.hops.find((h) => h.url.startsWith(`${s.svc.url}/launch/callback`))!;
+    expect(callback.status).toBe(302);
+    const cookie = callback.setCookies.find((c) => c.startsWith('volmo_app_'))!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/); // http loopback public URL
+    expect(callback.location).toMatch(/\/app\?session=[A-Za-z0-9_-]{43}$/);
+
+    // The session only opens with this browser's cookie: the URL alone is refused.
+    expect((await new CookieJarClient().get(final.url)).status).toBe(401);
+
+    // The access token is a JWT; none may appear in any page, URL or log line.
+    const jwt = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/;
+    for (const h of browser.hops.filter((x) => x.url.startsWith(s.svc.url))) {
+      expect(h.body).not.toMatch(jwt);
+      expect(h.location ?? '').not.toMatch(jwt);
+    }
+    const logs = s.logs.join('');
+    expect(logs).toContain('SMART launch: session started');
+    expect(logs).not.toMatch(jwt);
+    expect(logs).not.toContain(patientId);
+    expect(logs).not.toContain(diabetic.name);
+  });
+
+  it('refuses an iss outside the FHIR allowlist with a 400 page before any request', async () => {
+    let hits = 0;
+    const rogue = http.createServer((_req, res) => {
+      hits++;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => rogue.listen(0, '127.0.0.1', r));
+    try {
+      const iss = `http://127.0.0.1:${(rogue.address() as AddressInfo).port}/fhir`;
+      const hop = await new CookieJarClient().get(launchUrl('abc', iss));
+      expect(hop.status).toBe(400);
+      expect(hop.body).toContain('not one this service is configured to trust');
+      for (const bad of ['not a url', 'file:///etc/passwd', `${s.svc.sandbox!.fhirBaseUrl}?x=1`]) {
+        expect((await new CookieJarClient().get(launchUrl('abc', bad))).status).toBe(400);
+      }
+      expect((await new CookieJarClient().get(`${s.svc.url}/launch`)).status).toBe(400);
+      expect(hits).toBe(0);
+    } finally {
+      await new Promise((r) => rogue.close(r));
+    }
+  });
+
+  it('refuses an unknown or replayed state with a 400 page', async () => {
+    const browser = new CookieJarClient();
+    const unknown = await browser.get(`${s.svc.url}/launch/callback?code=x&state=${'a'.repeat(43)}`);
+    expect(unknown.status).toBe(400);
+    expect((await browser.get(`${s.svc.url}/launch/callback?code=x`)).status).toBe(400);
+
+    const launch = s.svc.sandbox!.auth.createLaunch({ patient: patientId });
+    const ok = await browser.follow(launchUrl(launch));
+    expect(ok.status).toBe(200);
+    const callback = browser.hops.find((h) => h.url.startsWith(`${s.svc.url}/launch/callback`))!;
+    const replay = await browser.get(callback.url);
+    expect(replay.status).toBe(400);
+    expect(replay.body).toContain('already used');
+  });
+
+  it('keeps two launches in one browser apart (sessions keyed per launch)', async () => {
+    const other = listFixturePatients().find((p) => p.key === 'glaucoma')!;
+    const otherId = await fixturePatientId(s.svc, other.mrn);
+    const browser = new CookieJarClient();
+    const first = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: patientId })));
+    // The sandbox authorization server reuses an existing login session's grant (and its launch context)
+    // for a second authorize in the same browser, so each launch here starts without its cookies; this
+    // service's own cookies are kept.
+    browser.forget(s.svc.sandbox!.authIssuer);
+    const second = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: otherId })));
+    expect(second.body).toContain(other.name);
+    const again = await browser.get(first.url);
+    expect(again.status).toBe(200);
+    expect(again.body).toContain(diabetic.name);
+    expect(again.body).not.toContain(other.name);
+  });
+});
