@@ -1,0 +1,137 @@
+/** The SMART launch's pure parts: PKCE, state/session store, token response checks, cookies, pages, drafts by patient. */
+import { describe, expect, it } from 'vitest';
+import type { AnalysisResult } from '../../src/analysis/analyse.js';
+import { AnalysisCache } from '../../src/analysis/analysis-cache.js';
+import type { GuardedFetch } from '../../src/net/guarded-fetch.js';
+import { patientView } from '../../launch/app-page.js';
+import { appPage, escapeHtml } from '../../launch/pages.js';
+import { codeChallengeS256, randomToken, TOKEN_RE } from '../../launch/pkce.js';
+import { readCookie, sessionCookie } from '../../launch/session-cookie.js';
+import { authorizeUrl, discoverSmartConfiguration, parseTokenResponse } from '../../launch/smart-oauth.js';
+import { MemoryKeyedStore } from '../../launch/ttl-store.js';
+
+describe('PKCE and random values', () => {
+  it('S256 matches the RFC 7636 appendix B example; tokens are 256-bit base64url and distinct', () => {
+    expect(codeChallengeS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+    const a = randomToken();
+    expect(a).toMatch(TOKEN_RE);
+    expect(randomToken()).not.toBe(a);
+  });
+});
+
+describe('keyed store', () => {
+  it('expires entries, takes once, and stays bounded', async () => {
+    let now = 0;
+    const store = new MemoryKeyedStore<number>({ maxEntries: 2, now: () => now });
+    await store.put('a', 1, 100);
+    expect(await store.get('a')).toBe(1);
+    expect(await store.take('a')).toBe(1);
+    expect(await store.take('a')).toBeUndefined();
+    await store.put('b', 2, 100);
+    now = 100;
+    expect(await store.get('b')).toBeUndefined();
+    for (const k of ['c', 'd', 'e']) await store.put(k, 3, 100);
+    expect(store.size).toBe(2);
+    expect(await store.get('c')).toBeUndefined();
+    expect(await store.get('e')).toBe(3);
+    expect(() => new MemoryKeyedStore({ maxEntries: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('authorize URL and token response', () => {
+  it('keeps the endpoint query and adds every SMART parameter', () => {
+    const u = new URL(authorizeUrl('https://ehr.example/oauth2/authorize?tenant=t1', { clientId: 'c', redirectUri: 'https://app/cb', scope: 'launch openid', state: 's', iss: 'https://ehr.example/fhir', codeChallenge: 'x' }));
+    expect(Object.fromEntries(u.searchParams)).toEqual({ tenant: 't1', response_type: 'code', client_id: 'c', redirect_uri: 'https://app/cb', scope: 'launch openid', state: 's', aud: 'https://ehr.example/fhir', code_challenge: 'x', code_challenge_method: 'S256' });
+  });
+
+  it('checks the token response and names fields, never values', () => {
+    const ok = parseTokenResponse({ access_token: 'tok', token_type: 'bearer', expires_in: 3240, patient: 'p-1', need_patient_banner: false, scope: 'launch' });
+    expect(ok).toMatchObject({ access_token: 'tok', expires_in: 3240, patient: 'p-1', need_patient_banner: false });
+    expect(parseTokenResponse({ access_token: 'tok', token_type: 'Bearer', expires_in: 'soon' }).expires_in).toBeUndefined();
+    expect(() => parseTokenResponse({ token_type: 'Bearer' })).toThrow(/no access_token/);
+    expect(() => parseTokenResponse({ access_token: 'tok', token_type: 'MAC' })).toThrow(/not Bearer/);
+    expect(() => parseTokenResponse({ access_token: 'secret-tok', token_type: 'Bearer', patient: '../x' })).toThrow(/patient is not a FHIR id/);
+    try {
+      parseTokenResponse({ access_token: 'secret-tok', token_type: 'Bearer', patient: '../x' });
+    } catch (e) {
+      expect((e as Error).message).not.toContain('secret-tok');
+    }
+  });
+
+  it('refuses a SMART configuration without S256 or without endpoints', async () => {
+    const fake = (doc: unknown): GuardedFetch => {
+      const f = (async () => ({ status: 200, ok: true, url: '', body: Buffer.from(''), header: () => undefined, text: () => JSON.stringify(doc) })) as unknown as GuardedFetch;
+      return f;
+    };
+    const endpoints = { authorization_endpoint: 'https://a/authorize', token_endpoint: 'https://a/token' };
+    await expect(discoverSmartConfiguration(fake({ ...endpoints, code_challenge_methods_supported: ['plain'] }), 'https://f')).rejects.toThrow(/S256/);
+    await expect(discoverSmartConfiguration(fake({ authorization_endpoint: 'javascript:x', token_endpoint: 'https://a/token' }), 'https://f')).rejects.toThrow(/authorization_endpoint/);
+    await expect(discoverSmartConfiguration(fake('<html>'), 'https://f')).rejects.toThrow(/not a JSON object/);
+    expect((await discoverSmartConfiguration(fake({ ...endpoints, code_challenge_methods_supported: ['S256'] }), 'https://f')).token_endpoint).toBe('https://a/token');
+  });
+});
+
+describe('session cookie', () => {
+  it('is Lax on http loopback, None+Secure on https, HttpOnly and scoped to /app', () => {
+    const http = sessionCookie('http://127.0.0.1:8080', 'sid', 'sec', 300);
+    expect(http).toBe('volmo_app_sid=sec; Path=/app; Max-Age=300; HttpOnly; SameSite=Lax');
+    const https = sessionCookie('https://volmo.example', 'sid', 'sec', 300);
+    expect(https).toContain('SameSite=None');
+    expect(https).toContain('Secure');
+    expect(readCookie('a=1; volmo_app_sid=sec; b=2', 'volmo_app_sid')).toBe('sec');
+    expect(readCookie('a=1', 'volmo_app_sid')).toBeUndefined();
+  });
+});
+
+const result = (patient: string, note: string, random: boolean) =>
+  ({
+    model: { name: 'VOLMO-2B', version: '1', manifestSha256: 'x', executionProvider: 'cpu', random },
+    report: { note: { text: note }, diagnosticReport: { subject: { reference: patient }, issued: '2026-01-01T00:00:00Z' } },
+  }) as unknown as AnalysisResult;
+
+describe('app page', () => {
+  it('escapes everything and shows the TEST MODEL banner, the draft text and the pending-review notice', () => {
+    const html = appPage({
+      needPatientBanner: true,
+      patient: { name: '<script>alert(1)</script>', gender: 'female', birthDate: '1961-04-12', mrn: 'VOLMO-1' },
+      drafts: [{ id: 'd1', noteText: 'Findings: <b>none</b> & more', random: true, model: 'VOLMO-2B 1' }],
+    });
+    expect(html).not.toContain('<script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('<pre>Findings: &lt;b&gt;none&lt;/b&gt; &amp; more</pre>');
+    expect(html).toContain('TEST MODEL WITH RANDOM WEIGHTS');
+    expect(html).toContain('born 1961-04-12');
+    expect(html).toContain('Draft pending clinician review; signing is not available yet.');
+    expect(escapeHtml(`"'`)).toBe('&quot;&#39;');
+  });
+
+  it('says plainly when there is no analysis, and shows no TEST MODEL banner then', () => {
+    const html = appPage({ needPatientBanner: false, patient: { name: 'Rosa Delgado' }, drafts: [] });
+    expect(html).toContain('No AI analysis is available for this patient yet');
+    expect(html).not.toContain('TEST MODEL');
+    expect(html).toContain('Draft for <strong>Rosa Delgado</strong>');
+  });
+
+  it('names the patient from the official name, else the first', () => {
+    expect(patientView({ resourceType: 'Patient', name: [{ use: 'nickname', given: ['Ro'] }, { use: 'official', given: ['Rosa', 'M'], family: 'Delgado' }] }).name).toBe('Rosa M Delgado');
+    expect(patientView({ resourceType: 'Patient', identifier: [{ type: { coding: [{ code: 'MR' }] }, value: 'M1' }] })).toEqual({ name: '(no name recorded)', mrn: 'M1' });
+  });
+});
+
+describe('AnalysisCache.latestForPatient', () => {
+  it('returns finished, unexpired analyses of that patient only, newest first', async () => {
+    let now = 0;
+    const cache = new AnalysisCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
+    const a = cache.getOrStart('a', async () => result('Patient/p1', 'first', false));
+    now = 10;
+    const b = cache.getOrStart('b', async () => result('Patient/p1', 'second', true));
+    cache.getOrStart('c', async () => result('Patient/p2', 'other', false));
+    cache.getOrStart('running', () => new Promise<AnalysisResult>(() => {}));
+    await Promise.all([a.promise, b.promise]);
+    expect(cache.latestForPatient('Patient/p1').map((e) => e.result.report.note.text)).toEqual(['second', 'first']);
+    expect(cache.latestForPatient('Patient/p1', 1)).toHaveLength(1);
+    expect(cache.latestForPatient('Patient/p3')).toEqual([]);
+    now = 1005;
+    expect(cache.latestForPatient('Patient/p1').map((e) => e.id)).toEqual([b.id]);
+  });
+});
