@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { planTiles } from '../../src/model/preprocess/index.js';
-import { pilBicubicResize, pilBicubicResizeJs } from '../../src/model/preprocess/pil-resize.js';
+import { planTiles, PreprocessError } from '../../src/model/preprocess/index.js';
+import { pilBicubicResize, pilBicubicResizeJs, pilBicubicResizeMany } from '../../src/model/preprocess/pil-resize.js';
 import { simdAvailable } from '../../src/model/preprocess/pil-resize-simd.js';
 
 const DIR = join(import.meta.dirname, '../../fixtures/preprocess');
@@ -70,5 +70,15 @@ describe('Pillow BICUBIC resize: SIMD kernels == JavaScript loops', () => {
     const out = pilBicubicResize(src, 5, 4, 3, 5, 4);
     expect(out).not.toBe(src);
     expect(Array.from(out)).toEqual(Array.from(src));
+  });
+});
+
+describe('Pillow BICUBIC resize: bad arguments', () => {
+  it('rejects short buffers and non-positive or fractional sizes as bad_options', () => {
+    const src = new Uint8Array(4 * 4 * 3);
+    expect(() => pilBicubicResize(src, 4, 5, 3, 2, 2)).toThrow(PreprocessError);
+    expect(() => pilBicubicResize(src, 4, 4, 3, 0, 2)).toThrow(/cannot resize/);
+    expect(() => pilBicubicResizeMany(src, 4, 4, 3, [[2, 2], [2.5, 2]])).toThrow(PreprocessError);
+    expect(pilBicubicResizeMany(src, 4, 4, 3, [[2, 2], [3, 1]]).map((o) => o.length)).toEqual([12, 9]);
   });
 });

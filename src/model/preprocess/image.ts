@@ -1,7 +1,8 @@
 /**
  * Image -> InternVL model input. Decoding with sharp/libvips, like PIL's `Image.open(...).convert('RGB')`: no EXIF
  * auto-rotation, alpha dropped, grey expanded to RGB. Resizing (grid and thumbnail):
- * - 'pil' (default): decode once to RGB, then Pillow's BICUBIC re-implemented (bit-exact with VOLMO's evaluation);
+ * - 'pil' (default): decode once to RGB, then Pillow's BICUBIC re-implemented (bit-exact with VOLMO's evaluation),
+ *   both sizes from that one decoded raster (WebAssembly SIMD kernels, pil-resize-simd.ts);
  * - 'sharp': both resizes straight from the encoded bytes with libvips cubic (JPEG shrink-on-load), faster on big
  *   images, within a measured tolerance of Pillow (see test/model/preprocess-parity.test.ts).
  * Then crop + ImageNet normalisation through a per-channel lookup table.
@@ -9,7 +10,7 @@
 import sharp from 'sharp';
 import { normalizeLut, DEFAULT_MEAN, DEFAULT_STD } from './normalize.js';
 import { PreprocessError } from './errors.js';
-import { pilBicubicResize } from './pil-resize.js';
+import { pilBicubicResizeMany } from './pil-resize.js';
 import { planTiles, type TileOptions, type TilePlan } from './tiling.js';
 
 export interface PreprocessOptions extends TileOptions {
@@ -71,8 +72,9 @@ export async function resizeForPlan(bytes: Uint8Array, plan: TilePlan, opts: Pre
   try {
     if ((opts.resampler ?? 'pil') === 'pil') {
       const img = await decodedRgb(bytes, opts);
-      const grid = pilBicubicResize(img.data, img.width, img.height, 3, plan.resizeWidth, plan.resizeHeight);
-      const thumbnail = plan.thumbnail ? pilBicubicResize(img.data, img.width, img.height, 3, plan.imageSize, plan.imageSize) : undefined;
+      const sizes: [number, number][] = [[plan.resizeWidth, plan.resizeHeight]];
+      if (plan.thumbnail) sizes.push([plan.imageSize, plan.imageSize]);
+      const [grid, thumbnail] = pilBicubicResizeMany(img.data, img.width, img.height, 3, sizes);
       return { grid, thumbnail };
     }
     const [grid, thumbnail] = await Promise.all([

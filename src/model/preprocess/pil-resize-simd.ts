@@ -12,11 +12,11 @@ const I32 = 0x7f;
 const V128 = 0x7b;
 const op = {
   block: 0x02, loop: 0x03, end: 0x0b, br: 0x0c, brIf: 0x0d, get: 0x20, set: 0x21, tee: 0x22,
-  load: 0x28, store: 0x36, const: 0x41, eqz: 0x45, geU: 0x4f, add: 0x6a, sub: 0x6b, mul: 0x6c,
+  load: 0x28, store: 0x36, store8: 0x3a, store16: 0x3b, shrU: 0x76, const: 0x41, eqz: 0x45, geU: 0x4f, add: 0x6a, sub: 0x6b, mul: 0x6c,
 } as const;
 /** SIMD opcodes (0xfd prefix, LEB128 sub-opcode). */
 const sx = {
-  load8x8u: 0x02, store: 0x0b, load32zero: 0x5c, splat: 0x11, extract0: 0x1b, narrowU8: 0x66, narrowS16: 0x85,
+  load8x8u: 0x02, load32splat: 0x09, store: 0x0b, load32zero: 0x5c, splat: 0x11, extract0: 0x1b, narrowU8: 0x66, narrowS16: 0x85,
   extLo8: 0x89, extLo16: 0xa9, extHi16: 0xaa, shrS: 0xac, add: 0xae, mul: 0xb5,
 } as const;
 
@@ -73,27 +73,45 @@ class Asm {
 
 const ROUND = 1 << 21;
 
-/** hpass(src, stride, rows, outW, bounds, kk, kstride, out): RGB horizontal pass, 3 bytes per output pixel. */
+/** Source rows the horizontal kernel convolves together (sharing each weight load); `rows` is rounded up to this. */
+export const H_ROWS = 4;
+
+/**
+ * hpass(src, stride, rows, outW, bounds, kk, kstride, out): RGB horizontal pass, H_ROWS rows at a time, 3 bytes
+ * per output pixel. Reads up to H_ROWS - 1 rows past `rows` and writes as many output rows past it (caller's slack).
+ */
 function hpass(): Asm {
-  const [src, stride, rows, outW, bounds, kk, kstride, out, y, xx, p, kp, n, rowIn, acc] = Array.from({ length: 15 }, (_, i) => i);
+  const [src, stride, rows, outW, bounds, kk, kstride, out, y, xx, p, kp, n, rowIn, o, os, val] = Array.from({ length: 17 }, (_, i) => i);
+  const rowOff = Array.from({ length: H_ROWS }, (_, r) => 17 + r); // r * stride
+  const acc = Array.from({ length: H_ROWS }, (_, r) => 17 + H_ROWS + r);
+  const w = 17 + 2 * H_ROWS;
   const a = new Asm();
+  a.get(outW).i32(3).o(op.mul).set(os);
+  rowOff.forEach((l, r) => a.get(stride).i32(r).o(op.mul).set(l));
   a.whileNot(() => a.get(y).get(rows).o(op.geU), () => {
     a.get(src).get(y).get(stride).o(op.mul, op.add).set(rowIn).i32(0).set(xx);
+    a.get(out).get(y).get(os).o(op.mul, op.add).set(o);
     a.whileNot(() => a.get(xx).get(outW).o(op.geU), () => {
       a.get(bounds).get(xx).i32(8).o(op.mul, op.add).tee(kp).load(4).set(n);
       a.get(rowIn).get(kp).load().i32(3).o(op.mul, op.add).set(p);
       a.get(kk).get(xx).get(kstride).o(op.mul, op.add).set(kp);
-      a.i32(ROUND).v(sx.splat).set(acc);
+      for (const r of acc) a.i32(ROUND).v(sx.splat).set(r);
       a.whileNot(() => a.get(n).o(op.eqz), () => {
-        a.get(acc).get(p).vmem(sx.load32zero).v(sx.extLo8).v(sx.extLo16);
-        a.get(kp).load().v(sx.splat).v(sx.mul).v(sx.add).set(acc);
+        a.get(kp).vmem(sx.load32splat).set(w);
+        acc.forEach((r, k) => {
+          a.get(p).get(rowOff[k]).o(op.add).vmem(sx.load8x8u).v(sx.extLo16).get(w).v(sx.mul).get(r).v(sx.add).set(r);
+        });
         a.inc(p, 3).inc(kp, 4).inc(n, -1);
       });
-      // 4-byte store: the 4th byte is overwritten by the next pixel (the caller leaves slack after the last).
-      a.get(out).get(acc).shr22().tee(acc).get(acc).v(sx.narrowS16).tee(acc).get(acc).v(sx.narrowU8).v(sx.extract0, 0);
-      a.o(op.store, 0, 0).inc(out, 3).inc(xx, 1);
+      // Exactly 3 bytes per pixel (a 4-byte store would clobber the next row's first pixel, already written).
+      acc.forEach((r, k) => {
+        a.get(r).shr22().tee(r).get(r).v(sx.narrowS16).tee(r).get(r).v(sx.narrowU8).v(sx.extract0, 0).set(val);
+        a.get(o).get(os).i32(k).o(op.mul, op.add).tee(p).get(val).o(op.store16, 0, 0);
+        a.get(p).get(val).i32(16).o(op.shrU, op.store8, 0, 2);
+      });
+      a.inc(o, 3).inc(xx, 1);
     });
-    a.inc(y, 1);
+    a.inc(y, H_ROWS);
   });
   return a;
 }
@@ -148,7 +166,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
     ...section(2, vec([[...str('env'), ...str('mem'), 0x02, 0x00, 0x01]])),
     ...section(3, vec([[0], [1]])),
     ...section(7, vec([[...str('h'), 0x00, 0], [...str('v'), 0x00, 1]])),
-    ...section(10, vec([fn(6, 1, hpass()), fn(8, 6, vpass())])),
+    ...section(10, vec([fn(9 + H_ROWS, H_ROWS + 1, hpass()), fn(8, 6, vpass())])),
   ]);
 }
 
@@ -172,51 +190,91 @@ export function simdAvailable(): boolean {
 }
 
 const SLACK = 16;
+const PAGE = 65536;
+/** WebAssembly memory kept between calls up to this size (first-touch page faults cost more than the resize). */
+const KEEP_BYTES = 256 * 1024 * 1024;
+
+interface Kernels {
+  mem: WebAssembly.Memory;
+  h: (...a: number[]) => void;
+  v: (...a: number[]) => void;
+}
+
+let kept: Kernels | undefined;
+
+function instantiate(mod: WebAssembly.Module, pages: number): Kernels {
+  const mem = new WebAssembly.Memory({ initial: pages });
+  const { h, v } = new WebAssembly.Instance(mod, { env: { mem } }).exports as Record<'h' | 'v', (...a: number[]) => void>;
+  return { mem, h, v };
+}
+
+/** The kept instance, grown to `bytes` when that stays under KEEP_BYTES; otherwise a one-off instance. */
+function instanceFor(bytes: number): Kernels {
+  const mod = wasmModule()!;
+  const pages = Math.ceil(bytes / PAGE) + 1;
+  if (pages * PAGE > KEEP_BYTES) return instantiate(mod, pages);
+  kept ??= instantiate(mod, pages);
+  const have = kept.mem.buffer.byteLength / PAGE;
+  if (have < pages) kept.mem.grow(pages - have);
+  return kept;
+}
 const align = (n: number) => (n + 15) & ~15;
 
+/** One resize: horizontal pass `hor` over source rows [y0, y0+rows) when given, then `vert` (bounds from row 0). */
+export interface SimdJob {
+  outW: number;
+  outH: number;
+  y0: number;
+  rows: number;
+  hor?: PassCoeffs;
+  vert?: PassCoeffs;
+}
+
 /**
- * RGB resize with the SIMD kernels: horizontal pass `hor` over source rows [y0, y0+rows) when given, then the
- * vertical pass `vert` (bounds relative to y0) when given. Undefined when SIMD is unavailable.
+ * Runs RGB resize jobs on one source image with the SIMD kernels, copying the source into WebAssembly memory once
+ * for all of them (grid and thumbnail share it). Undefined when SIMD is unavailable.
  */
-export function simdResizeRgb(
-  src: Uint8Array, width: number, y0: number, rows: number, outW: number, outH: number,
-  hor: PassCoeffs | undefined, vert: PassCoeffs | undefined,
-): Uint8Array | undefined {
+export function simdResizeRgb(src: Uint8Array, width: number, height: number, jobs: readonly SimdJob[]): Uint8Array[] | undefined {
   const mod = wasmModule();
   if (!mod) return undefined;
-  const w = hor ? outW : width;
-  const srcLen = rows * width * 3;
-  const tmpLen = hor ? rows * w * 3 : 0;
-  const outLen = vert ? outH * w * 3 : 0;
+  const stride = width * 3;
+  const scratch = align((height + H_ROWS) * stride + SLACK);
   const coeffLen = (c: PassCoeffs | undefined) => (c ? c.bounds.byteLength + c.kk.byteLength : 0);
-  const srcOff = 0;
-  const tmpOff = align(srcLen + SLACK);
-  const outOff = align(tmpOff + tmpLen + SLACK);
-  const horOff = align(outOff + outLen + SLACK);
-  const vertOff = align(horOff + coeffLen(hor));
-  const total = vertOff + coeffLen(vert);
-  const mem = new WebAssembly.Memory({ initial: Math.ceil(total / 65536) + 1 });
-  const inst = new WebAssembly.Instance(mod, { env: { mem } });
-  const { h, v } = inst.exports as { h: (...a: number[]) => void; v: (...a: number[]) => void };
-  const heap = new Uint8Array(mem.buffer);
-  heap.set(src.subarray(y0 * width * 3, y0 * width * 3 + srcLen), srcOff);
+  const layout = jobs.map((j) => {
+    const w = j.hor ? j.outW : width;
+    const tmpLen = j.hor ? j.rows * w * 3 : 0;
+    const tmpCap = j.hor ? Math.ceil(j.rows / H_ROWS) * H_ROWS * w * 3 : 0;
+    const outLen = j.vert ? j.outH * w * 3 : 0;
+    const tmpOff = scratch;
+    const outOff = align(tmpOff + tmpCap + SLACK);
+    const horOff = align(outOff + outLen + SLACK);
+    const vertOff = align(horOff + coeffLen(j.hor));
+    return { w, tmpLen, outLen, tmpOff, outOff, horOff, vertOff, end: vertOff + coeffLen(j.vert) };
+  });
+  const { mem, h, v } = instanceFor(Math.max(scratch, ...layout.map((l) => l.end)));
+  new Uint8Array(mem.buffer).set(src.subarray(0, height * stride));
   const put = (c: PassCoeffs, at: number, shift: number) => {
     const b = new Int32Array(mem.buffer, at, c.bounds.length);
     b.set(c.bounds);
     if (shift) for (let k = 0; k < b.length; k += 2) b[k] -= shift;
     new Int32Array(mem.buffer, at + c.bounds.byteLength, c.kk.length).set(c.kk);
   };
-  let cur = srcOff;
-  if (hor) {
-    put(hor, horOff, 0);
-    h(srcOff, width * 3, rows, outW, horOff, horOff + hor.bounds.byteLength, hor.ksize * 4, tmpOff);
-    cur = tmpOff;
-  }
-  if (vert) {
-    put(vert, vertOff, y0);
-    v(cur, w * 3, outH, vertOff, vertOff + vert.bounds.byteLength, vert.ksize * 4, outOff);
-    cur = outOff;
-  }
-  const len = vert ? outLen : hor ? tmpLen : srcLen;
-  return heap.slice(cur, cur + len);
+  return jobs.map((j, n) => {
+    const l = layout[n];
+    let cur = 0;
+    let len = height * stride;
+    if (j.hor) {
+      put(j.hor, l.horOff, 0);
+      h(j.y0 * stride, stride, j.rows, j.outW, l.horOff, l.horOff + j.hor.bounds.byteLength, j.hor.ksize * 4, l.tmpOff);
+      cur = l.tmpOff;
+      len = l.tmpLen;
+    }
+    if (j.vert) {
+      put(j.vert, l.vertOff, j.hor ? j.y0 : 0);
+      v(cur, l.w * 3, j.outH, l.vertOff, l.vertOff + j.vert.bounds.byteLength, j.vert.ksize * 4, l.outOff);
+      cur = l.outOff;
+      len = l.outLen;
+    }
+    return new Uint8Array(mem.buffer, cur, len).slice();
+  });
 }

@@ -10,7 +10,8 @@
  * into a Uint8ClampedArray (the shifted sum is already an integer, so the clamped store is exactly Pillow's clip8).
  * The vertical pass runs row-major: each output row accumulates its source rows in turn into an Int32Array.
  */
-import { simdResizeRgb } from './pil-resize-simd.js';
+import { PreprocessError } from './errors.js';
+import { simdResizeRgb, type SimdJob } from './pil-resize-simd.js';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const SUPPORT = 2;
@@ -159,20 +160,31 @@ function vertical(img: Uint8Array, rowLen: number, offset: number, outH: number,
 export function pilBicubicResize(
   src: Uint8Array, width: number, height: number, channels: number, outW: number, outH: number,
 ): Uint8Array {
-  // One element kind for the hot loops (a Buffer argument would make them polymorphic).
-  const input = src.constructor === Uint8Array ? src : new Uint8Array(src.buffer, src.byteOffset, src.length);
-  const needH = outW !== width;
-  const needV = outH !== height;
-  const vert = precomputeCoeffs(height, outH);
-  const yFirst = vert.bounds[0];
-  const yLast = vert.bounds[(outH - 1) * 2] + vert.bounds[(outH - 1) * 2 + 1];
-  if (channels === 3 && (needH || needV)) {
-    const rows = needH && needV ? yLast - yFirst : height;
-    const y0 = needH && needV ? yFirst : 0;
-    const fast = simdResizeRgb(input, width, y0, rows, outW, outH, needH ? precomputeCoeffs(width, outW) : undefined, needV ? vert : undefined);
+  return pilBicubicResizeMany(src, width, height, channels, [[outW, outH]])[0];
+}
+
+/** Several Pillow BICUBIC resizes of one image (e.g. the tiling grid and the thumbnail), one result per size. */
+export function pilBicubicResizeMany(
+  src: Uint8Array, width: number, height: number, channels: number, sizes: readonly (readonly [number, number])[],
+): Uint8Array[] {
+  const dims = [width, height, channels, ...sizes.flat()];
+  if (dims.some((d) => !Number.isInteger(d) || d <= 0) || src.length < width * height * channels) {
+    throw new PreprocessError('bad_options', `cannot resize ${src.length} bytes as ${width}x${height}x${channels} to ${sizes.map((s) => s.join('x')).join(', ')}`);
+  }
+  const verts = sizes.map(([, outH]) => precomputeCoeffs(height, outH));
+  if (channels === 3) {
+    const jobs = sizes.map(([outW, outH], n): SimdJob => {
+      const vert = verts[n];
+      const needH = outW !== width;
+      const needV = outH !== height;
+      const y0 = needH && needV ? vert.bounds[0] : 0;
+      const rows = needH && needV ? vert.bounds[(outH - 1) * 2] + vert.bounds[(outH - 1) * 2 + 1] - y0 : height;
+      return { outW, outH, y0, rows, hor: needH ? precomputeCoeffs(width, outW) : undefined, vert: needV ? vert : undefined };
+    });
+    const fast = simdResizeRgb(src, width, height, jobs);
     if (fast) return fast;
   }
-  return pilBicubicResizeJs(input, width, height, channels, outW, outH, vert);
+  return sizes.map(([outW, outH], n) => pilBicubicResizeJs(src, width, height, channels, outW, outH, verts[n]));
 }
 
 /** The same resize in plain JavaScript (fallback without WebAssembly SIMD, and for other channel counts). */
