@@ -38,21 +38,26 @@ export async function startLaunchService(env: Record<string, string> = {}): Prom
   return { svc, logs };
 }
 
-/** The FHIR id of a fixture patient (read with the EHR simulator's backend token). */
-export async function fixturePatientId(svc: RunningService, mrn: string): Promise<string> {
+/** A token the EHR simulator obtains for itself (client_credentials), as it hands to hook calls. */
+export async function ehrBackendToken(svc: RunningService, scope = 'system/Patient.rs'): Promise<{ access_token: string; expires_in: number; scope: string }> {
   const sb = svc.sandbox!;
   const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
   const res = await fetch(smart.token_endpoint, {
     method: 'POST',
     body: new URLSearchParams({
       grant_type: 'client_credentials',
-      scope: 'system/Patient.rs',
+      scope,
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
     }),
   });
-  const { access_token } = (await res.json()) as { access_token: string };
-  const found = await fetch(`${sb.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${mrn}`)}`, { headers: { authorization: `Bearer ${access_token}` } });
+  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
+}
+
+/** The FHIR id of a fixture patient (read with the EHR simulator's backend token). */
+export async function fixturePatientId(svc: RunningService, mrn: string): Promise<string> {
+  const { access_token } = await ehrBackendToken(svc);
+  const found = await fetch(`${svc.sandbox!.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${mrn}`)}`, { headers: { authorization: `Bearer ${access_token}` } });
   return ((await found.json()) as { entry: { resource: { id: string } }[] }).entry[0]!.resource.id;
 }
 
