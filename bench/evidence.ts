@@ -18,9 +18,9 @@ import { fhirAuthorizationTokenSource } from '../src/fhir/token-source.js';
 import { silentLogger } from '../src/log.js';
 import { DEFAULT_MEAN, DEFAULT_STD, planTiles, preprocessImage } from '../src/model/preprocess/index.js';
 import { createGuardedFetch } from '../src/net/guarded-fetch.js';
-import { FIXTURE_MRN_SYSTEM, listFixturePatients } from '../src/sandbox/fixtures.js';
-import { SANDBOX_CLIENT_IDS, startSandbox } from '../src/sandbox/index.js';
-import { READ_SCOPES } from '../src/sandbox/sandbox-clients.js';
+import { ehrToken, fixturePatientId } from '../src/sandbox/ehr-access.js';
+import { listFixturePatients } from '../src/sandbox/fixtures.js';
+import { startSandbox } from '../src/sandbox/index.js';
 import type { BenchTable } from './table.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -33,18 +33,7 @@ async function pipelineTable(reps: number): Promise<BenchTable> {
   const sb = await startSandbox({ config, log: silentLogger() });
   const gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
   try {
-    const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-    const tok = (await (
-      await fetch(smart.token_endpoint, {
-        method: 'POST',
-        body: new URLSearchParams({
-          grant_type: 'client_credentials',
-          scope: READ_SCOPES.map((r) => `system/${r}.rs`).join(' '),
-          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-        }),
-      })
-    ).json()) as { access_token: string; scope: string };
+    const tok = await ehrToken(sb.fhirBaseUrl, sb.ehr);
     const fhir = new HttpFhirClient({
       baseUrl: sb.fhirBaseUrl,
       fetch: gf,
@@ -52,7 +41,7 @@ async function pipelineTable(reps: number): Promise<BenchTable> {
     });
     const rows: (string | number)[][] = [];
     for (const p of listFixturePatients()) {
-      const patientId = (await fhir.search('Patient', { identifier: `${FIXTURE_MRN_SYSTEM}|${p.mrn}` })).resources[0]!.id!;
+      const patientId = await fixturePatientId(sb.fhirBaseUrl, tok.access_token, p.mrn);
       const prefetch: Record<string, unknown> = {};
       for (const [k, q] of Object.entries(EVIDENCE_PREFETCH)) {
         prefetch[k] = await (await fetch(`${sb.fhirBaseUrl}/${q.replaceAll('{{context.patientId}}', patientId)}`, { headers: { authorization: `Bearer ${tok.access_token}` } })).json();

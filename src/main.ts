@@ -33,7 +33,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const publicUrl = config.publicUrl.endsWith(':0') ? server.url : config.publicUrl;
   config = Object.freeze({ ...config, publicUrl });
   const serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
-  if (!config.serviceKeyFile) log.warn('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
+  if (!config.serviceKeyFile) log.info('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
   let sandbox: Sandbox | null = null;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
   const outbound = [...config.fhirAllowlist, ...config.smartAuthAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];

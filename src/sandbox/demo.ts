@@ -9,9 +9,9 @@ import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import type { CdsCard } from '../cds/types.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
-import { FIXTURE_MRN_SYSTEM, listFixturePatients } from './fixtures.js';
+import { ehrToken, fixturePatientId } from './ehr-access.js';
+import { listFixturePatients } from './fixtures.js';
 import { ehrKeyFile, SANDBOX_CLIENT_IDS } from './index.js';
-import { READ_SCOPES } from './sandbox-clients.js';
 
 interface DemoArgs {
   fixture?: string;
@@ -48,19 +48,6 @@ async function fhirJson(url: string, token: string): Promise<Record<string, unkn
   return (await res.json()) as Record<string, unknown>;
 }
 
-async function ehrToken(ehr: EhrSimulator, fhirBase: string): Promise<{ access_token: string; expires_in: number; scope: string }> {
-  const smart = (await (await fetch(`${fhirBase}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-  const body = new URLSearchParams({
-    grant_type: 'client_credentials',
-    scope: READ_SCOPES.map((r) => `system/${r}.rs`).join(' '),
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-  });
-  const res = await fetch(smart.token_endpoint, { method: 'POST', body });
-  if (!res.ok) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
-}
-
 function printCards(cards: CdsCard[]): void {
   if (cards.length === 0) {
     console.log('\n(no cards: no guidance for this call — e.g. no model configured or no usable retinal image; the service never invents findings)');
@@ -91,10 +78,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   const ehr = await startEhrSimulator({ alg: 'ES384', port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir), serveJwks: false });
   try {
     const fhirBase = `http://127.0.0.1:${config.sandboxFhirPort}/fhir/R4`;
-    const token = await ehrToken(ehr, fhirBase);
-    const found = await fhirJson(`${fhirBase}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${fixture.mrn}`)}`, token.access_token);
-    const patientId = (found.entry as { resource: { id: string } }[] | undefined)?.[0]?.resource.id;
-    if (!patientId) throw new Error(`fixture patient ${fixture.key} is not on the sandbox FHIR server`);
+    const token = await ehrToken(fhirBase, ehr);
+    const patientId = await fixturePatientId(fhirBase, token.access_token, fixture.mrn);
     const service = CDS_SERVICES.find((s) => s.hook === args.hook)!;
     const context: Record<string, unknown> = { userId: 'Practitioner/sandbox-practitioner', patientId };
     if (args.hook !== 'patient-view') {

@@ -14,8 +14,9 @@ import { HttpFhirClient } from '../../src/fhir/http-client.js';
 import { fhirAuthorizationTokenSource } from '../../src/fhir/token-source.js';
 import { silentLogger } from '../../src/log.js';
 import { createGuardedFetch } from '../../src/net/guarded-fetch.js';
-import { FIXTURE_MRN_SYSTEM, listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { SANDBOX_CLIENT_IDS, startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { ehrToken, fixturePatientId } from '../../src/sandbox/ehr-access.js';
+import { listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { startSandbox } from '../../src/sandbox/index.js';
 
 const SCOPES = ['Patient', 'Observation', 'Condition', 'ImagingStudy', 'Endpoint', 'Media', 'Binary', 'DocumentReference', 'MedicationRequest', 'MedicationStatement'];
 
@@ -29,18 +30,7 @@ async function harness(pacs: 'orthanc' | 'none') {
     VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-ev-')),
   });
   const sb = await startSandbox({ config, log: silentLogger() });
-  const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-  const tok = (await (
-    await fetch(smart.token_endpoint, {
-      method: 'POST',
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: SCOPES.map((s) => `system/${s}.rs`).join(' '),
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-      }),
-    })
-  ).json()) as { access_token: string; scope: string };
+  const tok = await ehrToken(sb.fhirBaseUrl, sb.ehr, SCOPES.map((r) => `system/${r}.rs`));
   const allow = [sb.fhirBaseUrl, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])];
   const gf = createGuardedFetch({ allow, timeoutMs: 10_000 });
   const fhir = new HttpFhirClient({
@@ -49,10 +39,7 @@ async function harness(pacs: 'orthanc' | 'none') {
     tokens: fhirAuthorizationTokenSource({ access_token: tok.access_token, token_type: 'Bearer', expires_in: 300, scope: tok.scope, subject: 'volmo' }),
   });
   const ids = new Map<string, string>();
-  for (const p of listFixturePatients()) {
-    const found = await fhir.search('Patient', { identifier: `${FIXTURE_MRN_SYSTEM}|${p.mrn}` });
-    ids.set(p.key, found.resources[0]!.id!);
-  }
+  for (const p of listFixturePatients()) ids.set(p.key, await fixturePatientId(sb.fhirBaseUrl, tok.access_token, p.mrn));
   const gather = (key: string, prefetch?: Record<string, unknown>) =>
     gatherEvidence({ patientId: ids.get(key)!, fhir, prefetch }, { fetch: gf, pacs: sb.dicomWebUrl ? { baseUrl: sb.dicomWebUrl } : undefined });
   const prefetchFor = async (key: string, keys: string[]) => {

@@ -22,48 +22,34 @@ import { createEngine } from '../../src/model/runtime/engine.js';
 import type { VlmEngine } from '../../src/model/runtime/types.js';
 import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
 import { validateReportBundle } from '../../src/reports/validate.js';
-import { FIXTURE_MRN_SYSTEM, listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
+import { listFixturePatients } from '../../src/sandbox/fixtures.js';
 import { SANDBOX_CLIENT_IDS, startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { READ_SCOPES } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
 import { startSandboxedService } from '../helpers/service.js';
 
-const READ = ['Patient', 'Observation', 'Condition', 'ImagingStudy', 'Endpoint', 'Media', 'Binary', 'DocumentReference', 'MedicationRequest', 'MedicationStatement'];
 let modelDir: string;
 
 beforeAll(async () => {
   modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-e2e-model-')) })).outDir;
 }, 120_000);
 
-async function ehrToken(sb: Sandbox) {
-  const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-  const res = await fetch(smart.token_endpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: READ.map((r) => `system/${r}.rs`).join(' '),
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-    }),
-  });
-  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
-}
+const ehrTokenFor = (sb: Sandbox) => ehrToken(sb.fhirBaseUrl, sb.ehr);
 
 async function patientIds(sb: Sandbox, token: string): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
-  for (const p of listFixturePatients()) {
-    const res = await fetch(`${sb.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${p.mrn}`)}`, { headers: { authorization: `Bearer ${token}` } });
-    ids.set(p.key, ((await res.json()) as { entry: { resource: { id: string } }[] }).entry[0]!.resource.id);
-  }
+  for (const p of listFixturePatients()) ids.set(p.key, await fixturePatientId(sb.fhirBaseUrl, token, p.mrn));
   return ids;
 }
 
 describe('CDS hook with the tiny test model', () => {
   let svc: RunningService;
-  let token: Awaited<ReturnType<typeof ehrToken>>;
+  let token: EhrToken;
   let ids: Map<string, string>;
   beforeAll(async () => {
     svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir });
-    token = await ehrToken(svc.sandbox!);
+    token = await ehrTokenFor(svc.sandbox!);
     ids = await patientIds(svc.sandbox!, token.access_token);
   }, 120_000);
   afterAll(async () => svc?.close());
@@ -114,11 +100,11 @@ describe('CDS hook with the tiny test model', () => {
 
 describe('a model slower than the hook may wait', () => {
   let svc: RunningService;
-  let token: Awaited<ReturnType<typeof ehrToken>>;
+  let token: EhrToken;
   let ids: Map<string, string>;
   beforeAll(async () => {
     svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '0' });
-    token = await ehrToken(svc.sandbox!);
+    token = await ehrTokenFor(svc.sandbox!);
     ids = await patientIds(svc.sandbox!, token.access_token);
   }, 120_000);
   afterAll(async () => svc?.close());
@@ -166,10 +152,10 @@ describe('draft reports with the tiny test model', () => {
     sb = await startSandbox({ config, log: silentLogger(), backendJwks: publicJwks(key) as never });
     engine = await createEngine({ modelDir, log: silentLogger() });
     gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, sb.authIssuer, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
-    const scope = [...READ.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c'].join(' ');
+    const scope = [...READ_SCOPES.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c'].join(' ');
     write = new BackendServicesTokenSource({ fetch: gf, fhirBaseUrl: sb.fhirBaseUrl, clientId: SANDBOX_CLIENT_IDS.backend, scope, key });
     read = new HttpFhirClient({ baseUrl: sb.fhirBaseUrl, fetch: gf, tokens: write });
-    ids = await patientIds(sb, (await ehrToken(sb)).access_token);
+    ids = await patientIds(sb, (await ehrTokenFor(sb)).access_token);
   }, 120_000);
   afterAll(async () => {
     await engine?.close();

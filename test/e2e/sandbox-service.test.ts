@@ -4,38 +4,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/main.js';
-import { FIXTURE_MRN_SYSTEM } from '../../src/sandbox/fixtures.js';
+import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/index.js';
 import { startSandboxedService } from '../helpers/service.js';
 
 let svc: RunningService;
-let token: { access_token: string; expires_in: number; scope: string };
+let token: EhrToken;
 
 beforeAll(async () => {
   svc = await startSandboxedService({ VOLMO_SANDBOX_MODEL: 'none' });
-  const sb = svc.sandbox!;
-  const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-  const res = await fetch(smart.token_endpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: 'system/Patient.rs system/Observation.rs system/ImagingStudy.rs',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-    }),
-  });
-  expect(res.status).toBe(200);
-  token = (await res.json()) as typeof token;
+  token = await ehrToken(svc.sandbox!.fhirBaseUrl, svc.sandbox!.ehr);
 });
 afterAll(async () => svc?.close());
 
-async function patientId(mrn: string): Promise<string> {
-  const res = await fetch(`${svc.sandbox!.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${mrn}`)}`, {
-    headers: { authorization: `Bearer ${token.access_token}` },
-  });
-  const bundle = (await res.json()) as { entry?: { resource: { id: string } }[] };
-  return bundle.entry![0]!.resource.id;
-}
+const patientId = (mrn: string) => fixturePatientId(svc.sandbox!.fhirBaseUrl, token.access_token, mrn);
 
 describe('service with the local EHR sandbox', () => {
   it('answers discovery, and the sandbox servers answer their standard endpoints', async () => {
