@@ -2,9 +2,11 @@
  * WebAssembly SIMD kernels for the two passes of Pillow's 8-bit BICUBIC resize of RGB images (same integer
  * arithmetic as pil-resize.ts, so the same bytes): i32x4 lanes hold the channels (horizontal pass) or 4 adjacent
  * bytes of a row (vertical pass); products and sums wrap like Pillow's 32-bit `int` accumulator; `>> 22` then the
- * saturating narrows i32 -> i16 -> u8 are exactly Pillow's clip8. The module (~300 bytes) is assembled below from
- * opcodes, so there is no build step or binary blob. `simdResizeRgb` returns undefined where WebAssembly SIMD is
- * unavailable; the caller then uses the JavaScript loops.
+ * saturating narrows i32 -> i16 -> u8 are exactly Pillow's clip8. The horizontal kernel convolves H_ROWS rows per
+ * weight load. The module (under 1 KB) is assembled below from opcodes, so there is no build step or binary blob.
+ * One instance and its memory are kept between calls (up to KEEP_BYTES: first-touch page faults of a fresh memory
+ * cost more than the resize itself). `simdResizeRgb` returns undefined where WebAssembly SIMD is unavailable or the
+ * image is too large for 32-bit offsets; the caller then uses the JavaScript loops.
  */
 import type { PassCoeffs } from './pil-resize.js';
 
@@ -192,7 +194,9 @@ export function simdAvailable(): boolean {
 const SLACK = 16;
 const PAGE = 65536;
 /** WebAssembly memory kept between calls up to this size (first-touch page faults cost more than the resize). */
-const KEEP_BYTES = 256 * 1024 * 1024;
+const KEEP_BYTES = 128 * 1024 * 1024;
+/** Offsets are 32-bit in the kernels; beyond this the JavaScript loops run instead. */
+const MAX_BYTES = 2 ** 31 - PAGE * 2;
 
 interface Kernels {
   mem: WebAssembly.Memory;
@@ -251,7 +255,15 @@ export function simdResizeRgb(src: Uint8Array, width: number, height: number, jo
     const vertOff = align(horOff + coeffLen(j.hor));
     return { w, tmpLen, outLen, tmpOff, outOff, horOff, vertOff, end: vertOff + coeffLen(j.vert) };
   });
-  const { mem, h, v } = instanceFor(Math.max(scratch, ...layout.map((l) => l.end)));
+  const bytes = Math.max(scratch, ...layout.map((l) => l.end));
+  if (bytes > MAX_BYTES) return undefined;
+  let kernels: Kernels;
+  try {
+    kernels = instanceFor(bytes);
+  } catch {
+    return undefined; // could not reserve the memory: the JavaScript loops allocate per pass instead
+  }
+  const { mem, h, v } = kernels;
   new Uint8Array(mem.buffer).set(src.subarray(0, height * stride));
   const put = (c: PassCoeffs, at: number, shift: number) => {
     const b = new Int32Array(mem.buffer, at, c.bounds.length);
