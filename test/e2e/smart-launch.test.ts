@@ -117,10 +117,7 @@ describe('SMART EHR launch', () => {
     const otherId = await fixturePatientId(s.svc, other.mrn);
     const browser = new CookieJarClient();
     const first = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: patientId })));
-    // The sandbox authorization server reuses an existing login session's grant (and its launch context)
-    // for a second authorize in the same browser, so each launch here starts without its cookies; this
-    // service's own cookies are kept.
-    browser.forget(s.svc.sandbox!.authIssuer);
+    // Same browser, authorization-server cookies kept: the second launch must still get its own patient.
     const second = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: otherId })));
     expect(second.body).toContain(other.name);
     const again = await browser.get(first.url);

@@ -48,6 +48,21 @@ declare module 'oidc-provider' {
     Grant: new (init: { accountId: string; clientId: string }) => Grant;
   }
 
+  /** Interaction policy: prompts (login, consent) and the checks that decide whether each must run. */
+  export namespace interactionPolicy {
+    class Check {
+      static readonly REQUEST_PROMPT: true;
+      static readonly NO_NEED_TO_PROMPT: false;
+      constructor(reason: string, description: string, check: (ctx: KoaContext) => boolean | Promise<boolean>);
+    }
+    interface Prompt {
+      name: string;
+      checks: { add(check: Check, index?: number): void };
+    }
+    type Policy = Prompt[] & { get(name: string): Prompt | undefined };
+    function base(): Policy;
+  }
+
   export const errors: {
     InvalidTarget: new (description?: string) => Error;
     InvalidRequest: new (description?: string) => Error;

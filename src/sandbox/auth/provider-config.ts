@@ -7,7 +7,7 @@
  *    the granted SMART scopes, and the launch context (`patient`, `fhirUser`) as claims;
  *  - a client is granted only requested scopes its registration covers (smart-scopes.allowedScopes).
  */
-import type { KoaContext } from 'oidc-provider';
+import { interactionPolicy, type KoaContext } from 'oidc-provider';
 import { allowedScopes } from '../smart-scopes.js';
 import type { SandboxClient } from './clients.js';
 import { toClientMetadata } from './clients.js';
@@ -92,7 +92,7 @@ export function buildProviderConfiguration(input: ProviderConfigInput): Record<s
         },
       },
     },
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`, policy: launchAwarePolicy() },
     findAccount: (_ctx: unknown, sub: string) => ({
       accountId: sub,
       claims: async () => ({ sub, fhirUser: sub }),
@@ -139,4 +139,25 @@ async function loopbackOnlyFetch(url: string | URL, options: RequestInit & { dis
   }
   const { dispatcher: _ignored, ...rest } = options;
   return fetch(url, rest);
+}
+
+/**
+ * oidc-provider skips the interaction when the browser already has a session and a grant for the client,
+ * which would hand a new EHR launch the PREVIOUS launch's patient. Every authorization request that carries
+ * launch context (`launch`, or `launch/patient` for a standalone launch) must go through the interaction,
+ * where the context is resolved afresh.
+ */
+function launchAwarePolicy() {
+  const policy = interactionPolicy.base();
+  const consent = policy.get('consent')!;
+  consent.checks.add(
+    new interactionPolicy.Check('smart_launch_context', 'every SMART launch resolves its own context', (ctx: KoaContext) => {
+      const oidc = ctx.oidc as { params?: { launch?: string; scope?: string }; result?: { consent?: unknown } } | undefined;
+      if (oidc?.result?.consent) return interactionPolicy.Check.NO_NEED_TO_PROMPT; // this request's interaction just ran
+      const params = oidc?.params ?? {};
+      const scopes = (params.scope ?? '').split(' ');
+      return params.launch !== undefined || scopes.includes('launch/patient') ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
 }
