@@ -92,11 +92,6 @@ export class CookieJarClient {
     return hop;
   }
 
-  /** Drops the cookies of one origin (e.g. the authorization server's login session). */
-  forget(origin: string): void {
-    this.jar.delete(origin);
-  }
-
   /** GETs `url` and follows redirects until a non-redirect answer (at most `max` hops). */
   async follow(url: string, max = 15): Promise<Hop> {
     let hop = await this.get(url);
