@@ -5,10 +5,13 @@
  * clipping after each pass, a pass skipped when its axis keeps its size. No `reducing_gap` pre-reduce (InternVL
  * calls `resize((w, h))` without it). Bit-exact with Pillow for RGB input (test/model/preprocess-parity.test.ts).
  *
- * Speed: per-pass coefficients are computed once; the inner loops are int32 (`Math.imul`, `| 0`: Pillow's own
- * 32-bit accumulator) over monomorphic typed arrays, RGB interleaved in one loop, and the 0..255 clip is a store
- * into a Uint8ClampedArray (the shifted sum is already an integer, so the clamped store is exactly Pillow's clip8).
- * The vertical pass runs row-major: each output row accumulates its source rows in turn into an Int32Array.
+ * Speed: coefficients are computed once per pass and size. RGB runs through the WebAssembly SIMD kernels of
+ * pil-resize-simd.ts (same integer arithmetic; source copied in once for all sizes). The JavaScript loops below are
+ * the fallback and serve other channel counts: int32 (`Math.imul`, `| 0`: Pillow's own 32-bit accumulator) over
+ * monomorphic typed arrays, RGB interleaved in one loop, the 0..255 clip a store into a Uint8ClampedArray (the
+ * shifted sum is already an integer, so the clamped store is exactly Pillow's clip8), and a row-major vertical pass
+ * accumulating 4 source rows at a time into an Int32Array. test/model/preprocess-resize-kernels.test.ts holds the
+ * two paths to each other.
  */
 import { PreprocessError } from './errors.js';
 import { simdResizeRgb, type SimdJob } from './pil-resize-simd.js';
@@ -163,7 +166,10 @@ export function pilBicubicResize(
   return pilBicubicResizeMany(src, width, height, channels, [[outW, outH]])[0];
 }
 
-/** Several Pillow BICUBIC resizes of one image (e.g. the tiling grid and the thumbnail), one result per size. */
+/**
+ * Several Pillow BICUBIC resizes of one image (e.g. the tiling grid and the thumbnail), one HWC result per [w, h].
+ * Throws PreprocessError 'bad_options' for non-positive or fractional sizes or a buffer shorter than w*h*channels.
+ */
 export function pilBicubicResizeMany(
   src: Uint8Array, width: number, height: number, channels: number, sizes: readonly (readonly [number, number])[],
 ): Uint8Array[] {
