@@ -129,7 +129,7 @@ async function throughputTable(reps: number): Promise<BenchTable> {
     title: `Preprocessing one 3000x2000 JPEG to ${tiles} tiles of 448x448 (median of ${reps})`,
     columns: ['path', 'tiles', 'ms/image', 'images/s', 'speed vs baseline'],
     rows: [row('baseline: decode to raw, sharp cubic resize, per-pixel normalise', base), row('volmo: exact Pillow BICUBIC (default)', pil), row('volmo: sharp shrink-on-load + LUT normalise', sh)],
-    notes: ['the default path trades speed for exact parity with VOLMO\'s Pillow preprocessing (0 grey levels apart, test/model/preprocess-parity.test.ts); the sharp path differs by up to ~15-190 grey levels when upscaling'],
+    notes: ['default path: exact parity with VOLMO\'s Pillow BICUBIC preprocessing (0 grey levels apart, test/model/preprocess-parity.test.ts) using WebAssembly SIMD kernels; the sharp path differs by up to ~15-190 grey levels when upscaling'],
   };
 }
 

@@ -1,6 +1,6 @@
 /** Gathers what the app page shows for a session: the Patient (read with the session's token) and the latest drafts. */
 import type { Patient } from 'fhir/r4.js';
-import type { AnalysisCache } from '../src/analysis/analysis-cache.js';
+import { analysisSubject, type AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { HttpFhirClient } from '../src/fhir/http-client.js';
 import { isAppError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -39,7 +39,7 @@ export async function renderAppPage(deps: {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
     patientProblem = 'The patient could not be read from the EHR.';
   }
-  const drafts: DraftView[] = deps.analyses.latestForPatient(`Patient/${session.patient}`).map(({ id, result }) => ({
+  const drafts: DraftView[] = deps.analyses.latestForPatient(analysisSubject(session.iss, session.patient)).map(({ id, result }) => ({
     id,
     noteText: result.report.note.text,
     random: result.model.random,

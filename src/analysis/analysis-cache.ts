@@ -13,14 +13,21 @@ import type { AnalysisResult } from './analyse.js';
 export interface AnalysisEntry {
   /** Stable for the analysis: the card uuid (CDS feedback refers to it) and the draft's id in the SMART app. */
   id: string;
+  /** Whose analysis: `analysisSubject(fhirServer, patientId)` — patient ids are only unique within one EHR. */
+  subject: string;
   promise: Promise<AnalysisResult>;
   result?: AnalysisResult;
   startedAt: number;
 }
 
-export function analysisKey(patientId: string, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
+/** The EHR's FHIR base URL (trailing slashes ignored) and the patient id: what identifies a patient across EHRs. */
+export function analysisSubject(fhirServer: string | undefined, patientId: string): string {
+  return `${(fhirServer ?? '').replace(/\/+$/, '')}|Patient/${patientId}`;
+}
+
+export function analysisKey(subject: string, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
   const images = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown].map((i) => `${i.eye}:${i.contentHash}:${i.gradability.status}`).sort();
-  return createHash('sha256').update(JSON.stringify([patientId, images, evidence.caseText, modelSha, taskSet])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([subject, images, evidence.caseText, modelSha, taskSet])).digest('hex');
 }
 
 export class AnalysisCache {
@@ -34,11 +41,11 @@ export class AnalysisCache {
   }
 
   /** The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten (the next call retries). */
-  getOrStart(key: string, run: () => Promise<AnalysisResult>): AnalysisEntry {
+  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>): AnalysisEntry {
     const existing = this.entries.get(key);
     if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
     this.evict();
-    const entry: AnalysisEntry = { id: randomUUID(), startedAt: this.now(), promise: Promise.resolve() as unknown as Promise<AnalysisResult> };
+    const entry: AnalysisEntry = { id: randomUUID(), subject, startedAt: this.now(), promise: Promise.resolve() as unknown as Promise<AnalysisResult> };
     entry.promise = run().then(
       (r) => {
         entry.result = r;
@@ -68,12 +75,12 @@ export class AnalysisCache {
    * Finished, unexpired analyses whose draft report is about `patientRef` (`Patient/<id>`), newest first
    * (for the SMART app). The cache holds one EHR's patients: ids are not qualified by FHIR server.
    */
-  latestForPatient(patientRef: string, limit = 3): { id: string; startedAt: number; result: AnalysisResult }[] {
+  latestForPatient(subject: string, limit = 3): { id: string; startedAt: number; result: AnalysisResult }[] {
     const now = this.now();
     const found: { id: string; startedAt: number; result: AnalysisResult }[] = [];
     for (const e of this.byId.values()) {
       if (!e.result || now - e.startedAt >= this.opts.ttlMs) continue;
-      if (e.result.report?.diagnosticReport?.subject?.reference === patientRef) found.push({ id: e.id, startedAt: e.startedAt, result: e.result });
+      if (e.subject === subject) found.push({ id: e.id, startedAt: e.startedAt, result: e.result });
     }
     return found.sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
   }

@@ -5,7 +5,7 @@
  * (see analysis-cache.ts); their drafts are kept for the clinician's review.
  */
 import { analyseEvidence } from '../analysis/analyse.js';
-import { AnalysisCache, analysisKey, waitFor } from '../analysis/analysis-cache.js';
+import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../analysis/analysis-cache.js';
 import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
 import { AppError, isAppError } from '../errors.js';
 import type { FhirClient } from '../fhir/client.js';
@@ -63,9 +63,10 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       deps.log.info({ service: service.id, problems: evidence.problems.map((p) => p.kind) }, 'no retinal images: no AI analysis');
       return { cards: [] };
     }
-    const key = analysisKey(patientId, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
+    const subject = analysisSubject(request.fhirServer, patientId);
+    const key = analysisKey(subject, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
-    const entry = deps.analyses.getOrStart(key, async () => {
+    const entry = deps.analyses.getOrStart(key, subject, async () => {
       const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });
       deps.log.info(
         { service: service.id, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },

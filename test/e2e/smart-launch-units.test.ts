@@ -122,16 +122,18 @@ describe('AnalysisCache.latestForPatient', () => {
   it('returns finished, unexpired analyses of that patient only, newest first', async () => {
     let now = 0;
     const cache = new AnalysisCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
-    const a = cache.getOrStart('a', async () => result('Patient/p1', 'first', false));
+    const a = cache.getOrStart('a', 'ehr|Patient/p1', async () => result('Patient/p1', 'first', false));
     now = 10;
-    const b = cache.getOrStart('b', async () => result('Patient/p1', 'second', true));
-    cache.getOrStart('c', async () => result('Patient/p2', 'other', false));
-    cache.getOrStart('running', () => new Promise<AnalysisResult>(() => {}));
+    const b = cache.getOrStart('b', 'ehr|Patient/p1', async () => result('Patient/p1', 'second', true));
+    cache.getOrStart('c', 'ehr|Patient/p2', async () => result('Patient/p2', 'other', false));
+    cache.getOrStart('running', 'ehr|Patient/p1', () => new Promise<AnalysisResult>(() => {}));
     await Promise.all([a.promise, b.promise]);
-    expect(cache.latestForPatient('Patient/p1').map((e) => e.result.report.note.text)).toEqual(['second', 'first']);
-    expect(cache.latestForPatient('Patient/p1', 1)).toHaveLength(1);
-    expect(cache.latestForPatient('Patient/p3')).toEqual([]);
+    expect(cache.latestForPatient('ehr|Patient/p1').map((e) => e.result.report.note.text)).toEqual(['second', 'first']);
+    expect(cache.latestForPatient('ehr|Patient/p1', 1)).toHaveLength(1);
+    expect(cache.latestForPatient('ehr|Patient/p3')).toEqual([]);
+    cache.getOrStart('other-ehr', 'other-ehr|Patient/p1', async () => result('Patient/p1', 'other EHR, same id', false));
+    expect(cache.latestForPatient('ehr|Patient/p1').map((e) => e.result.report.note.text)).not.toContain('other EHR, same id');
     now = 1005;
-    expect(cache.latestForPatient('Patient/p1').map((e) => e.id)).toEqual([b.id]);
+    expect(cache.latestForPatient('ehr|Patient/p1').map((e) => e.id)).toEqual([b.id]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
-import { AnalysisCache, analysisKey, waitFor } from '../../src/analysis/analysis-cache.js';
+import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../../src/analysis/analysis-cache.js';
 import type { EvidenceBundle } from '../../src/evidence/types.js';
 
 const result = (n: number) => ({ timings: { modelMs: n, questions: 1 } }) as unknown as AnalysisResult;
@@ -8,6 +8,11 @@ const evidence = (hash: string) =>
   ({ images: { right: [{ eye: 'right', contentHash: hash, gradability: { status: 'gradable' } }], left: [], unknown: [] }, caseText: 'x' }) as unknown as EvidenceBundle;
 
 describe('analysis cache', () => {
+  it('identifies a patient by EHR and id', () => {
+    expect(analysisSubject('https://ehr-a.example/fhir/', 'p1')).toBe('https://ehr-a.example/fhir|Patient/p1');
+    expect(analysisSubject('https://ehr-a.example/fhir', 'p1')).not.toBe(analysisSubject('https://ehr-b.example/fhir', 'p1'));
+  });
+
   it('keys on patient, image content, case text, model and task set', () => {
     const k = analysisKey('p1', evidence('a'), 'm', 't');
     expect(analysisKey('p1', evidence('a'), 'm', 't')).toBe(k);
@@ -20,27 +25,27 @@ describe('analysis cache', () => {
     let now = 0;
     const cache = new AnalysisCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
     let runs = 0;
-    const a = cache.getOrStart('k', async () => result(++runs));
-    const b = cache.getOrStart('k', async () => result(++runs));
+    const a = cache.getOrStart('k', 's', async () => result(++runs));
+    const b = cache.getOrStart('k', 's', async () => result(++runs));
     expect(b).toBe(a);
     await a.promise;
     expect(runs).toBe(1);
     expect(cache.get(a.id)).toBe(a.result);
-    const failing = cache.getOrStart('bad', async () => Promise.reject(new Error('model died')));
+    const failing = cache.getOrStart('bad', 's', async () => Promise.reject(new Error('model died')));
     await expect(failing.promise).rejects.toThrow('model died');
-    const retry = cache.getOrStart('bad', async () => result(++runs));
+    const retry = cache.getOrStart('bad', 's', async () => result(++runs));
     expect(retry).not.toBe(failing);
     await retry.promise;
     now = 5000; // expired
     expect(cache.get(a.id)).toBeUndefined();
-    expect(cache.getOrStart('k', async () => result(++runs))).not.toBe(a);
+    expect(cache.getOrStart('k', 's', async () => result(++runs))).not.toBe(a);
   });
 
   it('is bounded', () => {
     const cache = new AnalysisCache({ ttlMs: 1e9, maxEntries: 3 });
-    const first = cache.getOrStart('0', async () => result(0));
-    for (let i = 1; i < 10; i++) cache.getOrStart(String(i), async () => result(i));
-    expect(cache.getOrStart('0', async () => result(0))).not.toBe(first);
+    const first = cache.getOrStart('0', 's', async () => result(0));
+    for (let i = 1; i < 10; i++) cache.getOrStart(String(i), 's', async () => result(i));
+    expect(cache.getOrStart('0', 's', async () => result(0))).not.toBe(first);
   });
 
   it('waitFor gives up after the wait and on abort, without cancelling the work', async () => {
