@@ -143,6 +143,7 @@ describe('draft reports with the tiny test model', () => {
   let ids: Map<string, string>;
   let read: HttpFhirClient;
   let write: BackendServicesTokenSource;
+  let tokenRequests = 0;
   beforeAll(async () => {
     const key = await generateServiceKey('ES384');
     const config = loadConfig({
@@ -153,7 +154,15 @@ describe('draft reports with the tiny test model', () => {
     engine = await createEngine({ modelDir, log: silentLogger() });
     gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, sb.authIssuer, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
     const scope = [...READ_SCOPES.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c'].join(' ');
-    write = new BackendServicesTokenSource({ fetch: gf, fhirBaseUrl: sb.fhirBaseUrl, clientId: SANDBOX_CLIENT_IDS.backend, scope, key });
+    // Count what reaches the real token endpoint: the token must be obtained once and reused.
+    const counting = Object.assign(
+      (url: string | URL, init?: Parameters<GuardedFetch>[1]) => {
+        if (String(url).startsWith(sb.authIssuer)) tokenRequests++;
+        return gf(url, init);
+      },
+      { check: gf.check, allows: gf.allows, close: gf.close },
+    ) as GuardedFetch;
+    write = new BackendServicesTokenSource({ fetch: counting, fhirBaseUrl: sb.fhirBaseUrl, clientId: SANDBOX_CLIENT_IDS.backend, scope, key });
     read = new HttpFhirClient({ baseUrl: sb.fhirBaseUrl, fetch: gf, tokens: write });
     ids = await patientIds(sb, (await ehrTokenFor(sb)).access_token);
   }, 120_000);
@@ -204,4 +213,8 @@ describe('draft reports with the tiny test model', () => {
     expect(seen.find((q) => q.id === 'assess-plan:1')!.history).toBeUndefined();
     expect(validateReportBundle(result.report.bundle)).toEqual([]);
   }, 300_000);
+
+  it('a single SMART Backend Services token (private_key_jwt, ES384) served every read and write above', () => {
+    expect(tokenRequests).toBe(1);
+  });
 });
