@@ -7,7 +7,8 @@
  * --parts=decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir), --verbose,
  * --baseline=auto|transformers|none: baseline (b), transformers.js generating with the same decoder weights
  * (bench/transformers-baseline; `auto` measures it when installed, `transformers` installs it on first use),
- * --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export).
+ * --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export), --reps=N (3; decode
+ * figures are medians of N interleaved rounds).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,12 +111,20 @@ async function timed<T>(fn: () => Promise<T>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Median of `n` repetitions (decode table: the machine is shared and noisy). */
-async function median(n: number, fn: () => Promise<number>): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) xs.push(await fn());
-  xs.sort((a, b) => a - b);
-  return n % 2 ? xs[(n - 1) / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/**
+ * Medians of `reps` rounds that run every variant once each, interleaved, so that load from other jobs on
+ * this shared machine falls on all variants alike rather than on whichever ran during a busy spell.
+ */
+async function interleavedMedians(reps: number, variants: (() => Promise<number>)[]): Promise<number[]> {
+  const runs: number[][] = variants.map(() => []);
+  for (let r = 0; r < reps; r++) for (const [i, v] of variants.entries()) runs[i].push(await v());
+  return runs.map(median);
 }
 
 /** Fastest of `n` repetitions: this machine is shared, so the minimum is the least noisy figure. */
@@ -152,7 +161,7 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
     } else if (base.decoder) {
       notes.push(`greedy parity not checked: the runtime runs ${manifest.dtype}, the transformers.js export fp32`);
     }
-    tables.push(await decodeTable(s, spec, contexts, steps, where, base.decoder, notes));
+    tables.push(await decodeTable(s, spec, contexts, steps, Number(opt(args, 'reps', '3')), where, base.decoder, notes));
     await base.decoder?.dispose();
   }
   if (parts.includes('exam')) tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, where));
@@ -177,14 +186,14 @@ function transformersDecode(d: TransformersDecoder, spec: DecoderSpec, ctx: numb
 }
 
 async function decodeTable(
-  s: ModelSession, spec: DecoderSpec, contexts: number[], steps: number, where: string, tjs: TransformersDecoder | null, extraNotes: string[],
+  s: ModelSession, spec: DecoderSpec, contexts: number[], steps: number, reps: number, where: string, tjs: TransformersDecoder | null, extraNotes: string[],
 ): Promise<BenchTable> {
   const decodeRows: (string | number)[][] = [];
   if (tjs) await transformersDecode(tjs, spec, 64, 2); // warm-up
   for (const ctx of contexts) {
-    const split = await median(3, () => splitDecode(s, spec, ctx, steps));
-    const naive = await median(3, () => naiveDecode(s, spec, ctx, steps));
-    const base = tjs ? await median(3, () => transformersDecode(tjs, spec, ctx, steps)) : null;
+    const variants = [() => splitDecode(s, spec, ctx, steps), () => naiveDecode(s, spec, ctx, steps)];
+    if (tjs) variants.push(() => transformersDecode(tjs, spec, ctx, steps));
+    const [split, naive, base = null] = await interleavedMedians(reps, variants);
     decodeRows.push([ctx, split, naive, base ?? '—', naive / split, base === null ? '—' : base / split]);
   }
   const prefillIds = Array.from({ length: 512 }, (_, i) => 100 + ((i * 7919) % 20000));
@@ -195,7 +204,7 @@ async function decodeTable(
     columns: ['context', 'split KV (ms/token)', '(a) naive JS KV loop (ms/token)', '(b) transformers.js (ms/token)', 'split tok/s vs (a)', 'split tok/s vs (b)'],
     rows: decodeRows,
     notes: [
-      `split: prefix KV fed read-only, only new tokens' KV returned; (a) naive: whole KV concatenated in JS and fed every step; (b) transformers.js generate() with a DynamicCache of the same context (whole KV in and out every step); ${steps} steps each, median of 3`,
+      `split: prefix KV fed read-only, only new tokens' KV returned; (a) naive: whole KV concatenated in JS and fed every step; (b) transformers.js generate() with a DynamicCache of the same context (whole KV in and out every step); ${steps} steps each, median of ${reps} interleaved rounds`,
       ...extraNotes,
       `${contexts.at(-1)} vs ${contexts[0]}: split ${((decodeRows.at(-1)![1] as number) / (decodeRows[0][1] as number)).toFixed(2)}x`,
       `prefill: ${(prefillIds.length / (prefillMs / 1000)).toFixed(0)} tokens/s (512 tokens, one run)`,
