@@ -130,7 +130,10 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     }
     const state = randomToken();
     const codeVerifier = randomToken();
-    await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined }, stateTtlMs);
+    if (!(await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined }, stateTtlMs))) {
+      log.warn('SMART launch refused: too many launches in progress');
+      return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
+    }
     const scope = launch !== undefined ? deps.scopes : deps.scopes.split(' ').map((s) => (s === 'launch' ? 'launch/patient' : s)).join(' ');
     const location = authorizeUrl(smart.authorization_endpoint, {
       clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}),
@@ -161,7 +164,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
     const sessionId = randomToken();
     const secret = randomToken();
-    await sessions.put(
+    const stored = await sessions.put(
       sessionId,
       {
         secretHash: sha256Hex(secret),
@@ -176,6 +179,10 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       },
       ttlMs,
     );
+    if (!stored) {
+      log.warn('SMART launch: no room for another session');
+      return page(res, 503, errorPage('Busy', 'Too many app sessions are open. Please try again in a minute.'));
+    }
     log.info({ ehrLaunch: found.ehrLaunch, patientContext: Boolean(token.patient) }, 'SMART launch: session started');
     res
       .set('Cache-Control', 'no-store')

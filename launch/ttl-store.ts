@@ -5,7 +5,8 @@
  */
 
 export interface KeyedStore<T> {
-  put(key: string, value: T, ttlMs: number): Promise<void>;
+  /** false when the store is full of live entries: live entries are never evicted (a flood cannot cancel real sign-ins). */
+  put(key: string, value: T, ttlMs: number): Promise<boolean>;
   get(key: string): Promise<T | undefined>;
   /** Reads and deletes in one step (one-time values such as OAuth state). */
   take(key: string): Promise<T | undefined>;
@@ -38,12 +39,13 @@ export class MemoryKeyedStore<T> implements KeyedStore<T> {
     return s;
   }
 
-  async put(key: string, value: T, ttlMs: number): Promise<void> {
+  async put(key: string, value: T, ttlMs: number): Promise<boolean> {
     const now = this.now();
-    for (const [k, s] of this.slots) if (s.expiresAt <= now) this.slots.delete(k);
     this.slots.delete(key);
-    while (this.slots.size >= this.opts.maxEntries) this.slots.delete(this.slots.keys().next().value as string);
+    if (this.slots.size >= this.opts.maxEntries) for (const [k, s] of this.slots) if (s.expiresAt <= now) this.slots.delete(k);
+    if (this.slots.size >= this.opts.maxEntries) return false;
     this.slots.set(key, { value, expiresAt: now + ttlMs });
+    return true;
   }
 
   async get(key: string): Promise<T | undefined> {

@@ -21,7 +21,8 @@ const codename = (() => {
     return null;
   }
 })();
-const mesaOk = () => Number.parseInt(dpkgVersion('mesa-vulkan-drivers') ?? '0', 10) >= 25 && dpkgVersion('libvulkan1') !== null;
+// Debian versions may carry an epoch ("1:25.0.7-2"): the upstream major comes after it.
+const mesaOk = () => Number.parseInt((dpkgVersion('mesa-vulkan-drivers') ?? '0').replace(/^\d+:/, ''), 10) >= 25 && dpkgVersion('libvulkan1') !== null;
 
 const wanted = [
   { pkg: 'orthanc', present: () => onPath('Orthanc') },

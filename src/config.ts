@@ -24,6 +24,8 @@ const cdsClient = z.object({
   /** Keys exchanged out of band (used when the JWT has no `jku`). */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
   tenant: z.string().optional(),
+  /** The FHIR base URLs this EHR may name as a hook's fhirServer (recommended: its own only). */
+  fhirServers: z.array(httpUrl).optional(),
 });
 
 const schema = z
@@ -113,6 +115,8 @@ const schema = z
     modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
     maxTiles: z.coerce.number().int().min(1).max(12).default(6),
     inferenceTimeoutMs: positiveInt.default(120_000),
+    /** Deadline of one hook call (evidence gathering + the bounded wait for the model). */
+    hookTimeoutMs: positiveInt.default(15_000),
     /** How long a hook call waits for the model before answering with an "analysis in progress" card. */
     hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
     /** How long finished analyses are kept in memory for later hooks and review. */

@@ -11,10 +11,11 @@ import { MemoryReplayCache } from './cds/replay-cache.js';
 import type { Config } from './config.js';
 import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
-import { bind } from './http/server.js';
+import { bind, type RunningServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { resolveFindingsConfig } from './findings/config.js';
 import type { VlmEngine } from './model/runtime/types.js';
+import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
@@ -29,28 +30,43 @@ export interface RunningService {
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const server = await bind(config.host, config.port, log);
+  // Everything started from here on is stopped again if a later step fails, so a failed start exits.
+  const stops: (() => Promise<void> | void)[] = [() => server.close(0)];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
+  };
+  try {
+    return await wire(config, log, server, stops, stopAll);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+async function wire(config: Config, log: Logger, server: RunningServer, stops: (() => Promise<void> | void)[], stopAll: () => Promise<void>): Promise<RunningService> {
   // Port 0 (tests, demos): the public URL is only known once the port is bound.
   const publicUrl = config.publicUrl.endsWith(':0') ? server.url : config.publicUrl;
   config = Object.freeze({ ...config, publicUrl });
   const serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
   if (!config.serviceKeyFile) log.info('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
-  let sandbox: Sandbox | null = null;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
-  const outbound = [...config.fhirAllowlist, ...config.smartAuthAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
+  /** FHIR servers only: what a hook's fhirServer or a launch's iss may name. */
+  const fhirServers = [...config.fhirAllowlist];
+  const outbound = [...config.smartAuthAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
+  let sandbox: Sandbox | null = null;
   if (config.sandbox) {
     const { startSandbox } = await import('./sandbox/index.js');
-    try {
-      sandbox = await startSandbox({ config, log: log.child({ component: 'sandbox' }), backendJwks: publicJwks(serviceKey) as JSONWebKeySet });
-    } catch (e) {
-      await server.close(0);
-      throw e;
-    }
+    const started = await startSandbox({ config, log: log.child({ component: 'sandbox' }), backendJwks: publicJwks(serviceKey) as JSONWebKeySet });
+    sandbox = started;
+    stops.push(() => started.stop());
     cdsClients.push(sandbox.trustedCdsClient);
-    outbound.push(sandbox.fhirBaseUrl, sandbox.authIssuer, ...(sandbox.dicomWebUrl ? [sandbox.dicomWebUrl] : []));
+    fhirServers.push(sandbox.fhirBaseUrl);
+    outbound.push(sandbox.authIssuer, ...(sandbox.dicomWebUrl ? [sandbox.dicomWebUrl] : []));
   }
 
   const metrics = createMetrics();
-  const fetch = createGuardedFetch({ allow: outbound, timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
+  const fetch = createGuardedFetch({ allow: [...fhirServers, ...outbound], timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
+  stops.push(() => fetch.close());
   const verifier = config.cdsRequireJwt
     ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
@@ -59,11 +75,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config = Object.freeze({ ...config, modelDir: await ensureTinyModel(config.sandboxStateDir, log) });
   }
   const model = await loadModel(config, log);
+  stops.push(async () => model.engine?.close());
   metrics.modelReady.set(model.engine ? 1 : 0);
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];
   if (sandbox) readiness.push(...sandbox.readiness);
 
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
+  const fhirAllowlist = compileAllowlist(fhirServers);
   const app = createApp({
     config,
     log,
@@ -76,6 +94,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
       handler: createHookHandler({
         log: log.child({ component: 'cds' }),
         fetch,
+        // An EHR client bound to its FHIR servers may only name those; otherwise the FHIR allowlist applies.
+        isFhirServerAllowed: (url, iss) => {
+          const bound = cdsClients.find((c) => c.iss === iss)?.fhirServers;
+          return isOnAllowlist(bound?.length ? compileAllowlist(bound) : fhirAllowlist, url);
+        },
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
         findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
@@ -84,7 +107,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         maxTiles: config.maxTiles,
       }),
       feedback: new MemoryFeedbackSink(log),
-      hookTimeoutMs: config.inferenceTimeoutMs,
+      hookTimeoutMs: config.hookTimeoutMs,
     },
     extraRouters: [
       createLaunchRouter({
@@ -92,7 +115,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         clientId: config.smartClientId,
         scopes: config.smartScopes,
         fetch,
-        fhirServers: [...config.fhirAllowlist, ...(sandbox ? [sandbox.fhirBaseUrl] : [])],
+        fhirServers,
         analyses,
         log: log.child({ component: 'smart' }),
       }),
@@ -102,16 +125,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
   if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted (never do this in production)');
 
-  return {
-    url: server.url,
-    sandbox,
-    async close() {
-      await server.close(config.shutdownGraceMs);
-      await model.engine?.close();
-      fetch.close();
-      await sandbox?.stop();
-    },
-  };
+  // Graceful: stop taking requests and let in-flight ones finish first, then the rest.
+  stops[0] = () => server.close(config.shutdownGraceMs);
+  return { url: server.url, sandbox, close: stopAll };
+}
+
+function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): boolean {
+  try {
+    return matchAllowlist(list, new URL(url)) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 interface LoadedModel {

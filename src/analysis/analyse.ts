@@ -19,6 +19,7 @@ export interface AnalysisResult {
   plan: TaskPlan;
   findings: ExamFindings;
   report: ReportOutput;
+  /** The evidence it was computed from, without image bytes. */
   evidence: EvidenceBundle;
   timings: { modelMs: number; questions: number };
 }
@@ -71,7 +72,13 @@ export async function analyseEvidence(
     plan,
     findings: report.findings,
     report,
-    evidence,
+    // Kept for the card and the clinician's review; pixels are dropped so a cached analysis holds no image bytes.
+    evidence: withoutPixels(evidence),
     timings: { modelMs: performance.now() - t0, questions: answers.length },
   };
+}
+
+function withoutPixels(evidence: EvidenceBundle): EvidenceBundle {
+  const strip = (list: EvidenceBundle['images']['right']) => list.map(({ bytes: _bytes, ...rest }) => rest);
+  return { ...evidence, images: { right: strip(evidence.images.right), left: strip(evidence.images.left), unknown: strip(evidence.images.unknown) } };
 }

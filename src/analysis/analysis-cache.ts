@@ -20,14 +20,23 @@ export interface AnalysisEntry {
   startedAt: number;
 }
 
-/** The EHR's FHIR base URL (trailing slashes ignored) and the patient id: what identifies a patient across EHRs. */
-export function analysisSubject(fhirServer: string | undefined, patientId: string): string {
-  return `${(fhirServer ?? '').replace(/\/+$/, '')}|Patient/${patientId}`;
+/** A FHIR base URL in one canonical form: lower-case host, no default port, no trailing slash. */
+export function canonicalBaseUrl(url: string): string {
+  try {
+    return new URL(url).href.replace(/\/+$/, '');
+  } catch {
+    return url.replace(/\/+$/, '');
+  }
 }
 
-export function analysisKey(subject: string, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
+/** The EHR's FHIR base URL and the patient id: what identifies a patient across EHRs (hook and SMART launch alike). */
+export function analysisSubject(fhirServer: string | undefined, patientId: string): string {
+  return `${fhirServer ? canonicalBaseUrl(fhirServer) : ''}|Patient/${patientId}`;
+}
+
+export function analysisKey(subject: string, encounterId: string | undefined, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
   const images = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown].map((i) => `${i.eye}:${i.contentHash}:${i.gradability.status}`).sort();
-  return createHash('sha256').update(JSON.stringify([subject, images, evidence.caseText, modelSha, taskSet])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([subject, encounterId ?? null, images, evidence.caseText, modelSha, taskSet])).digest('hex');
 }
 
 export class AnalysisCache {
@@ -72,8 +81,8 @@ export class AnalysisCache {
   }
 
   /**
-   * Finished, unexpired analyses whose draft report is about `patientRef` (`Patient/<id>`), newest first
-   * (for the SMART app). The cache holds one EHR's patients: ids are not qualified by FHIR server.
+   * Finished, unexpired analyses of `subject` (`analysisSubject(fhirBase, patientId)`), newest first
+   * (for the SMART app).
    */
   latestForPatient(subject: string, limit = 3): { id: string; startedAt: number; result: AnalysisResult }[] {
     const now = this.now();
@@ -98,14 +107,18 @@ export class AnalysisCache {
 
 /** Resolves with the result if it arrives within `ms`, else with undefined; rejects if the run fails in time. */
 export async function waitFor<T>(promise: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | undefined> {
+  if (signal?.aborted) return undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);
-    signal?.addEventListener('abort', () => resolve(undefined), { once: true });
+    onAbort = () => resolve(undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -7,8 +7,7 @@
 import { analyseEvidence } from '../analysis/analyse.js';
 import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../analysis/analysis-cache.js';
 import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
-import { AppError, isAppError } from '../errors.js';
-import type { FhirClient } from '../fhir/client.js';
+import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { Logger } from '../log.js';
@@ -22,6 +21,8 @@ export interface HookHandlerDeps {
   log: Logger;
   /** The outbound fetch (allowlist + address checks): FHIR servers, PACS. */
   fetch: GuardedFetch;
+  /** Whether the EHR identified by the JWT `iss` may name this FHIR server (FHIR servers only, never a PACS or token URL). */
+  isFhirServerAllowed: (url: string, iss: string | undefined) => boolean;
   pacs?: GatherEvidenceDeps['pacs'];
   /** The loaded model, or null when none is configured or it failed to load. */
   engine: () => VlmEngine | null;
@@ -34,27 +35,26 @@ export interface HookHandlerDeps {
   now?: () => Date;
 }
 
-function fhirFor(request: CdsRequest, deps: HookHandlerDeps, serviceId: string): FhirClient | undefined {
-  try {
-    return fhirClientForHook(request, { fetch: deps.fetch, logger: deps.log });
-  } catch (e) {
-    if (isAppError(e) && e.code === 'upstream_refused') {
-      deps.log.warn({ service: serviceId }, 'hook call names a FHIR server that is not on the allowlist: using prefetch only, no request sent');
-      return undefined;
-    }
-    throw e;
-  }
+/** The hook's FHIR server when this EHR may use it, else undefined (then prefetch alone is used, nothing is sent). */
+function allowedFhirServer(request: CdsRequest, iss: string | undefined, deps: HookHandlerDeps, serviceId: string): string | undefined {
+  if (request.fhirServer === undefined) return undefined;
+  if (deps.isFhirServerAllowed(request.fhirServer, iss)) return request.fhirServer;
+  deps.log.warn({ service: serviceId }, 'hook call names a FHIR server this EHR may not use: prefetch only, no request sent');
+  return undefined;
 }
 
 export function createHookHandler(deps: HookHandlerDeps): HookHandler {
-  return async (request, service, { signal }) => {
+  return async (request, service, { signal, iss }) => {
     const engine = deps.engine();
     if (!engine) return { cards: [] };
     const { patientId, encounterId } = request.context;
-    const evidence = await gatherEvidence(
-      { patientId, encounterId, prefetch: request.prefetch, fhir: fhirFor(request, deps, service.id), signal },
-      { fetch: deps.fetch, pacs: deps.pacs },
-    );
+    const fhirServer = allowedFhirServer(request, iss, deps, service.id);
+    const fhir = fhirServer ? fhirClientForHook({ ...request, fhirServer }, { fetch: deps.fetch, logger: deps.log }) : undefined;
+    const deadline = () => new AppError('upstream_timeout', 'gathering the evidence took longer than the hook deadline', { expose: true });
+    const evidence = await gatherEvidence({ patientId, encounterId, prefetch: request.prefetch, fhir, signal }, { fetch: deps.fetch, pacs: deps.pacs }).catch((e: unknown) => {
+      throw signal.aborted ? deadline() : e;
+    });
+    if (signal.aborted) throw deadline();
     if (evidence.problems.some((p) => p.source === 'patient' && p.severity === 'error')) {
       throw new AppError('bad_request', 'the patient could not be read from prefetch or the FHIR server', { status: 412, expose: true });
     }
@@ -63,8 +63,9 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       deps.log.info({ service: service.id, problems: evidence.problems.map((p) => p.kind) }, 'no retinal images: no AI analysis');
       return { cards: [] };
     }
-    const subject = analysisSubject(request.fhirServer, patientId);
-    const key = analysisKey(subject, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
+    // Whose analysis: the EHR's FHIR base (for EHRs such as Epic the JWT iss is that base) and the patient id.
+    const subject = analysisSubject(fhirServer ?? iss, patientId);
+    const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {
       const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });

@@ -13,6 +13,8 @@ export interface TrustedCdsClient {
   jku: string[];
   jwks?: { keys: Record<string, unknown>[] };
   tenant?: string;
+  /** FHIR base URLs this EHR's hook calls may name as fhirServer (empty: the service's FHIR allowlist). */
+  fhirServers?: string[];
 }
 
 export const CDS_JWT_ALGORITHMS = ['ES384', 'RS384', 'ES256', 'RS256', 'ES512', 'RS512', 'PS384', 'PS256', 'PS512'];

@@ -12,16 +12,12 @@ export class MemoryReplayCache implements ReplayCache {
 
   async checkAndRemember(id: string, expiresAtMs: number): Promise<boolean> {
     const now = this.now();
-    if (this.seen.size >= this.maxEntries) this.sweep(now);
+    if (this.seen.size >= this.maxEntries) for (const [k, until] of this.seen) if (until <= now) this.seen.delete(k);
     const until = this.seen.get(id);
     if (until !== undefined && until > now) return false;
+    // Still full of unexpired ids: refuse (fail closed) rather than forget one and reopen its replay window.
+    if (this.seen.size >= this.maxEntries) return false;
     this.seen.set(id, expiresAtMs);
     return true;
-  }
-
-  private sweep(now: number): void {
-    for (const [k, until] of this.seen) if (until <= now) this.seen.delete(k);
-    // Still full of live ids: drop the oldest rather than grow without bound.
-    while (this.seen.size >= this.maxEntries) this.seen.delete(this.seen.keys().next().value as string);
   }
 }

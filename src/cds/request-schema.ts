@@ -68,5 +68,9 @@ export function parseCdsRequest(body: unknown, expectedHook: HookName): CdsReque
   if (req.fhirAuthorization && /(^|\s)patient\//.test(req.fhirAuthorization.scope) && !req.fhirAuthorization.patient) {
     throw new AppError('bad_request', 'fhirAuthorization with patient/ scopes requires patient (cds-r-2)');
   }
+  const ctxPatient = (ctx.data as { patientId: string }).patientId;
+  if (req.fhirAuthorization?.patient !== undefined && req.fhirAuthorization.patient !== ctxPatient) {
+    throw new AppError('bad_request', 'fhirAuthorization.patient is not the context patient');
+  }
   return { ...req, hook: expectedHook, context: ctx.data as CdsRequest['context'] };
 }

@@ -42,10 +42,10 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   const byId = new Map(deps.services.map((s) => [s.id, s]));
 
   const authenticate = async (authorization: string | undefined, path: string, extraAud: string[] = []) => {
-    if (!deps.verifier) return;
+    if (!deps.verifier) return undefined;
     const url = `${deps.publicUrl}${path}`;
     try {
-      await deps.verifier.verify(authorization, [url, ...extraAud]);
+      return await deps.verifier.verify(authorization, [url, ...extraAud]);
     } catch (e) {
       deps.log.warn({ path, reason: (e as { reason?: string }).reason ?? 'verification error' }, 'CDS client JWT refused');
       throw e;
@@ -60,11 +60,11 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
   router.post('/cds-services/:id', async (req, res) => {
     const service = byId.get(req.params.id);
     if (!service) throw new AppError('not_found', `no CDS service with id ${req.params.id}`);
-    await authenticate(req.get('authorization'), `/cds-services/${service.id}`);
+    const claims = await authenticate(req.get('authorization'), `/cds-services/${service.id}`);
     const request = parseCdsRequest(req.body, service.hook);
     const signal = AbortSignal.timeout(deps.hookTimeoutMs);
     try {
-      const response = await deps.handler(request, service, { signal });
+      const response = await deps.handler(request, service, { signal, iss: claims?.iss });
       deps.metrics.hookCalls.inc({ service: service.id, outcome: 'ok' });
       for (const c of response.cards) deps.metrics.cards.inc({ service: service.id, indicator: c.indicator });
       res.json(response);

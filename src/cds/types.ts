@@ -20,7 +20,12 @@ export interface CdsResponse {
 }
 
 /** Answers one hook call. Implementations hold the use-case; HTTP concerns stay in routes.ts. */
-export type HookHandler = (request: CdsRequest, service: CdsServiceDefinition, opts: { signal: AbortSignal }) => Promise<CdsResponse>;
+export type HookHandler = (
+  request: CdsRequest,
+  service: CdsServiceDefinition,
+  /** `iss`: the verified issuer of the call's JWT (absent only when unsigned calls are allowed). */
+  opts: { signal: AbortSignal; iss?: string },
+) => Promise<CdsResponse>;
 
 export interface FeedbackItem {
   card: string;

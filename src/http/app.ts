@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(cdsRoutes({ ...deps.cds, log, metrics, publicUrl: config.publicUrl }));
   for (const r of deps.extraRouters ?? []) app.use(r);
 
-  app.use((req, _res, next) => next(new AppError('not_found', `no route for ${req.method} ${req.path.length > 80 ? 'this path' : req.path}`)));
+  app.use((req, _res, next) => next(new AppError('not_found', `no route for ${req.method} on this path`)));
   app.use(errorHandler(log));
   return app;
 }

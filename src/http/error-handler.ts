@@ -26,8 +26,10 @@ export function normaliseError(err: unknown): AppError {
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appErr = normaliseError(err);
-    if (appErr.status >= 500) log.error({ err, route: req.route?.path ?? req.path, code: appErr.code }, 'request failed');
-    else log.info({ route: req.route?.path ?? req.path, code: appErr.code }, 'request rejected');
+    // Route patterns only: a raw path can carry identifiers.
+    const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+    if (appErr.status >= 500) log.error({ err, route, code: appErr.code }, 'request failed');
+    else log.info({ route, code: appErr.code }, 'request rejected');
     if (res.headersSent) return;
     if (appErr.status === 401) {
       res.status(401).set('WWW-Authenticate', 'Bearer').end();

@@ -86,7 +86,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       fhir,
       auth,
       ehr,
-      trustedCdsClient: { iss: ehr.iss, jku: [ehr.jku] },
+      trustedCdsClient: { iss: ehr.iss, jku: [ehr.jku], fhirServers: [fhir.baseUrl] },
       readiness,
       stop,
     };

@@ -20,7 +20,7 @@ describe('PKCE and random values', () => {
 });
 
 describe('keyed store', () => {
-  it('expires entries, takes once, and stays bounded', async () => {
+  it('expires entries, takes once, and stays bounded without evicting live entries', async () => {
     let now = 0;
     const store = new MemoryKeyedStore<number>({ maxEntries: 2, now: () => now });
     await store.put('a', 1, 100);
@@ -30,10 +30,12 @@ describe('keyed store', () => {
     await store.put('b', 2, 100);
     now = 100;
     expect(await store.get('b')).toBeUndefined();
-    for (const k of ['c', 'd', 'e']) await store.put(k, 3, 100);
+    expect(await Promise.all(['c', 'd', 'e'].map((k) => store.put(k, 3, 100)))).toEqual([true, true, false]);
     expect(store.size).toBe(2);
-    expect(await store.get('c')).toBeUndefined();
-    expect(await store.get('e')).toBe(3);
+    expect(await store.get('c')).toBe(3); // a flood cannot push out a live sign-in
+    expect(await store.get('e')).toBeUndefined();
+    now = 300; // both expired: room again
+    expect(await store.put('f', 4, 100)).toBe(true);
     expect(() => new MemoryKeyedStore({ maxEntries: 0 })).toThrow(RangeError);
   });
 });

@@ -113,6 +113,11 @@ describe('CDS Hooks request validation', () => {
       orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'patient/Patient.read', subject: 'volmo' } }),
       /cds-r-2/,
     ],
+    [
+      'a token for another patient',
+      orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'patient/Patient.read', subject: 'volmo', patient: 'someone-else' } }),
+      /not the context patient/,
+    ],
   ])('rejects %s with 400', async (_n, body, re) => {
     const res = await post(body);
     expect(res.status).toBe(400);

@@ -11,12 +11,14 @@ describe('analysis cache', () => {
   it('identifies a patient by EHR and id', () => {
     expect(analysisSubject('https://ehr-a.example/fhir/', 'p1')).toBe('https://ehr-a.example/fhir|Patient/p1');
     expect(analysisSubject('https://ehr-a.example/fhir', 'p1')).not.toBe(analysisSubject('https://ehr-b.example/fhir', 'p1'));
+    // The hook's fhirServer and the launch's iss name the same base in different spellings.
+    expect(analysisSubject('https://EHR-A.example:443/fhir/', 'p1')).toBe(analysisSubject('https://ehr-a.example/fhir', 'p1'));
   });
 
   it('keys on patient, image content, case text, model and task set', () => {
-    const k = analysisKey('p1', evidence('a'), 'm', 't');
-    expect(analysisKey('p1', evidence('a'), 'm', 't')).toBe(k);
-    for (const other of [analysisKey('p2', evidence('a'), 'm', 't'), analysisKey('p1', evidence('b'), 'm', 't'), analysisKey('p1', evidence('a'), 'm2', 't'), analysisKey('p1', evidence('a'), 'm', 't2')]) {
+    const k = analysisKey('p1', undefined, evidence('a'), 'm', 't');
+    expect(analysisKey('p1', undefined, evidence('a'), 'm', 't')).toBe(k);
+    for (const other of [analysisKey('p2', undefined, evidence('a'), 'm', 't'), analysisKey('p1', undefined, evidence('b'), 'm', 't'), analysisKey('p1', undefined, evidence('a'), 'm2', 't'), analysisKey('p1', undefined, evidence('a'), 'm', 't2'), analysisKey('p1', 'enc-2', evidence('a'), 'm', 't')]) {
       expect(other).not.toBe(k);
     }
   });
@@ -49,6 +51,7 @@ describe('analysis cache', () => {
   });
 
   it('waitFor gives up after the wait and on abort, without cancelling the work', async () => {
+    expect(await waitFor(new Promise(() => {}), 10_000, AbortSignal.abort())).toBeUndefined();
     let resolve!: (v: number) => void;
     const slow = new Promise<number>((r) => (resolve = r));
     expect(await waitFor(slow, 20)).toBeUndefined();

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { AnalysisCache } from '../../src/analysis/analysis-cache.js';
+import { createHookHandler } from '../../src/cds/hook-handler.js';
+import type { CdsRequest } from '../../src/cds/request-schema.js';
+import { resolveFindingsConfig } from '../../src/findings/config.js';
+import { silentLogger } from '../../src/log.js';
+import type { VlmEngine } from '../../src/model/runtime/types.js';
+import type { GuardedFetch } from '../../src/net/guarded-fetch.js';
+import { CDS_SERVICES } from '../../cds-hooks/index.js';
+
+function spyFetch() {
+  const calls: string[] = [];
+  const f = Object.assign(
+    async (url: string | URL) => {
+      calls.push(String(url));
+      throw new Error('no network in this test');
+    },
+    { check: async () => {}, allows: () => true, close: () => {} },
+  ) as unknown as GuardedFetch;
+  return { f, calls };
+}
+
+const engine = { info: { name: 't', version: '1', random: true, manifestSha256: 'x', executionProvider: 'cpu', dtype: 'fp32' } } as unknown as VlmEngine;
+
+const request = (fhirServer: string): CdsRequest => ({
+  hook: 'patient-view',
+  hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+  fhirServer,
+  fhirAuthorization: { access_token: 'secret-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.rs', subject: 'volmo', patient: 'p1' },
+  context: { userId: 'Practitioner/1', patientId: 'p1' },
+  prefetch: { patient: { resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01' } },
+});
+
+describe('hook handler FHIR server checks', () => {
+  it('never sends a request (or the token) to a fhirServer this EHR may not name', async () => {
+    const { f, calls } = spyFetch();
+    const seen: [string, string | undefined][] = [];
+    const handler = createHookHandler({
+      log: silentLogger(),
+      fetch: f,
+      isFhirServerAllowed: (url, iss) => {
+        seen.push([url, iss]);
+        return false;
+      },
+      engine: () => engine,
+      findings: resolveFindingsConfig(),
+      analyses: new AnalysisCache({ ttlMs: 1000, maxEntries: 10 }),
+      waitMs: 0,
+    });
+    const res = await handler(request('https://pacs.example.org/dicom-web'), CDS_SERVICES[2]!, { signal: new AbortController().signal, iss: 'https://ehr.example.org' });
+    expect(seen).toEqual([['https://pacs.example.org/dicom-web', 'https://ehr.example.org']]);
+    expect(calls).toEqual([]);
+    expect(res).toEqual({ cards: [] }); // prefetch has no images: nothing to analyse
+  });
+
+  it('answers 504 when gathering the evidence outlives the hook deadline', async () => {
+    const { f } = spyFetch();
+    const handler = createHookHandler({
+      log: silentLogger(),
+      fetch: f,
+      isFhirServerAllowed: () => true,
+      engine: () => engine,
+      findings: resolveFindingsConfig(),
+      analyses: new AnalysisCache({ ttlMs: 1000, maxEntries: 10 }),
+      waitMs: 0,
+    });
+    const err = await handler(request('https://ehr.example.org/fhir'), CDS_SERVICES[2]!, { signal: AbortSignal.abort(), iss: 'x' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'upstream_timeout', status: 504 });
+  });
+});
