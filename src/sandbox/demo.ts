@@ -75,8 +75,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const { startService } = await import('../main.js');
     running = await startService(config, createLogger({ level: 'warn' }));
   }
-  const ehr = await startEhrSimulator({ alg: 'ES384', port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir), serveJwks: false });
+  let ehr: EhrSimulator | undefined;
   try {
+    ehr = await startEhrSimulator({ alg: 'ES384', port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir), serveJwks: false });
     const fhirBase = `http://127.0.0.1:${config.sandboxFhirPort}/fhir/R4`;
     const token = await ehrToken(fhirBase, ehr);
     const patientId = await fixturePatientId(fhirBase, token.access_token, fixture.mrn);
@@ -111,7 +112,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     printCards((res.body as { cards: CdsCard[] }).cards);
     return 0;
   } finally {
-    await ehr.close();
+    await ehr?.close();
     await running?.close();
   }
 }
