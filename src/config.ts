@@ -121,8 +121,6 @@ const schema = z
     hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
-
-    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'production') {
