@@ -57,7 +57,13 @@ export function deriveReferral(eyes: EyeFindings[], cfg: FindingsConfig): Referr
   if (!assessed || incomplete) {
     return {
       urgency: 'undetermined',
-      reasons: [assessed ? 'some model answers could not be parsed; grade the images manually' : 'no gradable image was assessed'],
+      reasons: [
+        assessed
+          ? 'some model answers could not be parsed; grade the images manually'
+          : incomplete
+            ? 'no model answer could be parsed; grade the images manually'
+            : 'no gradable image was assessed',
+      ],
     };
   }
   return { urgency: 'routine', reasons: ['no referable finding in the assessed images'] };

@@ -142,7 +142,14 @@ describe('ungradable, unparseable and missing evidence', () => {
   it('no images at all: both eyes not assessed, referral undetermined', () => {
     const f = run(context([]), {});
     expect(f.eyes.map((e) => [e.eye, e.drStage.status])).toEqual([['right', 'not-assessed'], ['left', 'not-assessed']]);
-    expect(f.referral.urgency).toBe('undetermined');
+    expect(f.referral).toEqual({ urgency: 'undetermined', reasons: ['no gradable image was assessed'] });
+  });
+  it('gradable images but no parseable answer: the reason says so (not "no gradable image")', () => {
+    const ctx = DIABETIC;
+    const plan = planTasks(ctx, DEFAULT_FINDINGS_CONFIG);
+    const garbage = Object.fromEntries(plan.tasks.map((t) => [t.key, { text: 'lorem ipsum' }]));
+    const f = aggregateFindings(ctx, plan, garbage, DEFAULT_FINDINGS_CONFIG);
+    expect(f.referral).toEqual({ urgency: 'undetermined', reasons: ['no model answer could be parsed; grade the images manually'] });
   });
   it('OCT only: macular-hole stage per eye from the OCT vocabulary', () => {
     const f = run(context([image('o1', 'left', 'OPT')]), { 'mh-stage:o1': { text: '1' } });
