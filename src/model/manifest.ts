@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { specialTokensSchema } from './snapshot/config.js';
 import { SnapshotError } from './snapshot/snapshot-error.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -42,16 +43,7 @@ export const manifestSchema = z.object({
   maxTiles: z.number().int().positive(),
   useThumbnail: z.boolean(),
   normalize: z.object({ mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]) }),
-  tokens: z.object({
-    bos: z.number().int(),
-    eos: z.number().int(),
-    imStart: z.number().int(),
-    imEnd: z.number().int(),
-    imgStart: z.number().int(),
-    imgEnd: z.number().int(),
-    imgContext: z.number().int(),
-    pad: z.number().int(),
-  }),
+  tokens: specialTokensSchema,
   stopIds: z.array(z.number().int()).min(1),
   llm: z.object({
     layers: z.number().int().positive(),

@@ -1,13 +1,9 @@
 /** Shared by the SMART launch tests: the service + sandbox with captured logs, fixture patient ids, a cookie-jar client. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/main.js';
-import { FIXTURE_MRN_SYSTEM } from '../../src/sandbox/fixtures.js';
-import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/index.js';
+import type { RunningService } from '../../src/main.js';
+import { startSandboxedService } from '../helpers/service.js';
+import { ehrToken, fixturePatientId as lookupFixturePatient, type EhrToken } from '../../src/sandbox/ehr-access.js';
 
 export interface CapturedService {
   svc: RunningService;
@@ -23,42 +19,18 @@ export async function startLaunchService(env: Record<string, string> = {}): Prom
       cb();
     },
   });
-  const config = loadConfig({
-    VOLMO_PORT: '0',
-    VOLMO_SANDBOX_FHIR_PORT: '0',
-    VOLMO_SANDBOX_AUTH_PORT: '0',
-    VOLMO_SANDBOX_EHR_PORT: '0',
-    VOLMO_SANDBOX_PACS_PORT: '0',
-    VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-state-')),
-    VOLMO_SANDBOX_PACS: 'none',
-    VOLMO_SANDBOX_MODEL: 'none',
-    ...env,
-  });
-  const svc = await startService(config, createLogger({ level: 'debug', destination: sink }));
+  const svc = await startSandboxedService({ VOLMO_SANDBOX_PACS: 'none', VOLMO_SANDBOX_MODEL: 'none', ...env }, createLogger({ level: 'debug', destination: sink }));
   return { svc, logs };
 }
 
 /** A token the EHR simulator obtains for itself (client_credentials), as it hands to hook calls. */
-export async function ehrBackendToken(svc: RunningService, scope = 'system/Patient.rs'): Promise<{ access_token: string; expires_in: number; scope: string }> {
-  const sb = svc.sandbox!;
-  const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
-  const res = await fetch(smart.token_endpoint, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await sb.ehr.clientAssertion(smart.token_endpoint, SANDBOX_CLIENT_IDS.ehrSimulator),
-    }),
-  });
-  return (await res.json()) as { access_token: string; expires_in: number; scope: string };
+export function ehrBackendToken(svc: RunningService, scope = 'system/Patient.rs'): Promise<EhrToken> {
+  return ehrToken(svc.sandbox!.fhirBaseUrl, svc.sandbox!.ehr, scope.split(' '));
 }
 
 /** The FHIR id of a fixture patient (read with the EHR simulator's backend token). */
 export async function fixturePatientId(svc: RunningService, mrn: string): Promise<string> {
-  const { access_token } = await ehrBackendToken(svc);
-  const found = await fetch(`${svc.sandbox!.fhirBaseUrl}/Patient?identifier=${encodeURIComponent(`${FIXTURE_MRN_SYSTEM}|${mrn}`)}`, { headers: { authorization: `Bearer ${access_token}` } });
-  return ((await found.json()) as { entry: { resource: { id: string } }[] }).entry[0]!.resource.id;
+  return lookupFixturePatient(svc.sandbox!.fhirBaseUrl, (await ehrBackendToken(svc)).access_token, mrn);
 }
 
 export interface Hop {

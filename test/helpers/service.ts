@@ -3,10 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/main.js';
 
-export async function startSandboxedService(env: Record<string, string> = {}): Promise<RunningService> {
+export async function startSandboxedService(env: Record<string, string> = {}, log: Logger = silentLogger()): Promise<RunningService> {
   const config = loadConfig({
     VOLMO_PORT: '0',
     VOLMO_SANDBOX_FHIR_PORT: '0',
@@ -17,5 +17,5 @@ export async function startSandboxedService(env: Record<string, string> = {}): P
     VOLMO_SANDBOX_PACS: process.env.VOLMO_NO_PACS === '1' ? 'none' : 'orthanc',
     ...env,
   });
-  return startService(config, silentLogger());
+  return startService(config, log);
 }

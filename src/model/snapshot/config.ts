@@ -52,7 +52,7 @@ const llmSchema = z.object({
   tie_word_embeddings: z.boolean().default(false),
 });
 
-const specialTokensSchema = z.object({
+export const specialTokensSchema = z.object({
   bos: z.number().int(),
   eos: z.number().int(),
   imStart: z.number().int(),
