@@ -166,7 +166,8 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   }
   if (parts.includes('exam')) tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, where));
   await s.release();
-  tables[0]?.notes?.push(`peak RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+  // maxRSS is the process high-water mark in KiB (memoryUsage().rss would be the RSS at the end of the run).
+  tables[0]?.notes?.push(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   return tables;
 }
 
