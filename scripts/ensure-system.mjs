@@ -1,14 +1,13 @@
 #!/usr/bin/env node
-// Makes sure the Debian packages the sandbox and the tests use are present:
-//   orthanc + orthanc-dicomweb (the sandbox PACS), chromium (browser tests), and for the tests Mesa >= 25
-//   (software Vulkan, from bookworm-backports) so the WebGPU execution provider runs in CI.
-// Installs the missing ones with apt-get when running as root on Debian (VOLMO_NO_APT=1: never install);
-// otherwise prints the command to run. Usage: ensure-system.mjs start|test
-// Prints `webgpu=ready` on its last line when the software-Vulkan driver is installed.
+// Run by `npm test`: makes sure the Debian packages the tests use are present — orthanc + orthanc-dicomweb
+// (the sandbox PACS), chromium (browser tests) and, on bookworm, Mesa >= 25 (software Vulkan from
+// bookworm-backports) so the WebGPU execution provider runs. Installs the missing ones with apt-get when
+// running as root (VOLMO_NO_APT=1: never install); otherwise prints the command and fails, unless
+// VOLMO_NO_PACS=1. Prints `webgpu=ready` when the software-Vulkan driver is installed.
+// (`npm start` installs nothing: without Orthanc the sandbox serves images as FHIR attachments.)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-const purpose = process.argv[2] ?? 'start';
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 const dpkgVersion = (pkg) => {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status} ${Version}', pkg], { encoding: 'utf8' });
@@ -27,10 +26,10 @@ const mesaOk = () => Number.parseInt((dpkgVersion('mesa-vulkan-drivers') ?? '0')
 const wanted = [
   { pkg: 'orthanc', present: () => onPath('Orthanc') },
   { pkg: 'orthanc-dicomweb', present: () => existsSync('/usr/share/orthanc/plugins/libOrthancDicomWeb.so') },
+  { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') },
 ];
-if (purpose === 'test') wanted.push({ pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') });
 const missing = wanted.filter((w) => !w.present()).map((w) => w.pkg);
-const wantMesa = purpose === 'test' && codename === 'bookworm' && !mesaOk();
+const wantMesa = codename === 'bookworm' && !mesaOk();
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const canApt = isRoot && onPath('apt-get') && process.env.VOLMO_NO_APT !== '1';
@@ -39,8 +38,7 @@ const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 if ((missing.length || wantMesa) && !canApt) {
   if (missing.length) console.error(`[volmo] missing system packages: ${missing.join(', ')} — install with: sudo apt-get install -y ${missing.join(' ')}`);
   if (wantMesa) console.error('[volmo] WebGPU tests need Mesa >= 25 from bookworm-backports: apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1');
-  // Starting works without them (the sandbox then serves images as FHIR attachments); the PACS tests need Orthanc.
-  if (purpose === 'test' && missing.length && process.env.VOLMO_NO_PACS !== '1') process.exit(1);
+  if (missing.length && process.env.VOLMO_NO_PACS !== '1') process.exit(1);
 } else {
   if (wantMesa) enableBackports();
   if (missing.length || wantMesa) {
@@ -50,7 +48,7 @@ if ((missing.length || wantMesa) && !canApt) {
     if (wantMesa) execFileSync('apt-get', ['install', '-y', '--no-install-recommends', '-t', 'bookworm-backports', 'mesa-vulkan-drivers', 'libvulkan1'], { stdio: 'inherit', env });
   }
 }
-if (purpose === 'test' && mesaOk()) console.log('webgpu=ready');
+if (mesaOk()) console.log('webgpu=ready');
 
 /** Adds the backports suite with the same mirror and key as the machine's main Debian entry (no host name is hard-coded). */
 function enableBackports() {

@@ -12,7 +12,7 @@ function run(cmd, args, env = process.env) {
 }
 
 const vitestArgs = ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)];
-const system = spawnSync(process.execPath, ['scripts/ensure-system.mjs', 'test'], { stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8' });
+const system = spawnSync(process.execPath, ['scripts/ensure-system.mjs'], { stdio: ['inherit', 'pipe', 'inherit'], encoding: 'utf8' });
 process.stdout.write(system.stdout ?? '');
 if (system.status !== 0) process.exit(system.status ?? 1);
 // With the software-Vulkan driver installed, the WebGPU parity test must run, not skip.

@@ -82,6 +82,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
 
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
   const fhirAllowlist = compileAllowlist(fhirServers);
+  const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
     config,
     log,
@@ -95,10 +96,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         log: log.child({ component: 'cds' }),
         fetch,
         // An EHR client bound to its FHIR servers may only name those; otherwise the FHIR allowlist applies.
-        isFhirServerAllowed: (url, iss) => {
-          const bound = cdsClients.find((c) => c.iss === iss)?.fhirServers;
-          return isOnAllowlist(bound?.length ? compileAllowlist(bound) : fhirAllowlist, url);
-        },
+        isFhirServerAllowed: (url, iss) => isOnAllowlist((iss !== undefined && boundFhirServers.get(iss)) || fhirAllowlist, url),
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
         findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),

@@ -54,8 +54,8 @@ export class AnalysisCache {
     const existing = this.entries.get(key);
     if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
     this.evict();
-    const entry: AnalysisEntry = { id: randomUUID(), subject, startedAt: this.now(), promise: Promise.resolve() as unknown as Promise<AnalysisResult> };
-    entry.promise = run().then(
+    const id = randomUUID();
+    const promise = run().then(
       (r) => {
         entry.result = r;
         return r;
@@ -63,11 +63,12 @@ export class AnalysisCache {
       (e: unknown) => {
         if (this.entries.get(key) === entry) {
           this.entries.delete(key);
-          this.byId.delete(entry.id);
+          this.byId.delete(id);
         }
         throw e;
       },
     );
+    const entry: AnalysisEntry = { id, subject, startedAt: this.now(), promise };
     entry.promise.catch(() => {}); // observed by waiters; never an unhandled rejection
     this.entries.set(key, entry);
     this.byId.set(entry.id, entry);

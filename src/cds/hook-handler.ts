@@ -44,6 +44,7 @@ function allowedFhirServer(request: CdsRequest, iss: string | undefined, deps: H
 }
 
 export function createHookHandler(deps: HookHandlerDeps): HookHandler {
+  const taskSet = JSON.stringify(deps.findings);
   return async (request, service, { signal, iss }) => {
     const engine = deps.engine();
     if (!engine) return { cards: [] };
@@ -65,7 +66,7 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     }
     // Whose analysis: the EHR's FHIR base (for EHRs such as Epic the JWT iss is that base) and the patient id.
     const subject = analysisSubject(fhirServer ?? iss, patientId);
-    const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, JSON.stringify(deps.findings));
+    const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {
       const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });

@@ -11,7 +11,8 @@ import type { CdsCard } from '../cds/types.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
 import { ehrToken, fixturePatientId } from './ehr-access.js';
 import { listFixturePatients } from './fixtures.js';
-import { ehrKeyFile, SANDBOX_CLIENT_IDS } from './index.js';
+import { ehrKeyFile } from './index.js';
+import { SANDBOX_CLIENT_IDS } from './sandbox-clients.js';
 
 interface DemoArgs {
   fixture?: string;

@@ -4,6 +4,7 @@
  * installed, the fixture patients, and an EHR simulator that signs CDS Hooks calls. Never part of a
  * production deployment (the production profile refuses to start it).
  */
+import { readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import type { TrustedCdsClient } from '../cds/jwt-verifier.js';
 import type { Config } from '../config.js';
@@ -15,7 +16,7 @@ import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
 import { openFhirServer, type FhirSandbox } from './fhir-server.js';
 import { listFixturePatients, loadFixtureBundles } from './fixtures.js';
 import { findOrthanc, startOrthanc, type OrthancSandbox } from './orthanc.js';
-import { sandboxClients, SANDBOX_CLIENT_IDS } from './sandbox-clients.js';
+import { sandboxClients } from './sandbox-clients.js';
 
 export interface Sandbox {
   fhirBaseUrl: string;
@@ -105,17 +106,12 @@ async function startPacs({ config, log }: SandboxOptions): Promise<OrthancSandbo
   }
   const pacs = await startOrthanc({ port: config.sandboxPacsPort || undefined, log: log.child({ server: 'pacs' }) });
   try {
-    for (const p of listFixturePatients()) for (const file of p.dicomFiles) await pacs.uploadDicom(await readBytes(file));
+    for (const p of listFixturePatients()) for (const file of p.dicomFiles) await pacs.uploadDicom(new Uint8Array(await readFile(file)));
   } catch (e) {
     await pacs.stop();
     throw e;
   }
   return pacs;
-}
-
-async function readBytes(path: string): Promise<Uint8Array> {
-  const { readFile } = await import('node:fs/promises');
-  return new Uint8Array(await readFile(path));
 }
 
 async function probe(url: string): Promise<{ ok: boolean; detail?: string }> {
@@ -132,4 +128,3 @@ export function ehrKeyFile(stateDir: string): string {
   return `${stateDir}/ehr-simulator-es384.jwk.json`;
 }
 
-export { SANDBOX_CLIENT_IDS };

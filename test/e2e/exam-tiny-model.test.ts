@@ -24,8 +24,8 @@ import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fet
 import { validateReportBundle } from '../../src/reports/validate.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { SANDBOX_CLIENT_IDS, startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { READ_SCOPES } from '../../src/sandbox/sandbox-clients.js';
+import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { READ_SCOPES, SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
 import { startSandboxedService } from '../helpers/service.js';
 

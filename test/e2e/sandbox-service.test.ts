@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/main.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
-import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/index.js';
+import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { startSandboxedService } from '../helpers/service.js';
 
 let svc: RunningService;
