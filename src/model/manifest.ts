@@ -10,7 +10,11 @@ import { specialTokensSchema } from './snapshot/config.js';
 import { SnapshotError } from './snapshot/snapshot-error.js';
 
 export const MANIFEST_FILE = 'manifest.json';
-export const MANIFEST_FORMAT = 'volmo-model/1';
+/**
+ * Bumped whenever graphs built by an older builder no longer fit the runtime. 2: the decoder attends to the
+ * prefix KV in place and broadcasts a batch-1 prefix over several question rows.
+ */
+export const MANIFEST_FORMAT = 'volmo-model/2';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -105,6 +109,10 @@ export function readManifest(modelDir: string): Manifest {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (cause) {
     throw new SnapshotError(`${MANIFEST_FILE} is not valid JSON`, { cause });
+  }
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (typeof format === 'string' && format.startsWith('volmo-model/') && format !== MANIFEST_FORMAT) {
+    throw new SnapshotError(`${MANIFEST_FILE}: format ${format} was built by another volmo version; this one reads ${MANIFEST_FORMAT}: rebuild with \`volmo model build\``);
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {

@@ -119,6 +119,9 @@ describe('buildModel on the tiny snapshot', () => {
     expect(problems).toContainEqual({ file: 'tokenizer.json', problem: 'size' });
     writeFileSync(join(copy, 'manifest.json'), '{"format":"other"}');
     expect(() => readManifest(copy)).toThrow(SnapshotError);
+    // A directory built by an older builder (graphs of another contract) says so and how to fix it.
+    writeFileSync(join(copy, 'manifest.json'), JSON.stringify({ ...readManifest(tiny.outDir), format: 'volmo-model/1' }));
+    expect(() => readManifest(copy)).toThrow(/format volmo-model\/1 was built by another volmo version.*rebuild/);
     unlinkSync(join(copy, 'manifest.json'));
     expect(() => readManifest(copy)).toThrow(/missing/);
   });

@@ -123,4 +123,21 @@ describe('tiny model parity: ONNX vs TypeScript reference (fp32)', () => {
     measured.batchLeftPad = Math.max(relErr(step.logits[0], refA2), relErr(step.logits[1], refB2));
     expect(measured.batchLeftPad).toBeLessThanOrEqual(TOL);
   });
+
+  it('an IMG_CONTEXT id after the image rows (a generated one) takes its token embedding, as HF does', async () => {
+    const m = tiny.manifest;
+    const a = promptIds(m, [1], [40]);
+    const rows = rowsFor([2]);
+    const pre = await runDecoder(decoder, m, {
+      ids: [a], positions: [a.map((_, i) => i)], mask: [a.map(() => 1)], imageRows: rows.onnx, prefix: emptyKv(m, 1), past: emptyKv(m, 1),
+    });
+    const step = await runDecoder(decoder, m, {
+      ids: [[m.tokens.imgContext]], positions: [[a.length]], mask: [[...a.map(() => 1), 1]], prefix: pre.present, past: emptyKv(m, 1),
+    });
+    refDecoder.reset();
+    refDecoder.feed(a, rows.ref);
+    const ref = refDecoder.feed([m.tokens.imgContext]);
+    measured.generatedImgContext = relErr(step.logits[0], ref);
+    expect(measured.generatedImgContext).toBeLessThanOrEqual(TOL);
+  });
 });

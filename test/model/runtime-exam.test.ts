@@ -38,8 +38,8 @@ describe('exam orchestration', () => {
     const free = a[0][1];
     expect(free.stopReason).not.toBe('single_step');
     expect(free.tokens[0]).toBe(referenceNext([...sys, 2, 2, 2]));
-    // Four choice questions over two exams go in one batched run.
-    expect(withReuse.runs.some((r) => r.B === 4)).toBe(true);
+    // Each exam's two choice questions go in one run against their shared prefix, fed once (batch 1, broadcast).
+    expect(withReuse.runs.filter((r) => r.B === 2 && r.PB === 1 && r.P > 0)).toHaveLength(2);
     expect(withReuse.runs.filter((r) => r.P === 0).length).toBe(2); // one prefill per exam
     expect(noReuse.runs.every((r) => r.B === 1)).toBe(true);
   });
@@ -56,12 +56,15 @@ describe('exam orchestration', () => {
     expect(s.runs.some((r) => r.P === sys.length + stem.length && r.T === 1 && r.G === 0)).toBe(true);
   });
 
-  it('respects the batch byte cap', async () => {
-    const s = fakeSession();
-    await runExams(s, FAKE_SPEC, exams, { stopIds: [7], batchBytes: 1 });
-    // Only the exam whose prompts share no prefix (nothing to copy) may still batch.
-    expect(s.runs.filter((r) => r.B > 1).every((r) => r.P === 0)).toBe(true);
-    expect(s.runs.filter((r) => r.B === 1 && r.G === 0 && r.P > 0).length).toBeGreaterThanOrEqual(2);
+  it('stacks one-question-per-prefix rows of several exams, within the batch byte cap', async () => {
+    const singles: EncodedExam[] = [{ questions: [choice('a', [6, 1])] }, { questions: [choice('b', [5], [9, 9, 9])] }];
+    const stacked = fakeSession();
+    const a = await runExams(stacked, FAKE_SPEC, singles, { stopIds: [7] });
+    expect(stacked.runs.some((r) => r.B === 2 && r.PB === 2)).toBe(true); // both prefixes copied into one batch
+    const capped = fakeSession();
+    const b = await runExams(capped, FAKE_SPEC, singles, { stopIds: [7], batchBytes: 1 });
+    expect(capped.runs.every((r) => r.B === 1)).toBe(true);
+    expect(a).toEqual(b);
   });
 
   it('stops at cancel before work starts', async () => {

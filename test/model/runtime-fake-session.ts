@@ -18,7 +18,8 @@ export function referenceNext(seq: readonly number[], vocab = FAKE_SPEC.vocab): 
 }
 
 export interface FakeSession extends ModelSession {
-  runs: { T: number; P: number; G: number; B: number }[];
+  /** Per run: new tokens T, prefix length P, past length G, rows B, prefix batch PB (1 = broadcast over rows). */
+  runs: { T: number; P: number; G: number; B: number; PB: number }[];
   delayMs: number;
 }
 
@@ -44,13 +45,15 @@ export function fakeSession(spec: DecoderSpec = FAKE_SPEC, inputs?: string[]): F
       const gk = feeds['past_key.0'] as TensorLike;
       const P = pk.dims[2];
       const G = gk.dims[2];
-      s.runs.push({ T, P, G, B });
+      const PB = pk.dims[0];
+      if (PB !== 1 && PB !== B) throw new Error(`prefix batch ${PB} fits neither 1 nor ${B} rows`);
+      s.runs.push({ T, P, G, B, PB });
       const logits = new Float32Array(B * spec.vocab);
       const present = new Float32Array(B * T);
       for (let b = 0; b < B; b++) {
         let sum = 0;
         const m = (j: number) => Number((mask.data as BigInt64Array)[b * (P + G + T) + j]);
-        for (let j = 0; j < P; j++) if (m(j)) sum += (pk.data as Float32Array)[b * P + j];
+        for (let j = 0; j < P; j++) if (m(j)) sum += (pk.data as Float32Array)[(PB === 1 ? 0 : b) * P + j];
         for (let j = 0; j < G; j++) if (m(P + j)) sum += (gk.data as Float32Array)[b * G + j];
         for (let t = 0; t < T; t++) {
           const id = Number((ids.data as BigInt64Array)[b * T + t]);

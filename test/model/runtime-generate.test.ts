@@ -47,6 +47,13 @@ describe('stop conditions and probabilities (pure)', () => {
     expect([...f.attention_mask.data].map(Number)).toEqual([1, 1, 1, 1, 1, 0, 0, 1, 0, 1]);
   });
 
+  it('widens an empty prefix to masked positions (the one-zero-position prefix fed off the CPU provider)', () => {
+    const f = stepFeeds([{ prefixLen: 0, pastLen: 0, ids: [5, 6] }], 0, 1);
+    expect([...f.position_ids.data].map(Number)).toEqual([0, 1]);
+    expect(f.attention_mask.dims).toEqual([1, 3]);
+    expect([...f.attention_mask.data].map(Number)).toEqual([0, 1, 1]);
+  });
+
   it('concatenates and stacks KV along the sequence axis', () => {
     const a = { type: 'float32' as const, dims: [1, 2, 1, 2], data: Float32Array.from([1, 2, 3, 4]) };
     const b = { type: 'float32' as const, dims: [1, 2, 2, 2], data: Float32Array.from([5, 6, 7, 8, 9, 10, 11, 12]) };

@@ -18,6 +18,7 @@ import { createEngine } from '../../src/model/runtime/engine.js';
 import { ModelLoadError } from '../../src/model/runtime/load-error.js';
 import { InferenceCancelledError } from '../../src/model/runtime/cancel.js';
 import type { ExamInput } from '../../src/model/runtime/types.js';
+import type { FeedValue, TensorLike } from '../../src/model/runtime/tensor.js';
 
 let root: string;
 let modelDir: string;
@@ -120,6 +121,27 @@ describe('runtime on the tiny ONNX model', () => {
       expect(maxErr).toBeLessThan(1e-3);
       expect(argmax(batched[i])).toBe(argmax(one.logits));
     }
+  });
+
+  it('rows sharing one prefix are fed it once (batch 1, broadcast over the rows) and match one-by-one logits', async () => {
+    const prefix = await prefill(model.decoder, model.spec, model.tokenizer.encode('the shared exam prefix'));
+    const rows = ['TRUE or FALSE?', 'a longer second question, TRUE or FALSE?', 'third'].map((q) => ({
+      prefix, ids: model.tokenizer.encode(q, { addBos: false }),
+    }));
+    const prefixBatches: number[] = [];
+    const spy = { ...model.decoder, run: (feeds: Record<string, FeedValue>) => {
+      prefixBatches.push((feeds['prefix_key.0'] as TensorLike).dims[0]);
+      return model.decoder.run(feeds);
+    } };
+    const batched = await classifyBatch(spy, model.spec, rows);
+    expect(prefixBatches).toEqual([1]);
+    for (const [i, r] of rows.entries()) {
+      const one = await firstStep(model.decoder, model.spec, r.prefix, r.ids);
+      const maxErr = Math.max(...one.logits.map((v, j) => Math.abs(v - batched[i][j])));
+      expect(maxErr).toBeLessThan(1e-3);
+      expect(argmax(batched[i])).toBe(argmax(one.logits));
+    }
+    prefix.dispose();
   });
 
   it('runExams with and without prefix reuse agree on the real graph', async () => {
@@ -271,6 +293,8 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
         questions: [
           { id: 'c', text: 'Glaucoma? Answer in format: TRUE or FALSE.', answer: { kind: 'choice', candidates: ['TRUE', 'FALSE'] } },
           { id: 't', text: 'What is shown?', answer: { kind: 'text', maxNewTokens: 8 } },
+          // a second choice row: both run in one run against the device-resident prefix (broadcast)
+          { id: 'c2', text: 'Cataract? Answer in format: TRUE or FALSE.', answer: { kind: 'choice', candidates: ['TRUE', 'FALSE'] } },
         ],
       };
       const answers = async (ep: 'cpu' | 'webgpu') => {
@@ -282,7 +306,7 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
       };
       const [onGpu, onCpu] = [await answers('webgpu'), await answers('cpu')];
       expect(onGpu[1].tokenIds).toEqual(onCpu[1].tokenIds);
-      onGpu[0].candidates!.forEach((c, i) => expect(c.probability).toBeCloseTo(onCpu[0].candidates![i].probability, 3));
+      for (const k of [0, 2]) onGpu[k].candidates!.forEach((c, i) => expect(c.probability).toBeCloseTo(onCpu[k].candidates![i].probability, 3));
     } finally {
       await gpu.decoder.release();
       await gpu.vision.release();

@@ -1,6 +1,6 @@
 /**
  * InternLM2 decoder graph with the "split" KV contract (docs/dev/model-contract.md): image-embedding merge,
- * RoPE (rotate_half, base rope_theta), plain-op GQA attention over [prefix | past | new] keys, SwiGLU FFN,
+ * RoPE (rotate_half, base rope_theta), plain-op GQA attention in two parts (read-only prefix keys, [past | new] keys; one softmax), SwiGLU FFN,
  * RMSNorm, logits of the last position only.
  */
 import { attr, type GraphBuilder } from '../onnx/graph-builder.js';
@@ -76,12 +76,15 @@ export function buildDecoderGraph(
     });
   }
 
-  // --- embeddings with image rows merged at IMG_CONTEXT positions (row-major order over [B,T])
+  // --- embeddings: the first M IMG_CONTEXT positions (row-major order over [B,T]) take the M image rows;
+  // every other id, an IMG_CONTEXT id beyond them included (e.g. a generated one), its token embedding, as in HF.
   const idsFlat = g.op('Reshape', [inputIds, g.i64([-1])]);
   const textEmb = lin.gather(`${LM}.tok_embeddings`, w.read(`${LM}.model.tok_embeddings.weight`, [l.vocab, H]), l.vocab, H, idsFlat);
-  const isImg = g.op('Equal', [idsFlat, g.i64([imgContextId], [])]);
-  const running = g.op('CumSum', [g.op('Cast', [isImg], { to: attr.i(I64) }), g.i64([0], [])]);
+  const isImgId = g.op('Equal', [idsFlat, g.i64([imgContextId], [])]);
+  const running = g.op('CumSum', [g.op('Cast', [isImgId], { to: attr.i(I64) }), g.i64([0], [])]);
   const m = dimOf(g, g.op('Shape', [imageEmbeds]), 0);
+  const isImg = g.op('And', [isImgId, g.op('LessOrEqual', [running, m])]);
+  // Positions that take no image row point at a zero pad row (never selected by the Where below).
   const rowIdx = g.op('Where', [isImg, g.op('Sub', [running, g.i64([1], [])]), m]);
   const padded = g.op('Concat', [imageEmbeds, g.f32c(new Array(H).fill(0), [1, H])], { axis: attr.i(0) });
   const imgRows = g.op('Gather', [padded, rowIdx], { axis: attr.i(0) });
@@ -109,6 +112,10 @@ export function buildDecoderGraph(
   const bias = g.op('Where', [allowed, g.f32c([0], []), g.f32c([-1e9], [])]);
   const biasTiled = g.op('Tile', [bias, g.i64([1, 1, groups, 1])]);
   const scale = g.f32c([1 / Math.sqrt(hd)], []);
+  // prefix length as a 1-D bound for Slice (all layers' prefixes have the same length)
+  const prefixLen = g.op('Slice', [g.op('Shape', [kvIn[0].pk]), g.i64([2]), g.i64([3])]);
+  const zero1 = g.i64([0]);
+  const lastAxis = g.i64([-1]);
 
   const outputs: string[] = ['logits'];
   for (let i = 0; i < l.layers; i++) {
@@ -126,12 +133,18 @@ export function buildDecoderGraph(
     g.output(presentK, F, ['batch', l.kvHeads, 'seq', hd], k);
     g.output(presentV, F, ['batch', l.kvHeads, 'seq', hd], v);
     outputs.push(presentK, presentV);
-    const K = g.op('Concat', [kvIn[i].pk, kvIn[i].gk, k], { axis: attr.i(2) });
-    const Vv = g.op('Concat', [kvIn[i].pv, kvIn[i].gv, v], { axis: attr.i(2) });
+    // Two-part attention: the read-only prefix K/V are used where they lie (never concatenated, which would
+    // copy them every step); only the small [past | new] part is concatenated. One softmax over both parts.
+    const kRest = g.op('Concat', [kvIn[i].gk, k], { axis: attr.i(2) });
+    const vRest = g.op('Concat', [kvIn[i].gv, v], { axis: attr.i(2) });
     const qg = g.op('Reshape', [q, g.i64([0, l.kvHeads, -1, hd])]);
-    const scores = g.op('Mul', [g.op('MatMul', [qg, g.op('Transpose', [K], { perm: attr.ints([0, 1, 3, 2]) })]), scale]);
+    const qk = (keys: string) => g.op('Mul', [g.op('MatMul', [qg, g.op('Transpose', [keys], { perm: attr.ints([0, 1, 3, 2]) })]), scale]);
+    const scores = g.op('Concat', [qk(kvIn[i].pk), qk(kRest)], { axis: attr.i(-1) });
     const probs = g.op('Softmax', [g.op('Add', [scores, biasTiled])], { axis: attr.i(-1) });
-    const ctx = g.op('Reshape', [g.op('MatMul', [probs, Vv]), g.i64([0, l.heads, -1, hd])]);
+    const pProbs = g.op('Slice', [probs, zero1, prefixLen, lastAxis]);
+    const rProbs = g.op('Slice', [probs, prefixLen, g.i64([INT64_MAX]), lastAxis]);
+    const attnOut = g.op('Add', [g.op('MatMul', [pProbs, kvIn[i].pv]), g.op('MatMul', [rProbs, vRest])]);
+    const ctx = g.op('Reshape', [attnOut, g.i64([0, l.heads, -1, hd])]);
     const ctxFlat = g.op('Reshape', [g.op('Transpose', [ctx], { perm: attr.ints([0, 2, 1, 3]) }), g.i64([0, 0, l.heads * hd])]);
     x = g.op('Add', [x, lin.linear(ctxFlat, `${p}.attention.wo`, w.read(`${p}.attention.wo.weight`, [H, l.heads * hd]), H, l.heads * hd)]);
 

@@ -78,15 +78,15 @@ export class ReferenceDecoder {
 
   /**
    * Feeds tokens (continuing the cached sequence, positions = cache length + index); image rows are consumed in
-   * order at IMG_CONTEXT ids. Returns the logits of the last token.
+   * order at IMG_CONTEXT ids; an IMG_CONTEXT id after the rows run out (a generated one) takes its token
+   * embedding, as HF does. Returns the logits of the last token.
    */
   feed(ids: number[], imageRows: Float32Array[] = []): Float32Array {
     const { hidden: H } = this.geo.llm;
     let img = 0;
     let x: Float32Array = new Float32Array(H);
     for (const id of ids) {
-      x = id === this.imgContextId ? imageRows[img++] : this.embed.slice(id * H, (id + 1) * H);
-      if (!x) throw new Error('not enough image rows for IMG_CONTEXT tokens');
+      x = id === this.imgContextId && img < imageRows.length ? imageRows[img++] : this.embed.slice(id * H, (id + 1) * H);
       x = this.step(x, this.len);
       this.len += 1;
     }

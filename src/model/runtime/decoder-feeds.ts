@@ -22,11 +22,12 @@ export interface StepFeeds {
 
 /**
  * Layout of each row: [pad][prefix] [pad][past] [pad][new ids]. Positions count valid tokens only, so
- * a row's first new token sits at prefixLen + pastLen whatever the padding.
+ * a row's first new token sits at prefixLen + pastLen whatever the padding. `minPrefixWidth` widens the
+ * prefix part (with masked positions) to the width of the prefix KV actually fed.
  */
-export function stepFeeds(rows: readonly FeedRow[], padId: number): StepFeeds {
+export function stepFeeds(rows: readonly FeedRow[], padId: number, minPrefixWidth = 0): StepFeeds {
   if (rows.length === 0) throw new AppError('internal', 'stepFeeds: no rows');
-  const P = Math.max(...rows.map((r) => r.prefixLen));
+  const P = Math.max(minPrefixWidth, ...rows.map((r) => r.prefixLen));
   const G = Math.max(...rows.map((r) => r.pastLen));
   const T = Math.max(...rows.map((r) => r.ids.length));
   if (T === 0) throw new AppError('internal', 'stepFeeds: a run needs at least one new token');

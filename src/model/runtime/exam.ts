@@ -155,26 +155,44 @@ async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared:
   const pending = prepared.flatMap((p, e) =>
     p.exam.questions.flatMap((q, i) => (q.candidates ? [{ e, i, q, p, prefix: p.prefixOf[i], own: q.ids.slice(p.prefixOf[i].length) }] : [])),
   );
-  const perToken = spec.layers * 2 * spec.kvHeads * spec.headDim * 4;
-  const maxRows = opts.batchRows ?? 8;
+  type Row = (typeof pending)[number];
+  const maxRows = opts.batchRows ?? 16;
   const maxBytes = opts.batchBytes ?? 64 * 2 ** 20;
-  // Rows with image tokens of their own carry image rows, and device-resident prefixes cannot be stacked: those run alone.
-  const alone = (r: (typeof pending)[number]) => Boolean(r.p.rest) || r.prefix.onDevice;
-  const batchable = pending.filter((r) => !alone(r));
-  for (const r of pending.filter(alone)) {
+  const answerRows = async (chunk: Row[]) => {
     throwIfCancelled(opts.signal);
-    const f = await firstStep(session, spec, r.prefix, r.own, r.p.rest);
-    f.past.dispose();
-    answers[r.e][r.i] = answerFromLogits(r.q, f.logits);
-  }
-  for (let start = 0; start < batchable.length; ) {
-    throwIfCancelled(opts.signal);
-    let end = start + 1;
-    const P = () => Math.max(...batchable.slice(start, end + 1).map((r) => r.prefix.length));
-    while (end < batchable.length && end - start < maxRows && (end + 1 - start) * P() * perToken <= maxBytes) end++;
-    const chunk = batchable.slice(start, end);
-    const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own })));
+    const logits = chunk[0].p.rest
+      ? [await firstStepLogits(session, spec, chunk[0])]
+      : await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own })));
     chunk.forEach((r, k) => (answers[r.e][r.i] = answerFromLogits(r.q, logits[k])));
+  };
+  // Rows that share a prefix run together against it (broadcast, no copy). Rows whose own tokens carry
+  // image rows run alone. What is left (one row per prefix, e.g. from several requests) is stacked,
+  // which copies each prefix: bounded by rows and bytes; device-resident prefixes cannot be stacked.
+  const groups = new Map<PrefixKv, Row[]>();
+  const singles: Row[] = [];
+  for (const r of pending) {
+    if (r.p.rest) await answerRows([r]);
+    else groups.set(r.prefix, [...(groups.get(r.prefix) ?? []), r]);
+  }
+  for (const rows of groups.values()) {
+    if (rows.length === 1 && !rows[0].prefix.onDevice) {
+      singles.push(rows[0]);
+      continue;
+    }
+    for (let k = 0; k < rows.length; k += maxRows) await answerRows(rows.slice(k, k + maxRows));
+  }
+  const perToken = spec.layers * 2 * spec.kvHeads * spec.headDim * 4;
+  for (let start = 0; start < singles.length; ) {
+    let end = start + 1;
+    const P = () => Math.max(...singles.slice(start, end + 1).map((r) => r.prefix.length));
+    while (end < singles.length && end - start < maxRows && (end + 1 - start) * P() * perToken <= maxBytes) end++;
+    await answerRows(singles.slice(start, end));
     start = end;
   }
+}
+
+async function firstStepLogits(session: ModelSession, spec: DecoderSpec, r: { prefix: PrefixKv; own: number[]; p: Prepared }): Promise<Float32Array> {
+  const f = await firstStep(session, spec, r.prefix, r.own, r.p.rest);
+  f.past.dispose();
+  return f.logits;
 }

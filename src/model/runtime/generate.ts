@@ -60,15 +60,28 @@ function imageFeed(spec: DecoderSpec, embeds: TensorLike | undefined, m: number,
   return embeds;
 }
 
+/**
+ * onnxruntime's WebGPU provider (1.30) crashes the process on a MatMul whose inner dimension is 0, which an
+ * empty prefix gives the prefix half of the decoder's attention. Off the CPU provider an empty prefix is
+ * therefore fed as one zero position that the attention mask removes (exactly: its softmax weight is 0).
+ */
+function maskedPrefix(spec: DecoderSpec): PrefixKv {
+  const zeros = () => Array.from({ length: spec.layers }, () => ({
+    type: 'float32' as const, dims: [1, spec.kvHeads, 1, spec.headDim], data: new Float32Array(spec.kvHeads * spec.headDim),
+  }));
+  return new PrefixKv(spec, 1, 1, { keys: zeros(), values: zeros() });
+}
+
 /** One decoder run; returns per-row last-position logits and the run's present KV. */
 async function run(
   session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike, generated = false,
   outputsOnDevice = false,
 ) {
   const m = rows.reduce((n, r) => n + countId(r.ids, spec.imgContextId), 0);
+  const padPrefix = prefix.length === 0 && session.executionProvider !== 'cpu';
   const feeds: Record<string, FeedValue> = {
-    ...stepFeeds(rows, spec.padId),
-    ...prefix.feeds(spec.name),
+    ...stepFeeds(rows, spec.padId, padPrefix ? 1 : 0),
+    ...(padPrefix ? maskedPrefix(spec) : prefix).feeds(spec.name),
     ...past.feeds(spec.name),
   };
   if (session.inputNames.includes('image_embeds')) feeds.image_embeds = imageFeed(spec, embeds, m, generated);
@@ -171,8 +184,10 @@ export interface ClassifyRow {
 }
 
 /**
- * Answer-position logits of several single-step questions in one run. Prefixes (batch 1 each, possibly
- * different lengths) are stacked with left padding; rows sharing one prefix object copy it per row.
+ * Answer-position logits of several single-step questions in one run. Rows that all share one prefix object
+ * feed it once (batch 1): the decoder broadcasts it over the rows and nothing is copied, so this works for
+ * device-resident prefixes too. Rows with different prefixes (host only) are stacked with left padding, which
+ * copies each row's prefix.
  */
 export async function classifyBatch(session: ModelSession, spec: DecoderSpec, rows: readonly ClassifyRow[]): Promise<Float32Array[]> {
   if (rows.length === 1) {
@@ -180,16 +195,20 @@ export async function classifyBatch(session: ModelSession, spec: DecoderSpec, ro
     one.past.dispose();
     return [one.logits];
   }
+  const shared = rows.every((r) => r.prefix === rows[0].prefix);
   const P = Math.max(...rows.map((r) => r.prefix.length));
-  const plains = rows.map((r) => r.prefix.plain());
-  const keys = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.keys[i]), P));
-  const values = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.values[i]), P));
-  const stacked = new PrefixKv(spec, rows.length, P, { keys, values });
+  let prefix = rows[0].prefix;
+  if (!shared) {
+    const plains = rows.map((r) => r.prefix.plain());
+    const keys = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.keys[i]), P));
+    const values = Array.from({ length: spec.layers }, (_, i) => stackLeftPadded(plains.map((p) => p.values[i]), P));
+    prefix = new PrefixKv(spec, rows.length, P, { keys, values });
+  }
   try {
     const feedRows = rows.map((r) => ({ prefixLen: r.prefix.length, pastLen: 0, ids: r.ids }));
-    const r = await run(session, spec, feedRows, stacked, new PastKv(spec, rows.length));
+    const r = await run(session, spec, feedRows, prefix, new PastKv(spec, rows.length));
     return r.logits.map((l) => l.slice());
   } finally {
-    stacked.dispose();
+    if (!shared) prefix.dispose();
   }
 }
