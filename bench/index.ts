@@ -9,6 +9,7 @@ type Part = (args: string[]) => Promise<BenchTable[]>;
 
 const PARTS: Record<string, () => Promise<Part>> = {
   runtime: async () => (await import('./runtime.js')).runRuntimeBench,
+  attention: async () => (await import('./attention.js')).runAttentionBench,
   evidence: async () => (await import('./evidence.js')).runEvidenceBench,
   imaging: async () => {
     const { runImagingBench } = await import('./imaging.js');

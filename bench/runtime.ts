@@ -1,20 +1,22 @@
 /**
- * Runtime benchmark on the bench model (InternLM2-1.8B layer geometry, few layers, random weights):
- * decode ms/token by context for the split-KV loop vs a naive loop that passes the whole KV through JS
- * every step, prefill tokens/s, and a screening exam (12 TRUE/FALSE + DR stage) with vs without prefix
- * reuse. Options (`--name=value`): --layers=N (2), --model=DIR (reuse a built model), --ep=cpu|webgpu,
- * --steps=N (16), --contexts=256,1024,2048,4096, --tiles=N (7 = one fundus photo at VOLMO's settings),
- * --parts=decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir), --verbose,
- * --baseline=auto|transformers|none: baseline (b), transformers.js generating with the same decoder weights
- * (bench/transformers-baseline; `auto` measures it when installed, `transformers` installs it on first use),
- * --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export), --reps=N (3; decode
- * figures are medians of N interleaved rounds).
+ * Runtime benchmark on the bench model (InternLM2-1.8B layer geometry, few layers, random weights): vision ms
+ * per tile, decode ms/token by context for the split-KV loop vs (a) a naive loop that passes the whole KV
+ * through JS every step and (b) transformers.js, prefill tokens/s, and a screening exam (12 TRUE/FALSE + DR
+ * stage) with vs without prefix reuse. Options (`--name=value`): --layers=N (2), --full (VOLMO-2B size: 24
+ * LLM and 24 vision layers; int4 unless --dtype says otherwise), --model=DIR (reuse a built model),
+ * --ep=cpu|webgpu, --steps=N (16), --contexts=256,1024,2048,4096, --tiles=N (7 = one fundus photo at VOLMO's
+ * settings), --parts=vision,decode,exam, --dtype=fp32|fp16|int4 (built on first use under the OS temp dir),
+ * --verbose, --baseline=auto|transformers|none: baseline (b), transformers.js generating with the same decoder
+ * weights (bench/transformers-baseline; `auto` measures it when installed, `transformers` installs it on first
+ * use), --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export), --reps=N (3; decode
+ * figures are medians of N interleaved rounds; other parts take the best of N), --skip-no-reuse (the exam
+ * without prefix reuse runs 13 whole prompts: minutes at full size).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger, createLogger } from '../src/log.js';
-import { readManifest } from '../src/model/manifest.js';
+import { silentLogger, createLogger, type Logger } from '../src/log.js';
+import { readManifest, type Manifest } from '../src/model/manifest.js';
 import { buildModel } from '../src/model/build/build-model.js';
 import { writeBenchSnapshot } from '../src/model/bench-snapshot.js';
 import { openSession, type ExecutionProvider, type ModelSession } from '../src/model/runtime/onnx-session.js';
@@ -23,6 +25,7 @@ import { argmax, decode, firstStep, prefill, type DecoderSpec } from '../src/mod
 import { PastKv, PrefixKv, presentsOf } from '../src/model/runtime/kv.js';
 import { stepFeeds } from '../src/model/runtime/decoder-feeds.js';
 import { runExams, type EncodedExam } from '../src/model/runtime/exam.js';
+import { embedImages } from '../src/model/runtime/onnx-backend.js';
 import type { TensorLike } from '../src/model/runtime/tensor.js';
 import type { BenchTable } from './table.js';
 import { assertSameGreedy, openTransformersBaseline, type BaselineMode } from './transformers-baseline/bench-part.js';
@@ -42,17 +45,27 @@ function randomKv(spec: DecoderSpec, len: number): TensorLike[] {
   }));
 }
 
-/** The built model directory and the snapshot it came from (null when only --model=DIR is given). */
-async function ensureModel(args: string[], layers: number): Promise<{ dir: string; snapshot: string | null }> {
+interface BenchModel {
+  dir: string;
+  /** The snapshot it came from (null when only --model=DIR is given). */
+  snapshot: string | null;
+  layers: number;
+}
+
+/** The built model directory: --model=DIR, or a bench model built on first use under the OS temp dir. */
+async function ensureModel(args: string[]): Promise<BenchModel> {
   const given = opt(args, 'model', '');
-  if (given) return { dir: given, snapshot: opt(args, 'snapshot', '') || null };
-  const dtype = opt(args, 'dtype', 'fp32') as 'fp32' | 'fp16' | 'int4';
-  const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}`);
-  const snap = join(tmpdir(), `volmo-bench-${layers}l-snapshot`);
+  if (given) return { dir: given, snapshot: opt(args, 'snapshot', '') || null, layers: readManifest(given).llm.layers };
+  const full = args.includes('--full');
+  const layers = full ? 24 : Number(opt(args, 'layers', '2'));
+  const dtype = opt(args, 'dtype', full ? 'int4' : 'fp32') as 'fp32' | 'fp16' | 'int4';
+  const name = full ? 'volmo-bench-full' : `volmo-bench-${layers}l`;
+  const dir = join(tmpdir(), `${name}-${dtype}`);
+  const snap = join(tmpdir(), `${name}-snapshot`);
   mkdirSync(snap, { recursive: true });
-  if (!existsSync(join(snap, 'config.json'))) writeBenchSnapshot(snap, { layers, visionLayers: 1 });
+  if (!existsSync(join(snap, 'config.json'))) writeBenchSnapshot(snap, { layers, visionLayers: full ? 24 : 1 });
   if (!existsSync(join(dir, 'manifest.json'))) await buildModel(snap, dir, { dtype });
-  return { dir, snapshot: snap };
+  return { dir, snapshot: snap, layers };
 }
 
 /** ms per token of `steps` greedy decode steps after a context of `ctx` tokens held as prefix KV (split design). */
@@ -135,40 +148,66 @@ async function best(n: number, fn: () => Promise<number>): Promise<number> {
 }
 
 export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
-  const layers = Number(opt(args, 'layers', '2'));
   const steps = Number(opt(args, 'steps', '16'));
   const tiles = Number(opt(args, 'tiles', '7'));
-  const parts = opt(args, 'parts', 'decode,exam').split(',');
+  const parts = opt(args, 'parts', 'vision,decode,exam').split(',');
   const contexts = opt(args, 'contexts', '256,1024,2048,4096').split(',').map(Number);
   const ep = opt(args, 'ep', 'cpu') as ExecutionProvider;
+  const reps = Number(opt(args, 'reps', '3'));
   const baselineMode = opt(args, 'baseline', 'auto') as BaselineMode;
   if (!['auto', 'transformers', 'none'].includes(baselineMode)) throw new Error('--baseline must be auto, transformers or none');
-  const { dir, snapshot } = await ensureModel(args, layers);
+  const { dir, snapshot, layers } = await ensureModel(args);
   const manifest = readManifest(dir);
   const spec = decoderSpecOf(manifest);
   const log = args.includes('--verbose') ? createLogger() : silentLogger();
-  const s = await openSession(join(dir, manifest.graphs.decoder.file), { executionProvider: ep, log, keepOnDevice: ['present_*'] });
-
-  await splitDecode(s, spec, 64, 2); // warm-up
   const tables: BenchTable[] = [];
-  const where = `${manifest.modelName}, ${layers} layers, ${manifest.dtype}, EP ${s.executionProvider}`;
+  const where = `${manifest.modelName}, ${layers} layers, ${manifest.dtype}, EP ${ep}`;
+  if (parts.includes('vision')) tables.push(await visionTable(dir, manifest, ep, tiles, reps, log, where));
+
+  const s = await openSession(join(dir, manifest.graphs.decoder.file), { executionProvider: ep, log, keepOnDevice: ['present_*'] });
+  await splitDecode(s, spec, 64, 2); // warm-up
   if (parts.includes('decode')) {
-    const base = await openTransformersBaseline(baselineMode, snapshot, layers);
+    const base = await openTransformersBaseline(baselineMode, snapshot, layers, manifest.dtype);
     const notes = [base.note];
-    if (base.decoder && manifest.dtype === 'fp32') {
+    if (base.decoder) {
       const prompt = Array.from({ length: 16 }, (_, i) => 100 + ((i * 7919) % 20000));
       notes.push(await assertSameGreedy(base.decoder, (p, n) => runtimeGreedy(s, spec, p, n), prompt, 8));
-    } else if (base.decoder) {
-      notes.push(`greedy parity not checked: the runtime runs ${manifest.dtype}, the transformers.js export fp32`);
     }
-    tables.push(await decodeTable(s, spec, contexts, steps, Number(opt(args, 'reps', '3')), where, base.decoder, notes));
+    tables.push(await decodeTable(s, spec, contexts, steps, reps, where, base.decoder, notes));
     await base.decoder?.dispose();
   }
-  if (parts.includes('exam')) tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, where));
+  if (parts.includes('exam')) {
+    const noReuse = !args.includes('--skip-no-reuse');
+    tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, reps, noReuse, where));
+  }
   await s.release();
   // maxRSS is the process high-water mark in KiB (memoryUsage().rss would be the RSS at the end of the run).
-  tables[0]?.notes?.push(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  tables[0]?.notes?.push(`peak RSS of the whole bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   return tables;
+}
+
+/** Vision ms per tile: the product's vision path (`embedImages`) over one image of `tiles` random tiles. */
+async function visionTable(dir: string, manifest: Manifest, ep: ExecutionProvider, tiles: number, reps: number, log: Logger, where: string): Promise<BenchTable> {
+  const vision = await openSession(join(dir, manifest.graphs.vision.file), { executionProvider: ep, log });
+  try {
+    const S = manifest.imageSize;
+    const image = (n: number) => ({ tileCount: n, tiles: Float32Array.from({ length: n * 3 * S * S }, (_, i) => Math.sin(i) * 0.8) });
+    const model = { manifest, vision };
+    const never = { aborted: false };
+    const one = image(1);
+    const many = image(tiles);
+    await embedImages(model, [one], never); // warm-up
+    const oneMs = await best(reps, () => timed(() => embedImages(model, [one], never)));
+    const manyMs = await best(reps, () => timed(() => embedImages(model, [many], never)));
+    return {
+      title: `Runtime: vision (InternViT ${manifest.vision.layers} layers + pixel shuffle + projector) (${where})`,
+      columns: ['tiles per image', 'ms per image', 'ms per tile'],
+      rows: [[1, oneMs, oneMs], [tiles, manyMs, manyMs / tiles]],
+      notes: [`best of ${reps}; ${manifest.tokensPerTile} image tokens per tile; random pixels (the cost does not depend on them)`],
+    };
+  } finally {
+    await vision.release();
+  }
 }
 
 /** The runtime's greedy tokens for `prompt` (prefill of all but the last id, then the split decode loop). */
@@ -213,24 +252,30 @@ async function decodeTable(
   };
 }
 
-async function examTable(s: ModelSession, spec: DecoderSpec, stop: readonly number[], imgContext: number, tiles: number, where: string): Promise<BenchTable> {
+async function examTable(
+  s: ModelSession, spec: DecoderSpec, stop: readonly number[], imgContext: number, tiles: number, reps: number, withNoReuse: boolean, where: string,
+): Promise<BenchTable> {
   const exam = screeningExam(spec, tiles, 13, imgContext);
   const single = { ...exam, questions: [exam.questions[0]] };
-  const singleMs = await best(3, () => timed(() => runExams(s, spec, [single], { stopIds: stop })));
-  const reuseMs = await best(3, () => timed(() => runExams(s, spec, [exam], { stopIds: stop })));
-  const reuseUnbatchedMs = await best(2, () => timed(() => runExams(s, spec, [exam], { stopIds: stop, batchRows: 1 })));
-  const noReuseMs = await timed(() => runExams(s, spec, [exam], { stopIds: stop, prefixReuse: false, batchRows: 1 }));
-  return (
-    {
-      title: `Runtime: screening exam, 12 TRUE/FALSE + DR stage, ${tiles} tile(s) = ${exam.questions[0].ids.length - 38} prefix tokens (${where})`,
-      columns: ['variant', 'ms', 'x single question'],
-      rows: [
-        ['single question (prefill + 1 step)', singleMs, 1],
-        ['exam, prefix reuse + batched single-step', reuseMs, reuseMs / singleMs],
-        ['exam, prefix reuse, one question per run', reuseUnbatchedMs, reuseUnbatchedMs / singleMs],
-        ['exam, no prefix reuse (every prompt whole)', noReuseMs, noReuseMs / singleMs],
-      ],
-      notes: ['target: whole exam <= 2x a single question; best of 3 (2 for one-per-run, 1 for no reuse)'],
-    }
-  );
+  const singleMs = await best(reps, () => timed(() => runExams(s, spec, [single], { stopIds: stop })));
+  const reuseMs = await best(reps, () => timed(() => runExams(s, spec, [exam], { stopIds: stop })));
+  const reuseUnbatchedMs = await best(reps, () => timed(() => runExams(s, spec, [exam], { stopIds: stop, batchRows: 1 })));
+  const rows: (string | number)[][] = [
+    ['single question (prefill + 1 step)', singleMs, 1],
+    ['exam, prefix reuse + batched single-step', reuseMs, reuseMs / singleMs],
+    ['exam, prefix reuse, one question per run', reuseUnbatchedMs, reuseUnbatchedMs / singleMs],
+  ];
+  if (withNoReuse) {
+    const noReuseMs = await timed(() => runExams(s, spec, [exam], { stopIds: stop, prefixReuse: false, batchRows: 1 }));
+    rows.push(['exam, no prefix reuse (every prompt whole)', noReuseMs, noReuseMs / singleMs]);
+  }
+  return {
+    title: `Runtime: screening exam, 12 TRUE/FALSE + DR stage, ${tiles} tile(s) = ${exam.questions[0].ids.length - 38} prefix tokens (${where})`,
+    columns: ['variant', 'ms', 'x single question'],
+    rows,
+    notes: [
+      `target: whole exam <= 2x a single question; best of ${reps}${withNoReuse ? ' (1 run without prefix reuse)' : '; the no-reuse variant (13 whole prompts) skipped (--skip-no-reuse)'}`,
+      'batched: rows sharing a prefix run together against it (broadcast); one question per run: batchRows 1',
+    ],
+  };
 }

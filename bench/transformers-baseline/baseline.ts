@@ -57,7 +57,7 @@ export class TransformersDecoder {
     private readonly layers: number,
   ) {}
 
-  /** Loads an `exportLlamaOnnx` folder on ORT's CPU provider (fp32, as exported). */
+  /** Loads an `exportLlamaOnnx` folder on ORT's CPU provider (`onnx/model.onnx`: transformers.js's 'fp32' file name, whatever weight encoding the export used). */
   static async open(t: Transformers, dir: string, layers: number): Promise<TransformersDecoder> {
     const model = await t.AutoModelForCausalLM.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', local_files_only: true });
     return new TransformersDecoder(t, model, layers);

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WeightDtype } from '../../src/model/build/linear.js';
 import { exportLlamaOnnx, LLAMA_ONNX } from './llama-export.js';
 import { loadTransformers, TransformersDecoder } from './baseline.js';
 
@@ -17,17 +18,22 @@ export interface OpenedBaseline {
   note: string;
 }
 
-export async function openTransformersBaseline(mode: BaselineMode, snapshotDir: string | null, layers: number): Promise<OpenedBaseline> {
+export async function openTransformersBaseline(
+  mode: BaselineMode,
+  snapshotDir: string | null,
+  layers: number,
+  dtype: WeightDtype,
+): Promise<OpenedBaseline> {
   if (mode === 'none') return { decoder: null, note: 'transformers.js baseline off (--baseline=none)' };
   if (!snapshotDir) return { decoder: null, note: 'transformers.js baseline needs the snapshot: pass --snapshot=DIR with --model=DIR' };
   const t = await loadTransformers({ install: mode === 'transformers' });
   if (!t) {
     return { decoder: null, note: 'transformers.js baseline not installed: run with --baseline=transformers once (installs bench/transformers-baseline)' };
   }
-  const dir = join(tmpdir(), `volmo-bench-${layers}l-llama-onnx`);
-  if (!existsSync(join(dir, LLAMA_ONNX)) || !existsSync(join(dir, 'generation_config.json'))) exportLlamaOnnx(snapshotDir, dir);
+  const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}-llama-onnx`);
+  if (!existsSync(join(dir, LLAMA_ONNX)) || !existsSync(join(dir, 'generation_config.json'))) exportLlamaOnnx(snapshotDir, dir, dtype);
   const decoder = await TransformersDecoder.open(t, dir, layers);
-  return { decoder, note: 'transformers.js: @huggingface/transformers 4.3.2, fp32 Llama-shaped export of the same decoder weights, ORT CPU' };
+  return { decoder, note: `transformers.js: @huggingface/transformers 4.3.2, Llama-shaped export of the same decoder weights (${dtype}), ORT CPU` };
 }
 
 /** Greedy tokens of transformers.js must equal the runtime's for the same prompt ids before any timing. */

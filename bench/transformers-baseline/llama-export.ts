@@ -13,7 +13,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDecoderGraph, DECODER_LAYER_NAMES, layerName } from '../../src/model/build/decoder-graph.js';
-import { LinearEmitter } from '../../src/model/build/linear.js';
+import { opsets } from '../../src/model/build/build-model.js';
+import { LinearEmitter, type WeightDtype } from '../../src/model/build/linear.js';
 import { attr, GraphBuilder } from '../../src/model/onnx/graph-builder.js';
 import { DataType } from '../../src/model/onnx/onnx-proto.js';
 import { readConfig, type LlmGeometry } from '../../src/model/snapshot/config.js';
@@ -78,8 +79,11 @@ export function adaptToLlamaIo(g: GraphBuilder, llm: LlmGeometry): void {
   g.outputs.splice(0, g.outputs.length, ...outputs);
 }
 
-/** Writes `<outDir>/{config.json, generation_config.json, onnx/model.onnx, onnx/model.onnx_data}` (fp32). */
-export function exportLlamaOnnx(snapshotDir: string, outDir: string): LlamaExport {
+/**
+ * Writes `<outDir>/{config.json, generation_config.json, onnx/model.onnx, onnx/model.onnx_data}` with the
+ * product's weight encoding for `dtype` (int4: the same MatMulNBits weights as `volmo model build --dtype int4`).
+ */
+export function exportLlamaOnnx(snapshotDir: string, outDir: string, dtype: WeightDtype = 'fp32'): LlamaExport {
   const { config, geometry: geo } = readConfig(snapshotDir);
   const reader = new SafetensorsReader(snapshotDir);
   const tokens = resolveSpecialTokens(snapshotDir, config);
@@ -90,9 +94,9 @@ export function exportLlamaOnnx(snapshotDir: string, outDir: string): LlamaExpor
   // Always external data: the 2-layer bench decoder is ~2 GB of fp32 and protobuf caps a file at 2 GiB.
   const g = new GraphBuilder('llama_decoder', { path: dataPath, location: DATA_FILE });
   try {
-    buildDecoderGraph(g, new LinearEmitter(g, 'fp32'), reader, geo, tokens.imgContext);
+    buildDecoderGraph(g, new LinearEmitter(g, dtype), reader, geo, tokens.imgContext);
     adaptToLlamaIo(g, l);
-    g.save(join(outDir, LLAMA_ONNX), [{ domain: '', version: 17 }]);
+    g.save(join(outDir, LLAMA_ONNX), opsets(dtype));
   } catch (err) {
     g.abort();
     throw err;

@@ -172,6 +172,7 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
   return { outDir, manifest, warnings };
 }
 
-function opsets(dtype: WeightDtype): { domain: string; version: number }[] {
+/** Opset imports of a graph built with `dtype` weights (int4's MatMulNBits lives in com.microsoft). */
+export function opsets(dtype: WeightDtype): { domain: string; version: number }[] {
   return dtype === 'int4' ? [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] : [{ domain: '', version: 17 }];
 }

@@ -93,7 +93,7 @@ function encodeQuestion(model: LoadedModel, q: Question, tileCounts: number[], s
 }
 
 /** Runs the vision graph over all tiles; returns [tiles*tokensPerTile, hidden] rows in prompt order. */
-async function embedImages(model: LoadedModel, images: PreprocessedImage[], signal: CancelSignal): Promise<TensorLike> {
+export async function embedImages(model: Pick<LoadedModel, 'manifest' | 'vision'>, images: PreprocessedImage[], signal: CancelSignal): Promise<TensorLike> {
   const S = model.manifest.imageSize;
   const tileSize = 3 * S * S;
   const tiles = images.reduce((n, i) => n + i.tileCount, 0);
