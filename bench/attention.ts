@@ -100,17 +100,10 @@ function buildGraph(v: Variant, layers: number): Uint8Array {
     sum = sum ? g.op('Add', [sum, out]) : out;
   }
   g.output('y', F, [1, KV_HEADS, GROUPS, HEAD], sum!);
-  const msg = encodeModel({
+  return encodeModel({
     graph: { name: g.name, nodes: g.nodes, initializers: g.initializers, inputs: g.inputs, outputs: g.outputs },
     opsets: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
-  });
-  const bytes = new Uint8Array(msg.size);
-  let off = 0;
-  for (const c of msg.chunks) {
-    bytes.set(c, off);
-    off += c.length;
-  }
-  return bytes;
+  }).toBytes();
 }
 
 function feedsFor(v: Variant, layers: number, ctx: number): Record<string, ort.Tensor> {
