@@ -1,7 +1,7 @@
 /**
  * InternLM2 decoder graph with the "split" KV contract (docs/dev/model-contract.md): image-embedding merge,
- * RoPE (rotate_half, base rope_theta), plain-op GQA attention in two parts (read-only prefix keys, [past | new] keys; one softmax), SwiGLU FFN,
- * RMSNorm, logits of the last position only.
+ * RoPE (rotate_half, base rope_theta), plain-op GQA attention in two parts (read-only prefix keys and
+ * [past | new] keys, one softmax), SwiGLU FFN, RMSNorm, logits of the last position only.
  */
 import { attr, type GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/onnx-proto.js';
