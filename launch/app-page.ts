@@ -2,6 +2,7 @@
 import type { Patient } from 'fhir/r4.js';
 import { analysisSubject, type AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { HttpFhirClient } from '../src/fhir/http-client.js';
+import { smartSessionTokenSource } from '../src/fhir/token-source.js';
 import { isAppError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
@@ -33,7 +34,7 @@ export async function renderAppPage(deps: {
   let patient: PatientView | undefined;
   let patientProblem: string | undefined;
   try {
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: { getToken: async () => session.accessToken }, logger: deps.log });
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: deps.log });
     patient = patientView(await fhir.read<Patient>('Patient', session.patient));
   } catch (err) {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');

@@ -10,8 +10,9 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { isAppError } from '../src/errors.js';
+import { DEFAULT_EHR_TOKEN_LIFETIME_S } from '../src/fhir/token-source.js';
 import type { Logger } from '../src/log.js';
-import { compileAllowlist, describeOrigin, matchAllowlist } from '../src/net/allowlist.js';
+import { describeOrigin } from '../src/net/allowlist.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import { renderAppPage } from './app-page.js';
 import { errorPage } from './pages.js';
@@ -32,6 +33,7 @@ export interface AppSession {
   secretHash: string;
   iss: string;
   accessToken: string;
+  /** Epoch ms when the access token expires (the token source refuses it after that). */
   tokenExpiresAt: number;
   patient?: string;
   encounter?: string;
@@ -45,8 +47,8 @@ export interface LaunchDeps {
   /** Requested scopes for an EHR launch (must include `launch`); a standalone launch asks `launch/patient` instead. */
   scopes: string;
   fetch: GuardedFetch;
-  /** FHIR base URLs a launch `iss` may name (also on the guarded fetch's allowlist). */
-  fhirServers: readonly string[];
+  /** Whether a launch `iss` names a FHIR server this service trusts (the same check hook fhirServer URLs get). */
+  isFhirServerAllowed: (url: string) => boolean;
   analyses: Pick<AnalysisCache, 'latestForPatient'>;
   log: Logger;
   pending?: KeyedStore<PendingLaunch>;
@@ -58,8 +60,6 @@ export interface LaunchDeps {
   now?: () => number;
 }
 
-/** Used when a token response omits expires_in: treat the token as short-lived. */
-const DEFAULT_TOKEN_LIFETIME_S = 300;
 
 function page(res: Response, status: number, html: string): void {
   res
@@ -96,7 +96,6 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   const sessions = deps.sessions ?? new MemoryKeyedStore<AppSession>({ maxEntries: 10_000, now });
   const stateTtlMs = deps.stateTtlMs ?? 10 * 60_000;
   const sessionMaxMs = deps.sessionMaxMs ?? 3600_000;
-  const fhirServers = compileAllowlist(deps.fhirServers);
   const redirectUri = `${deps.publicUrl}/launch/callback`;
   const log = deps.log;
   const router = express.Router();
@@ -114,7 +113,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       return page(res, 400, errorPage('Launch refused', 'The launch request needs an iss (FHIR server URL) and, for an EHR launch, a launch value.'));
     }
     const iss = normaliseIss(rawIss);
-    if (!iss || !matchAllowlist(fhirServers, new URL(iss)) || !deps.fetch.allows(iss)) {
+    if (!iss || !deps.isFhirServerAllowed(iss)) {
       log.warn({ issOrigin: iss ? describeOrigin(iss) : 'invalid' }, 'SMART launch refused: iss not on the FHIR allowlist');
       return page(res, 400, errorPage('Launch refused', 'This FHIR server is not one this service is configured to trust.'));
     }
@@ -160,7 +159,8 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     } catch (err) {
       return upstreamFailed(res, err, 'token exchange');
     }
-    const lifetimeMs = (token.expires_in ?? DEFAULT_TOKEN_LIFETIME_S) * 1000;
+    const lifetimeMs = (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000;
+    // The session never outlives its token: the store drops it first.
     const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
     const sessionId = randomToken();
     const secret = randomToken();
@@ -196,10 +196,6 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     const secret = sessionId ? readCookie(req.get('cookie'), sessionCookieName(sessionId)) : undefined;
     if (!session || !secret || !sameDigest(sha256Hex(secret), session.secretHash)) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
-    }
-    if (session.tokenExpiresAt <= now()) {
-      await sessions.delete(sessionId!);
-      return page(res, 401, errorPage('Session expired', 'The EHR sign-in for this app has expired.'));
     }
     page(res, 200, await renderAppPage({ session, fetch: deps.fetch, analyses: deps.analyses, log }));
   });

@@ -1,11 +1,10 @@
 /** Server-rendered pages of the SMART app: no scripts, no frameworks, every value escaped. */
+import { RANDOM_WEIGHTS_BANNER } from '../src/reports/codes.js';
+import { escapeHtml } from '../src/reports/note.js';
 
 export const PENDING_REVIEW_NOTICE = 'Draft pending clinician review; signing is not available yet.';
-const TEST_MODEL_NOTICE = 'TEST MODEL WITH RANDOM WEIGHTS — NOT CLINICAL OUTPUT';
+const TEST_MODEL_NOTICE = RANDOM_WEIGHTS_BANNER;
 
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
 
 const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}main{padding:1rem 1.25rem;max-width:60rem}
 .banner{background:#eef3f8;border-bottom:1px solid #c7d3e0;padding:.6rem 1.25rem}.banner strong{font-size:1.1rem}
@@ -49,7 +48,7 @@ function banner(input: AppPageInput): string {
   const p = input.patient;
   if (!p) return `<div class="banner" role="banner">${escapeHtml(input.patientProblem ?? 'Patient details are unavailable.')}</div>`;
   if (!input.needPatientBanner) return `<div class="banner" role="banner">Draft for <strong>${escapeHtml(p.name)}</strong></div>`;
-  const facts = [p.gender, p.birthDate && `born ${p.birthDate}`, p.mrn && `MRN ${p.mrn}`].filter(Boolean).map(escapeHtml).join(' · ');
+  const facts = [p.gender, p.birthDate && `born ${p.birthDate}`, p.mrn && `MRN ${p.mrn}`].filter((f): f is string => Boolean(f)).map(escapeHtml).join(' · ');
   return `<div class="banner" role="banner"><strong>${escapeHtml(p.name)}</strong>${facts ? ` <span class="muted">${facts}</span>` : ''}</div>`;
 }
 

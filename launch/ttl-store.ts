@@ -10,7 +10,6 @@ export interface KeyedStore<T> {
   get(key: string): Promise<T | undefined>;
   /** Reads and deletes in one step (one-time values such as OAuth state). */
   take(key: string): Promise<T | undefined>;
-  delete(key: string): Promise<void>;
 }
 
 interface Slot<T> {
@@ -18,7 +17,7 @@ interface Slot<T> {
   expiresAt: number;
 }
 
-/** In-memory store: entries expire after their TTL; at `maxEntries` the oldest entry is dropped. */
+/** In-memory store: entries expire after their TTL; at `maxEntries` live entries, `put` refuses (expired ones are swept first). */
 export class MemoryKeyedStore<T> implements KeyedStore<T> {
   private readonly slots = new Map<string, Slot<T>>();
 
@@ -56,10 +55,6 @@ export class MemoryKeyedStore<T> implements KeyedStore<T> {
     const s = this.live(key);
     this.slots.delete(key);
     return s?.value;
-  }
-
-  async delete(key: string): Promise<void> {
-    this.slots.delete(key);
   }
 
   get size(): number {

@@ -5,9 +5,9 @@
 // npx, because most sites run 22 or 24 while these machines run 20.
 import { spawnSync } from 'node:child_process';
 
-function run(cmd, args, env = process.env) {
+function run(cmd, args) {
   console.log(`\n[volmo test] ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env });
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 

@@ -33,7 +33,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // Everything started from here on is stopped again if a later step fails, so a failed start exits.
   const stops: (() => Promise<void> | void)[] = [() => server.close(0)];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
+    for (const stop of [...stops].reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
   };
   try {
     return await wire(config, log, server, stops, stopAll);
@@ -113,7 +113,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         clientId: config.smartClientId,
         scopes: config.smartScopes,
         fetch,
-        fhirServers,
+        isFhirServerAllowed: (url) => isOnAllowlist(fhirAllowlist, url),
         analyses,
         log: log.child({ component: 'smart' }),
       }),

@@ -5,7 +5,7 @@
  * from there. Only the few members used here are typed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -28,6 +28,12 @@ export interface Transformers {
 }
 
 export const transformersInstalled = (): boolean => existsSync(ENTRY);
+
+/** The installed transformers.js version (for the bench's notes). */
+export function transformersVersion(): string {
+  const pkg = join(BASELINE_DIR, 'node_modules', '@huggingface', 'transformers', 'package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
 
 /** Installs the pinned transformers.js into this folder (npm registry only; no install scripts needed). */
 export function installTransformers(): void {

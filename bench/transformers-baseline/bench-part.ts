@@ -3,12 +3,13 @@
  * transformers.js is installed), `--baseline=transformers` (installs it on first use, then measures),
  * `--baseline=none`. The Llama export of the bench snapshot is cached next to the built bench model.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { WeightDtype } from '../../src/model/build/linear.js';
 import { exportLlamaOnnx, LLAMA_ONNX } from './llama-export.js';
-import { loadTransformers, TransformersDecoder } from './baseline.js';
+import { loadTransformers, transformersVersion, TransformersDecoder } from './baseline.js';
 
 export type BaselineMode = 'auto' | 'transformers' | 'none';
 
@@ -30,10 +31,12 @@ export async function openTransformersBaseline(
   if (!t) {
     return { decoder: null, note: 'transformers.js baseline not installed: run with --baseline=transformers once (installs bench/transformers-baseline)' };
   }
-  const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}-llama-onnx`);
+  // Keyed by the snapshot (path and config) too, so another snapshot never reuses a stale export.
+  const key = createHash('sha256').update(resolve(snapshotDir)).update(readFileSync(join(snapshotDir, 'config.json'))).digest('hex').slice(0, 12);
+  const dir = join(tmpdir(), `volmo-bench-${layers}l-${dtype}-${key}-llama-onnx`);
   if (!existsSync(join(dir, LLAMA_ONNX)) || !existsSync(join(dir, 'generation_config.json'))) exportLlamaOnnx(snapshotDir, dir, dtype);
   const decoder = await TransformersDecoder.open(t, dir, layers);
-  return { decoder, note: `transformers.js: @huggingface/transformers 4.3.2, Llama-shaped export of the same decoder weights (${dtype}), ORT CPU` };
+  return { decoder, note: `transformers.js: @huggingface/transformers ${transformersVersion()}, Llama-shaped export of the same decoder weights (${dtype}), ORT CPU` };
 }
 
 /** Greedy tokens of transformers.js must equal the runtime's for the same prompt ids before any timing. */

@@ -7,7 +7,7 @@ import type { EvidenceBundle } from '../evidence/types.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { ExamFindings } from '../findings/findings-types.js';
 import { buildConversation, planTasks, type PlannedTask, type TaskPlan } from '../findings/plan.js';
-import { answersById, fromRuntimeAnswer, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
+import { answersById, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
 import type { ModelIdentity } from '../findings/types.js';
 import type { Answer, VlmEngine } from '../model/runtime/types.js';
 import { buildDraftReport } from '../reports/draft.js';
@@ -60,7 +60,7 @@ export async function analyseEvidence(
     answers.push(...(await deps.engine.exam({ images: imagesOf(group[0]!), maxTiles: deps.maxTiles, questions: group.map((t) => toRuntimeQuestion(t)) }, opts)));
   }
   for (const t of runnable.filter((c) => c.historyKeys.length > 0)) {
-    const sofar = Object.fromEntries(answers.map((a) => [a.id, fromRuntimeAnswer(a)]));
+    const sofar = answersById(answers);
     if (!t.historyKeys.every((k) => k in sofar)) continue; // an earlier step could not run: this one is reported missing
     const history = buildConversation(t, plan, sofar).slice(0, -1);
     answers.push(...(await deps.engine.exam({ images: imagesOf(t), maxTiles: deps.maxTiles, questions: [toRuntimeQuestion(t, history)] }, opts)));

@@ -7,10 +7,12 @@ import type { AnalysisResult } from '../analysis/analyse.js';
 import type { EvidenceBundle } from '../evidence/types.js';
 import type { EyeFindings, Urgency } from '../findings/findings-types.js';
 import { CONDITIONS } from '../findings/tasks.js';
+import { RANDOM_WEIGHTS_BANNER } from '../reports/codes.js';
 import type { CdsCard } from './types.js';
 
 export const CARD_TOPIC = { system: 'urn:volmo-cds:card-topic', code: 'volmo-eye-ai-draft', display: 'VOLMO ophthalmic AI draft' };
-export const TEST_MODEL_LABEL = 'TEST MODEL WITH RANDOM WEIGHTS — NOT CLINICAL OUTPUT';
+/** The label every card from a random-weight model carries (the reports' banner text). */
+export const TEST_MODEL_LABEL = RANDOM_WEIGHTS_BANNER;
 
 const ICDR = ['no apparent DR', 'mild NPDR', 'moderate NPDR', 'severe NPDR', 'PDR'];
 const INDICATOR: Record<Urgency, CdsCard['indicator']> = { urgent: 'critical', soon: 'warning', routine: 'info', undetermined: 'warning' };

@@ -51,7 +51,8 @@ describe('service with the local EHR sandbox', () => {
     ['with prefetch and token', { prefetch: true, token: true }],
     ['without prefetch', { prefetch: false, token: true }],
     ['without a token', { prefetch: false, token: false }],
-  ])('without a model, answers a signed order-sign call %s with an honest empty card list', async (_n, o) => {
+    // Without a model no evidence is gathered: these cases hold the request shapes (signed, parsed, validated), not the evidence path.
+])('without a model, accepts a signed order-sign call %s and answers an honest empty card list', async (_n, o) => {
     const sb = svc.sandbox!;
     const pid = await patientId((await import('../../src/sandbox/fixtures.js')).listFixturePatients().find((p) => p.key === 'diabetic')!.mrn);
     const res = await sb.ehr.callHook({

@@ -113,6 +113,7 @@ describe('tiny snapshot and config parsing', () => {
     expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, hidden_size: 'big' } })).toThrow(/hidden_size/);
     expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { rope_type: 'linear', factor: 2 } } })).toThrow(/rope_scaling linear/);
     expect(parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { rope_type: 'dynamic', factor: 2 } } }).geometry.llm.ropeScaling).toEqual({ type: 'dynamic', factor: 2 });
+    expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { factor: 2 } } })).toThrow(/rope_scaling \(no type\)/);
     const v25 = parseConfig({ ...base, template: 'internvl2_5' }).geometry;
     expect(v25.systemMessage).toContain('书生·万象');
   });

@@ -6,7 +6,7 @@
  */
 import type { ModelSession } from './onnx-session.js';
 import {
-  candidateProbabilities, argmax, classifyBatch, extendPrefix, firstStep, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
+  candidateProbabilities, argmax, classifyBatch, extendPrefix, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
 } from './generate.js';
 import { PrefixKv } from './kv.js';
 import { countId } from './decoder-feeds.js';
@@ -160,9 +160,7 @@ async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared:
   const maxBytes = opts.batchBytes ?? 64 * 2 ** 20;
   const answerRows = async (chunk: Row[]) => {
     throwIfCancelled(opts.signal);
-    const logits = chunk[0].p.rest
-      ? [await firstStepLogits(session, spec, chunk[0])]
-      : await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own })));
+    const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own, embeds: r.p.rest })));
     chunk.forEach((r, k) => (answers[r.e][r.i] = answerFromLogits(r.q, logits[k])));
   };
   // Rows that share a prefix run together against it (broadcast, no copy). Rows whose own tokens carry
@@ -189,10 +187,4 @@ async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared:
     await answerRows(singles.slice(start, end));
     start = end;
   }
-}
-
-async function firstStepLogits(session: ModelSession, spec: DecoderSpec, r: { prefix: PrefixKv; own: number[]; p: Prepared }): Promise<Float32Array> {
-  const f = await firstStep(session, spec, r.prefix, r.own, r.p.rest);
-  f.past.dispose();
-  return f.logits;
 }

@@ -181,6 +181,8 @@ export async function generate(
 export interface ClassifyRow {
   prefix: PrefixKv;
   ids: readonly number[];
+  /** Image rows for image-context ids among `ids` (a row that carries them runs alone). */
+  embeds?: TensorLike;
 }
 
 /**
@@ -190,8 +192,9 @@ export interface ClassifyRow {
  * copies each row's prefix.
  */
 export async function classifyBatch(session: ModelSession, spec: DecoderSpec, rows: readonly ClassifyRow[]): Promise<Float32Array[]> {
+  if (rows.length > 1 && rows.some((r) => r.embeds)) throw new AppError('internal', 'classifyBatch: rows with image rows run alone');
   if (rows.length === 1) {
-    const one = await firstStep(session, spec, rows[0].prefix, rows[0].ids);
+    const one = await firstStep(session, spec, rows[0].prefix, rows[0].ids, rows[0].embeds);
     one.past.dispose();
     return [one.logits];
   }

@@ -149,7 +149,7 @@ export function parseConfig(raw: unknown): { config: InternVlConfig; geometry: M
   if (l.bias) fail('LLM linear bias');
   const scaling = l.rope_scaling?.type ?? l.rope_scaling?.rope_type;
   // dynamic NTK only changes the base beyond max_position_embeddings (32k), which VOLMO prompts never reach
-  if (scaling !== undefined && scaling !== 'dynamic') fail(`rope_scaling ${scaling}`);
+  if (l.rope_scaling && scaling !== 'dynamic') fail(`rope_scaling ${scaling ?? '(no type)'}`);
   if (c.select_layer !== -1) fail(`select_layer ${c.select_layer}`);
   if (v.hidden_size % v.num_attention_heads) fail('vision hidden not divisible by heads');
   if (l.hidden_size % l.num_attention_heads || l.num_attention_heads % l.num_key_value_heads) fail('LLM head geometry');
@@ -184,7 +184,7 @@ export function parseConfig(raw: unknown): { config: InternVlConfig; geometry: M
       vocab: l.vocab_size,
       eps: l.rms_norm_eps,
       ropeTheta: l.rope_theta,
-      ropeScaling: l.rope_scaling ? { type: l.rope_scaling.type ?? l.rope_scaling.rope_type ?? 'unknown', factor: l.rope_scaling.factor } : null,
+      ropeScaling: l.rope_scaling ? { type: 'dynamic', factor: l.rope_scaling.factor } : null,
       maxPositions: l.max_position_embeddings,
     },
     downsampleRatio: c.downsample_ratio,
