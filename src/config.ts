@@ -37,7 +37,16 @@ const schema = z
     publicUrl: httpUrl.optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     shutdownGraceMs: positiveInt.default(10_000),
-    requestBodyLimit: z.string().regex(/^\d+(kb|mb)$/i, 'like 5mb or 512kb').default('5mb'),
+    /** Largest request body, e.g. `5mb` or `512kb` (read only after the caller is authenticated). */
+    requestBodyLimit: z
+      .string()
+      .regex(/^\d+(kb|mb)$/i, 'like 5mb or 512kb')
+      .default('5mb')
+      .transform((v) => Number.parseInt(v, 10) * (/mb$/i.test(v) ? 1024 * 1024 : 1024)),
+    /** Deepest nesting of objects/arrays in a JSON request body (a FHIR prefetch Bundle needs ~15). */
+    requestJsonMaxDepth: z.coerce.number().int().min(8).max(1000).default(64),
+    /** Most values in one JSON request body (checked before parsing). */
+    requestJsonMaxNodes: z.coerce.number().int().min(1000).max(10_000_000).default(250_000),
     corsOrigins: z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean)).default([]),
 
     sandbox: bool.optional(),
@@ -121,6 +130,11 @@ const schema = z
     hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
+    /**
+     * Bearer token for operator endpoints (/metrics). Unset: /metrics answers loopback callers only
+     * (the sandbox); production requires it.
+     */
+    operatorToken: z.string().min(32, 'at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'production') {
@@ -128,6 +142,10 @@ const schema = z
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
       if (c.cdsRequireJwt === false) ctx.addIssue({ code: 'custom', path: ['cdsRequireJwt'], message: 'production cannot accept unsigned hook calls' });
       if (c.cdsClients.length === 0) ctx.addIssue({ code: 'custom', path: ['cdsClients'], message: 'production needs at least one trusted CDS client (iss + jku/jwks)' });
+      c.cdsClients.forEach((client, i) => {
+        if (!client.fhirServers?.length) ctx.addIssue({ code: 'custom', path: ['cdsClients', i, 'fhirServers'], message: `production binds every CDS client to its FHIR servers (${client.iss} has none)` });
+      });
+      if (!c.operatorToken) ctx.addIssue({ code: 'custom', path: ['operatorToken'], message: 'production needs an operator token for /metrics' });
       if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
       if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });
       if (!c.serviceKeyFile) ctx.addIssue({ code: 'custom', path: ['serviceKeyFile'], message: 'production needs a stable signing key (its public half is served at /.well-known/jwks.json and registered with the EHR)' });

@@ -61,7 +61,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
     stops.push(() => started.stop());
     cdsClients.push(sandbox.trustedCdsClient);
     fhirServers.push(sandbox.fhirBaseUrl);
-    outbound.push(sandbox.authIssuer, ...(sandbox.dicomWebUrl ? [sandbox.dicomWebUrl] : []));
+    outbound.push(...sandbox.outboundAllowlist);
   }
 
   const metrics = createMetrics();
@@ -70,6 +70,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const verifier = config.cdsRequireJwt
     ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
+  if (verifier) stops.push(() => verifier.close());
   if (sandbox && !config.modelDir && config.sandboxModel === 'tiny') {
     const { ensureTinyModel } = await import('./sandbox/tiny-model.js');
     config = Object.freeze({ ...config, modelDir: await ensureTinyModel(config.sandboxStateDir, log) });
@@ -95,8 +96,11 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
       handler: createHookHandler({
         log: log.child({ component: 'cds' }),
         fetch,
-        // An EHR client bound to its FHIR servers may only name those; otherwise the FHIR allowlist applies.
-        isFhirServerAllowed: (url, iss) => isOnAllowlist((iss !== undefined && boundFhirServers.get(iss)) || fhirAllowlist, url),
+        // A hook may name only a FHIR server its (verified) client is bound to; an unbound client gets prefetch only.
+        isFhirServerAllowed: (url, iss) => {
+          const bound = iss === undefined ? undefined : boundFhirServers.get(iss);
+          return bound !== undefined && isOnAllowlist(bound, url) && isOnAllowlist(fhirAllowlist, url);
+        },
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
         findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
@@ -121,7 +125,9 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   });
   server.setHandler(app);
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
-  if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted (never do this in production)');
+  if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted, prefetch only (never do this in production)');
+  const unbound = cdsClients.filter((c) => !c.fhirServers?.length).length;
+  if (unbound) log.warn({ clients: unbound }, 'CDS clients without fhirServers: their hook calls use prefetch only and their analyses are never shown in the SMART app');
 
   // Graceful: stop taking requests and let in-flight ones finish first, then the rest.
   stops[0] = () => server.close(config.shutdownGraceMs);

@@ -34,6 +34,14 @@ export function analysisSubject(fhirServer: string | undefined, patientId: strin
   return `${fhirServer ? canonicalBaseUrl(fhirServer) : ''}|Patient/${patientId}`;
 }
 
+/**
+ * The subject for a hook whose client is bound to no FHIR server it named (or an unsigned call): scoped to
+ * that client. It is not a URL, so no SMART launch (keyed by its FHIR base) can ever match it.
+ */
+export function clientSubject(iss: string | undefined, patientId: string): string {
+  return `cds-client:${iss ?? '(unsigned)'}|Patient/${patientId}`;
+}
+
 export function analysisKey(subject: string, encounterId: string | undefined, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
   const images = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown].map((i) => `${i.eye}:${i.contentHash}:${i.gradability.status}`).sort();
   return createHash('sha256').update(JSON.stringify([subject, encounterId ?? null, images, evidence.caseText, modelSha, taskSet])).digest('hex');

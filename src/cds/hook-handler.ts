@@ -5,7 +5,7 @@
  * (see analysis-cache.ts); their drafts are kept for the clinician's review.
  */
 import { analyseEvidence } from '../analysis/analyse.js';
-import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../analysis/analysis-cache.js';
+import { AnalysisCache, analysisKey, analysisSubject, clientSubject, waitFor } from '../analysis/analysis-cache.js';
 import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
@@ -21,7 +21,10 @@ export interface HookHandlerDeps {
   log: Logger;
   /** The outbound fetch (allowlist + address checks): FHIR servers, PACS. */
   fetch: GuardedFetch;
-  /** Whether the EHR identified by the JWT `iss` may name this FHIR server (FHIR servers only, never a PACS or token URL). */
+  /**
+   * Whether the client identified by the verified JWT `iss` is bound to this FHIR server (its configured
+   * `fhirServers`, FHIR servers only, never a PACS or token URL). Unsigned calls (`iss` undefined) never are.
+   */
   isFhirServerAllowed: (url: string, iss: string | undefined) => boolean;
   pacs?: GatherEvidenceDeps['pacs'];
   /** The loaded model, or null when none is configured or it failed to load. */
@@ -64,8 +67,10 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       deps.log.info({ service: service.id, problems: evidence.problems.map((p) => p.kind) }, 'no retinal images: no AI analysis');
       return { cards: [] };
     }
-    // Whose analysis: the EHR's FHIR base (for EHRs such as Epic the JWT iss is that base) and the patient id.
-    const subject = analysisSubject(fhirServer ?? iss, patientId);
+    // Whose analysis: the FHIR base this client is bound to, or — for a client bound to none, or a server it may
+    // not name — the client alone, a subject no SMART launch ever matches (prefetch-only evidence is never
+    // filed under a FHIR server the client was not bound to).
+    const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
     const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {

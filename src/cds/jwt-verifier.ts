@@ -4,8 +4,9 @@
  * any fetch), signature, `aud` equal to the exact endpoint URL, `exp`/`iat` with bounded skew, `jti` never
  * seen before, and `tenant` when configured. Any failure is a bare 401; the reason is only logged.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
 import { AppError } from '../errors.js';
+import { createGuardedFetch, type GuardedFetch } from '../net/guarded-fetch.js';
 import type { ReplayCache } from './replay-cache.js';
 
 export interface TrustedCdsClient {
@@ -20,12 +21,20 @@ export interface TrustedCdsClient {
 export const CDS_JWT_ALGORITHMS = ['ES384', 'RS384', 'ES256', 'RS256', 'ES512', 'RS512', 'PS384', 'PS256', 'PS512'];
 /** Longest JWT lifetime accepted (Epic issues 15 minutes + 5 minutes of nbf back-dating). */
 const MAX_LIFETIME_S = 30 * 60;
+/** A JWK Set is a few keys: anything larger is refused while it is read. */
+export const MAX_JWKS_BYTES = 64 * 1024;
+const MAX_JTI_LENGTH = 256;
 
 export interface CdsJwtVerifierOptions {
   clients: TrustedCdsClient[];
   replay: ReplayCache;
   clockSkewSeconds: number;
   now?: () => number;
+  /**
+   * How `jku` key sets are fetched. Defaults to a guarded fetch (src/net) allowed to reach exactly the
+   * configured `jku` URLs, with address checks, pinning, a timeout and a size cap.
+   */
+  fetch?: GuardedFetch;
 }
 
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
@@ -40,10 +49,19 @@ export class CdsJwtVerifier {
   private readonly remote = new Map<string, KeyResolver>();
   private readonly local = new Map<string, KeyResolver>();
   private readonly now: () => number;
+  private readonly fetchJwks: FetchImplementation;
+  private readonly ownFetch?: GuardedFetch;
 
   constructor(private readonly opts: CdsJwtVerifierOptions) {
     this.now = opts.now ?? Date.now;
     for (const c of opts.clients) if (c.jwks) this.local.set(c.iss, createLocalJWKSet(c.jwks as never));
+    const guarded = opts.fetch ?? (this.ownFetch = createGuardedFetch({ allow: opts.clients.flatMap((c) => c.jku), timeoutMs: 5000, maxBytes: MAX_JWKS_BYTES, retry: { maxRetries: 0 } }));
+    this.fetchJwks = jwksThrough(guarded);
+  }
+
+  /** Releases the key-set fetch's connections. */
+  close(): void {
+    this.ownFetch?.close();
   }
 
   /**
@@ -83,6 +101,7 @@ export class CdsJwtVerifier {
       throw new CdsAuthError(describeJoseError(e));
     }
     if ((payload.exp as number) - (payload.iat as number) > MAX_LIFETIME_S) throw new CdsAuthError('JWT lifetime too long');
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH) throw new CdsAuthError('jti is not a non-empty string');
     if (client.tenant !== undefined && payload.tenant !== client.tenant) throw new CdsAuthError('tenant mismatch');
     const fresh = await this.opts.replay.checkAndRemember(`${client.iss}\u0000${String(payload.jti)}`, ((payload.exp as number) + this.opts.clockSkewSeconds) * 1000);
     if (!fresh) throw new CdsAuthError('jti replayed');
@@ -103,11 +122,19 @@ export class CdsJwtVerifier {
   private remoteSet(url: string): KeyResolver {
     let set = this.remote.get(url);
     if (!set) {
-      set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }) as unknown as KeyResolver;
+      set = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, [customFetch]: this.fetchJwks }) as unknown as KeyResolver;
       this.remote.set(url, set);
     }
     return set;
   }
+}
+
+/** jose's key-set fetch, answered by the guarded fetch (allowlist, address checks, size cap) instead of the global fetch. */
+function jwksThrough(fetch: GuardedFetch): FetchImplementation {
+  return async (url, options) => {
+    const res = await fetch(url, { headers: { accept: 'application/json' }, signal: options.signal, maxBytes: MAX_JWKS_BYTES, retry: false });
+    return new Response(new Uint8Array(res.body), { status: res.status, headers: { 'content-type': res.header('content-type') ?? 'application/json' } });
+  };
 }
 
 function unverifiedIssuer(token: string): string | undefined {

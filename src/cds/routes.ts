@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { CdsServiceDefinition } from '../../cds-hooks/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { readJsonBody, type JsonLimits } from '../http/bounded-json.js';
 import type { Metrics } from '../http/metrics.js';
 import type { CdsJwtVerifier } from './jwt-verifier.js';
 import { parseCdsRequest } from './request-schema.js';
@@ -19,6 +20,8 @@ export interface CdsRoutesDeps {
   log: Logger;
   metrics: Metrics;
   hookTimeoutMs: number;
+  /** Bodies are read only after the JWT is verified, within these limits. */
+  bodyLimits: JsonLimits;
 }
 
 const feedbackBody = z.object({
@@ -61,7 +64,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     const service = byId.get(req.params.id);
     if (!service) throw new AppError('not_found', `no CDS service with id ${req.params.id}`);
     const claims = await authenticate(req.get('authorization'), `/cds-services/${service.id}`);
-    const request = parseCdsRequest(req.body, service.hook);
+    const request = parseCdsRequest(await readJsonBody(req, deps.bodyLimits), service.hook);
     const signal = AbortSignal.timeout(deps.hookTimeoutMs);
     try {
       const response = await deps.handler(request, service, { signal, iss: claims?.iss });
@@ -80,7 +83,7 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     // The CDS Hooks sandbox signs feedback with aud = the service URL + /feedback; accept both.
     const serviceUrl = `${deps.publicUrl}/cds-services/${service.id}`;
     await authenticate(req.get('authorization'), `/cds-services/${service.id}/feedback`, [serviceUrl]);
-    const parsed = feedbackBody.safeParse(req.body);
+    const parsed = feedbackBody.safeParse(await readJsonBody(req, deps.bodyLimits));
     if (!parsed.success) throw new AppError('bad_request', `invalid feedback: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const items = parsed.data.feedback.map(({ overrideReasons, ...f }) => ({ ...f, overrideReason: f.overrideReason ?? overrideReasons }));
     await deps.feedback.record(service.id, items);

@@ -1,4 +1,5 @@
 /** createApp(deps): middleware order, routes, error handler last. No I/O is constructed here. */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import { cdsRoutes, type CdsRoutesDeps } from '../cds/routes.js';
@@ -17,7 +18,7 @@ export interface AppDeps {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  cds: Omit<CdsRoutesDeps, 'log' | 'metrics' | 'publicUrl'>;
+  cds: Omit<CdsRoutesDeps, 'log' | 'metrics' | 'publicUrl' | 'bodyLimits'>;
   readiness: ReadinessCheck[];
   /** Public keys of this service (SMART Backend Services client keys), served at /.well-known/jwks.json. */
   jwks?: () => Promise<{ keys: unknown[] }>;
@@ -60,6 +61,26 @@ function cors(origins: string[]): RequestHandler {
   };
 }
 
+const sha256 = (v: string) => createHash('sha256').update(v).digest();
+
+/**
+ * Operator endpoints: with an operator token, a matching bearer token (compared in constant time);
+ * without one (the sandbox), loopback callers only.
+ */
+export function operatorOnly(token: string | undefined): RequestHandler {
+  const expected = token === undefined ? undefined : sha256(token);
+  return (req, _res, next) => {
+    if (expected) {
+      const given = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+      next(given !== undefined && timingSafeEqual(sha256(given), expected) ? undefined : new AppError('unauthorized', 'operator token required'));
+      return;
+    }
+    const peer = req.socket.remoteAddress ?? '';
+    const loopback = peer === '::1' || /^(?:::ffff:)?127\./.test(peer);
+    next(loopback ? undefined : new AppError('forbidden', 'operator endpoints answer loopback callers only unless VOLMO_OPERATOR_TOKEN is set'));
+  };
+}
+
 export function createApp(deps: AppDeps): Express {
   const { config, log, metrics } = deps;
   const app = express();
@@ -67,7 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   app.use(accessLog(log, metrics));
   app.use(cors(config.corsOrigins));
-  app.use(express.json({ limit: config.requestBodyLimit, type: ['application/json', 'application/*+json'] }));
+  // No body parser here: a route reads its body itself, after authentication (src/http/bounded-json.ts).
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
@@ -87,7 +108,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: results });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', operatorOnly(config.operatorToken), async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -98,7 +119,8 @@ export function createApp(deps: AppDeps): Express {
     });
   }
 
-  app.use(cdsRoutes({ ...deps.cds, log, metrics, publicUrl: config.publicUrl }));
+  const bodyLimits = { maxBytes: config.requestBodyLimit, maxDepth: config.requestJsonMaxDepth, maxNodes: config.requestJsonMaxNodes };
+  app.use(cdsRoutes({ ...deps.cds, log, metrics, publicUrl: config.publicUrl, bodyLimits }));
   for (const r of deps.extraRouters ?? []) app.use(r);
 
   app.use((req, _res, next) => next(new AppError('not_found', `no route for ${req.method} on this path`)));

@@ -31,6 +31,8 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (appErr.status >= 500) log.error({ err, route, code: appErr.code }, 'request failed');
     else log.info({ route, code: appErr.code }, 'request rejected');
     if (res.headersSent) return;
+    // A refused request whose body was never read: close the connection instead of draining the body.
+    if (!req.complete) res.set('Connection', 'close');
     if (appErr.status === 401) {
       res.status(401).set('WWW-Authenticate', 'Bearer').end();
       return;

@@ -74,14 +74,22 @@ function ipv6Groups(ip: string): number[] | undefined {
   return [...h, ...fill, ...t].map((g) => parseInt(g, 16));
 }
 
-/** The IPv4 address embedded in an IPv4-mapped, IPv4-compatible-translated (NAT64) or 6to4 IPv6 address. */
+/**
+ * The IPv4 address an IPv6 address carries, for every form that can reach an IPv4 host: IPv4-mapped
+ * (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, SIIT), IPv4-compatible (::a.b.c.d, deprecated but
+ * still routed by some stacks; :: and ::1 excluded), NAT64 well-known (64:ff9b::/96) and local-use
+ * (64:ff9b:1::/48, RFC 8215, IPv4 in the last 32 bits as deployed with a /96), and 6to4 (2002::/16).
+ */
 export function embeddedIpv4(ip: string): string | undefined {
   const g = ipv6Groups(ip);
   if (!g) return undefined;
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
-  if (zeros(5) && g[5] === 0xffff) return v4(g[6], g[7]); // ::ffff:a.b.c.d
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return v4(g[6], g[7]); // NAT64
+  const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 5) && g[5] === 0xffff) return v4(g[6], g[7]); // ::ffff:a.b.c.d
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6], g[7]); // ::ffff:0:a.b.c.d
+  if (zeros(0, 6) && (g[6] !== 0 || g[7] > 1)) return v4(g[6], g[7]); // ::a.b.c.d
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return v4(g[6], g[7]); // NAT64 well-known
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return v4(g[6], g[7]); // NAT64 local-use
   if (g[0] === 0x2002) return v4(g[1], g[2]); // 6to4
   return undefined;
 }

@@ -28,6 +28,10 @@ export interface SignOptions {
   expiresInSeconds?: number;
   iatOffsetSeconds?: number;
   jti?: string;
+  /** A `jku` header other than the simulator's own key-set URL. */
+  jku?: string;
+  /** Claims set after the standard ones (hostile-client tests: e.g. a numeric jti). */
+  extraClaims?: Record<string, unknown>;
   /** Sign with a different, untrusted key (bad-signature tests). */
   rogueKey?: boolean;
   omitJku?: boolean;
@@ -109,15 +113,10 @@ export async function startEhrSimulator(opts: EhrSimulatorOptions = {}): Promise
   const signJwt = async (aud: string, o: SignOptions = {}) => {
     const now = Math.floor(Date.now() / 1000) + (o.iatOffsetSeconds ?? 0);
     const header: Record<string, string> = { alg, kid, typ: 'JWT' };
-    if (!o.omitJku) header.jku = jku;
-    return new SignJWT({})
-      .setProtectedHeader(header as never)
-      .setIssuer(iss)
-      .setAudience(o.aud ?? aud)
-      .setIssuedAt(now)
-      .setExpirationTime(now + (o.expiresInSeconds ?? 300))
-      .setJti(o.jti ?? randomUUID())
-      .sign(o.rogueKey ? rogue.privateKey : privateKey);
+    if (!o.omitJku) header.jku = o.jku ?? jku;
+    const claims = { iss, aud: o.aud ?? aud, iat: now, exp: now + (o.expiresInSeconds ?? 300), jti: o.jti ?? randomUUID(), ...o.extraClaims };
+    const jwt = new SignJWT(claims).setProtectedHeader(header as never);
+    return jwt.sign(o.rogueKey ? rogue.privateKey : privateKey);
   };
 
   return {

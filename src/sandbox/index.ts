@@ -17,10 +17,16 @@ import { openFhirServer, type FhirSandbox } from './fhir-server.js';
 import { listFixturePatients, loadFixtureBundles } from './fixtures.js';
 import { findOrthanc, startOrthanc, type OrthancSandbox } from './orthanc.js';
 import { sandboxClients } from './sandbox-clients.js';
+import { authEndpoint } from './auth/smart-configuration.js';
 
 export interface Sandbox {
   fhirBaseUrl: string;
   authIssuer: string;
+  /**
+   * The exact URLs the service may call besides the FHIR base: the auth server's token and JWKS endpoints
+   * (never the whole auth origin) and the DICOMweb base.
+   */
+  outboundAllowlist: string[];
   /** null when no PACS runs: fixture images are then FHIR attachments. */
   dicomWebUrl: string | null;
   fhir: FhirSandbox;
@@ -83,6 +89,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     return {
       fhirBaseUrl: fhir.baseUrl,
       authIssuer: auth.issuer,
+      outboundAllowlist: [authEndpoint(auth.issuer, 'token'), auth.jwksUrl, ...(pacs ? [pacs.dicomWebUrl] : [])],
       dicomWebUrl: pacs?.dicomWebUrl ?? null,
       fhir,
       auth,

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/main.js';
+import { compileAllowlist, matchAllowlist } from '../../src/net/allowlist.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { startSandboxedService } from '../helpers/service.js';
@@ -32,6 +33,17 @@ describe('service with the local EHR sandbox', () => {
     const studies = await fetch(`${sb.dicomWebUrl}/studies?ModalitiesInStudy=OP`, { headers: { accept: 'application/dicom+json' } });
     expect(studies.status).toBe(200);
     expect(((await studies.json()) as unknown[]).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("lets the service reach only the auth server's token and key-set endpoints, not its whole origin (issue 14 finding 7)", async () => {
+    const sb = svc.sandbox!;
+    const allow = compileAllowlist(sb.outboundAllowlist);
+    const allowed = (path: string) => matchAllowlist(allow, new URL(`${sb.authIssuer}${path}`)) !== undefined;
+    expect(allowed('/token')).toBe(true);
+    expect(allowed('/jwks')).toBe(true);
+    for (const p of ['/', '/auth', '/interaction/x', '/reg', '/token/../admin', '/tokenx']) expect(allowed(p)).toBe(false);
+    const smart = (await (await fetch(`${sb.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string };
+    expect(sb.outboundAllowlist).toContain(smart.token_endpoint);
   });
 
   it('rejects FHIR reads without a token', async () => {

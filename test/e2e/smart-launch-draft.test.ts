@@ -2,24 +2,31 @@
  * The app shows the draft the hook path produced: a signed order-sign hook runs the tiny test model for a
  * fixture patient, then an EHR launch for that patient opens /app with the draft note and the TEST MODEL banner.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
 import { READ_SCOPES, SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
+import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
 import { buildTiny } from '../model/model-harness.js';
 import { CookieJarClient, ehrBackendToken, fixturePatientId, startLaunchService, type CapturedService } from './smart-launch-flow.js';
 
 let s: CapturedService;
+/** A second CDS client the operator trusts, bound to no FHIR server (the default for a configured client). */
+let other: EhrSimulator;
 const diabetic = listFixturePatients().find((p) => p.key === 'diabetic')!;
 const amd = listFixturePatients().find((p) => p.key === 'amd')!;
 
 beforeAll(async () => {
   const modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-smart-model-')) })).outDir;
-  s = await startLaunchService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '60000' });
+  other = await startEhrSimulator({ alg: 'ES384', port: 0 });
+  s = await startLaunchService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '60000', VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: other.iss, jku: [other.jku] }]) });
 }, 120_000);
-afterAll(async () => s?.svc.close());
+afterAll(async () => {
+  await s?.svc.close();
+  await other?.close();
+});
 
 const launchAndOpen = async (patientId: string) => {
   const sb = s.svc.sandbox!;
@@ -54,5 +61,29 @@ describe('SMART app with an analysis', () => {
     expect(other.body).toContain(amd.name);
     expect(other.body).toContain('No AI analysis is available for this patient yet');
     expect(other.body).not.toContain('<pre>');
+  });
+});
+
+describe('analyses belong to the EHR that asked (hostile probe, issue 14 finding 1)', () => {
+  it("a client bound to no FHIR server cannot put a prefetch-only draft on the sandbox EHR's patient", async () => {
+    const sb = s.svc.sandbox!;
+    const patientId = await fixturePatientId(s.svc, amd.mrn);
+    // Another person's fundus photograph, a made-up Patient with the real patient's id, and the sandbox FHIR base.
+    const media = { resourceType: 'Media', id: 'm1', status: 'completed', bodySite: { text: 'right eye' }, content: { contentType: 'image/jpeg', data: readFileSync('fixtures/images/diabetic-fundus-od.jpg').toString('base64') } };
+    const res = await other.callHook({
+      serviceUrl: `${s.svc.url}/cds-services/volmo-eye-exam-order-sign`,
+      hook: 'order-sign',
+      context: { userId: 'Practitioner/x', patientId, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      fhirServer: sb.fhirBaseUrl,
+      prefetch: { patient: { resourceType: 'Patient', id: patientId, birthDate: '1950-01-01' }, media: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: media }] } },
+    });
+    expect(res.status).toBe(200);
+    // The analysis ran (the client is trusted) ...
+    expect((res.body as { cards: { summary: string }[] }).cards[0]!.summary).not.toMatch(/in progress/);
+    // ... but it is filed under that client only: the sandbox EHR's launch for the real patient never shows it.
+    const page = await launchAndOpen(patientId);
+    expect(page.body).toContain(amd.name);
+    expect(page.body).toContain('No AI analysis is available for this patient yet');
+    expect(page.body).not.toContain('<pre>');
   });
 });

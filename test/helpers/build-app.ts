@@ -1,7 +1,7 @@
 /** createApp with real parts where cheap (JWT verifier, EHR simulator keys) and a scripted hook handler. */
 import { CDS_SERVICES } from '../../cds-hooks/index.js';
 import { MemoryFeedbackSink } from '../../src/cds/feedback-log.js';
-import { CdsJwtVerifier } from '../../src/cds/jwt-verifier.js';
+import { CdsJwtVerifier, type TrustedCdsClient } from '../../src/cds/jwt-verifier.js';
 import { MemoryReplayCache } from '../../src/cds/replay-cache.js';
 import type { HookHandler } from '../../src/cds/types.js';
 import { loadConfig } from '../../src/config.js';
@@ -12,7 +12,7 @@ import type { EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
 
 export const PUBLIC_URL = 'http://127.0.0.1:8080';
 
-export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; readiness?: ReadinessCheck[]; env?: Record<string, string> } = {}) {
+export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; readiness?: ReadinessCheck[]; env?: Record<string, string>; clients?: TrustedCdsClient[] } = {}) {
   const config = loadConfig({ VOLMO_PUBLIC_URL: PUBLIC_URL, VOLMO_SANDBOX: 'false', VOLMO_CORS_ORIGINS: 'http://sandbox.test', ...opts.env });
   const feedback = new MemoryFeedbackSink(silentLogger());
   const calls: unknown[] = [];
@@ -31,7 +31,7 @@ export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; r
       services: CDS_SERVICES,
       handler,
       feedback,
-      verifier: new CdsJwtVerifier({ clients: [{ iss: ehr.iss, jku: [ehr.jku] }], replay: new MemoryReplayCache(), clockSkewSeconds: 30 }),
+      verifier: new CdsJwtVerifier({ clients: opts.clients ?? [{ iss: ehr.iss, jku: [ehr.jku] }], replay: new MemoryReplayCache(), clockSkewSeconds: 30 }),
       hookTimeoutMs: 5_000,
     },
   });

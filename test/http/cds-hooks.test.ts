@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CDS_SERVICES } from '../../cds-hooks/index.js';
@@ -152,5 +155,122 @@ describe('CDS Hooks request validation', () => {
     expect(ok.headers['access-control-allow-origin']).toBe('http://sandbox.test');
     const no = await request(t.app).options(`/cds-services/${SIGN}`).set('origin', 'http://evil.test');
     expect(no.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe('bodies are read only after the JWT is verified, within depth and count limits (issue 14 finding 3)', () => {
+  let ehr: EhrSimulator;
+  let t: ReturnType<typeof buildTestApp>;
+  let server: Server;
+  let base: string;
+  beforeAll(async () => {
+    ehr = await startEhrSimulator();
+    t = buildTestApp(ehr);
+    server = t.app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    server.close();
+    await ehr.close();
+  });
+
+  /** Sends the headers and the first bytes of a 4.9 MB body, then waits for an answer without sending the rest. */
+  const partialPost = (authorization?: string) =>
+    new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+      const req = http.request(`${base}/cds-services/${SIGN}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(Math.round(4.9 * 1024 * 1024)), ...(authorization ? { authorization } : {}) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode!, connection: res.headers.connection });
+        req.destroy();
+      });
+      req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+      req.setTimeout(3000, () => {
+        req.destroy();
+        reject(new Error('no answer before the body was complete: the body is read before authentication'));
+      });
+      req.write('{"hook":"order-sign","prefetch":{"x":[' + '0,'.repeat(1000));
+    });
+
+  it('refuses an unauthenticated caller without waiting for (or parsing) its body, and closes the connection', async () => {
+    expect(await partialPost()).toEqual({ status: 401, connection: 'close' });
+    expect(await partialPost('Bearer not-a-jwt')).toEqual({ status: 401, connection: 'close' });
+    expect(t.calls.length).toBe(0);
+  });
+
+  const signedPost = async (body: string) =>
+    request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl)}`).set('content-type', 'application/json').send(body);
+
+  it('refuses ~1M tiny nodes and 20,000-deep nesting with 400 before parsing', async () => {
+    const many = await signedPost(JSON.stringify(orderSignBody({ prefetch: { x: new Array(1_000_000).fill(0) } })));
+    expect(many.status).toBe(400);
+    expect(many.body.issue[0].diagnostics).toMatch(/more than 250000 values/);
+    const deep = await signedPost(`{"hook":"order-sign","prefetch":{"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`);
+    expect(deep.status).toBe(400);
+    expect(deep.body.issue[0].diagnostics).toMatch(/nested deeper than 64 levels/);
+    expect(t.calls.length).toBe(0);
+  });
+
+  it('refuses other media types and compressed bodies with 415', async () => {
+    const tok = await ehr.signJwt(signUrl);
+    const text = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${tok}`).set('content-type', 'text/plain').send('{}');
+    expect(text.status).toBe(415);
+    const gz = await request(t.app)
+      .post(`/cds-services/${SIGN}`)
+      .set('authorization', `Bearer ${await ehr.signJwt(signUrl)}`)
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send('{}');
+    expect(gz.status).toBe(415);
+  });
+
+  it('still accepts a legitimate body, with application/fhir+json too', async () => {
+    const res = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl)}`).set('content-type', 'application/fhir+json; charset=utf-8').send(JSON.stringify(orderSignBody()));
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('JWT claims and key sets (issue 14 finding 7)', () => {
+  it.each([
+    ['a numeric jti', 42],
+    ['an object jti', { a: 1 }],
+    ['an empty jti', ''],
+  ])('refuses %s', async (_n, jti) => {
+    const ehr = await startEhrSimulator();
+    try {
+      const t = buildTestApp(ehr);
+      const res = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { extraClaims: { jti } })}`).send(orderSignBody());
+      expect(res.status).toBe(401);
+    } finally {
+      await ehr.close();
+    }
+  });
+
+  it('refuses an oversized key set at an allowlisted jku, even when it holds the right key', async () => {
+    const ehr = await startEhrSimulator();
+    const padding = Array.from({ length: 4000 }, (_, i) => ({ kty: 'oct', kid: `pad-${i}`, k: 'A'.repeat(500) }));
+    let served = 0;
+    const jwks = http.createServer((_req, res) => {
+      served++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [...ehr.publicJwks().keys, ...padding] }));
+    });
+    jwks.listen(0, '127.0.0.1');
+    await once(jwks, 'listening');
+    const hugeJku = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    try {
+      const t = buildTestApp(ehr, { clients: [{ iss: ehr.iss, jku: [hugeJku] }] });
+      const res = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { jku: hugeJku })}`).send(orderSignBody());
+      expect(served).toBe(1); // fetched through the allowlist ...
+      expect(res.status).toBe(401); // ... and refused past 64 KiB
+    } finally {
+      jwks.closeAllConnections();
+      jwks.close();
+      await ehr.close();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operatorOnly } from '../../src/http/app.js';
 import { listen } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
 import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
@@ -47,6 +48,27 @@ describe('operational endpoints', () => {
     expect(res.text).toMatch(/volmo_cds_hook_calls_total\{service="volmo-eye-summary-patient-view",outcome="ok"\} 1/);
     expect(res.text).toMatch(/volmo_http_requests_total\{method="POST",route="\/cds-services\/:id",status="200"\} 1/);
     expect(res.text).not.toContain('secret-patient-9');
+  });
+
+  it('/metrics needs the operator token when one is configured (issue 14 finding 7)', async () => {
+    const token = 'op-'.repeat(12);
+    const { app } = buildTestApp(ehr, { env: { VOLMO_OPERATOR_TOKEN: token } });
+    expect((await request(app).get('/metrics')).status).toBe(401);
+    expect((await request(app).get('/metrics').set('authorization', 'Bearer wrong')).status).toBe(401);
+    const ok = await request(app).get('/metrics').set('authorization', `Bearer ${token}`);
+    expect(ok.status).toBe(200);
+    expect(ok.text).toMatch(/volmo_http_requests_total/);
+  });
+
+  it('without an operator token, /metrics answers loopback callers only', async () => {
+    const gate = operatorOnly(undefined);
+    const verdict = (remoteAddress: string) =>
+      new Promise<unknown>((resolve) => gate({ socket: { remoteAddress }, get: () => undefined } as never, {} as never, resolve as never));
+    expect(await verdict('127.0.0.1')).toBeUndefined();
+    expect(await verdict('::ffff:127.0.0.1')).toBeUndefined();
+    expect(await verdict('::1')).toBeUndefined();
+    expect(await verdict('10.1.2.3')).toMatchObject({ code: 'forbidden', status: 403 });
+    expect(await verdict('::ffff:10.1.2.3')).toMatchObject({ code: 'forbidden' });
   });
 
   it('graceful shutdown lets an in-flight request finish and refuses new connections', async () => {

@@ -311,7 +311,7 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
       await gpu.decoder.release();
       await gpu.vision.release();
     }
-  });
+  }, 240_000); // software Vulkan is slow on a shared 2-core machine (60 s was exceeded under load)
 });
 
 describe('bad exam input', () => {

@@ -34,6 +34,15 @@ describe('classifyAddress', () => {
     ['64:ff9b::a00:1', 'private'],
     ['2002:a00:1::', 'private'],
     ['2001:0:4136:e378::1', 'reserved'],
+    // embedded IPv4 in the other IPv6 forms (hostile probe, issue 14 finding 7)
+    ['::7f00:1', 'loopback'],
+    ['::127.0.0.1', 'loopback'],
+    ['64:ff9b:1::7f00:1', 'loopback'],
+    ['::ffff:0:7f00:1', 'loopback'],
+    ['::ffff:0:a9fe:a9fe', 'metadata'],
+    ['::a00:1', 'private'],
+    ['::1', 'loopback'],
+    ['::0.0.0.1', 'loopback'],
   ])('%s is %s', (ip, cls) => {
     expect(classifyAddress(ip)).toBe(cls);
   });
@@ -46,6 +55,9 @@ describe('classifyAddress', () => {
     expect(embeddedIpv4('::ffff:192.168.0.1')).toBe('192.168.0.1');
     expect(embeddedIpv4('2606:4700::1111')).toBeUndefined();
     expect(embeddedIpv4('10.0.0.1')).toBeUndefined();
+    expect(embeddedIpv4('::1')).toBeUndefined();
+    expect(embeddedIpv4('::')).toBeUndefined();
+    expect(embeddedIpv4('::808:808')).toBe('8.8.8.8');
   });
 });
 

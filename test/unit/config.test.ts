@@ -13,6 +13,16 @@ function errorOf(env: Record<string, string>): string {
   throw new Error('expected loadConfig to throw');
 }
 
+const PRODUCTION = {
+  VOLMO_PROFILE: 'production',
+  VOLMO_PUBLIC_URL: 'https://cds.example.org/',
+  VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: 'https://ehr.example.org/fhir', jku: ['https://ehr.example.org/jwks'], fhirServers: ['https://ehr.example.org/fhir'] }]),
+  VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir',
+  VOLMO_MODEL_DIR: '/models/volmo-2b',
+  VOLMO_SERVICE_KEY_FILE: '/etc/volmo/service-key.pem',
+  VOLMO_OPERATOR_TOKEN: 'x'.repeat(40),
+};
+
 describe('configuration', () => {
   it('has embedded defaults for the sandbox profile', () => {
     const c = loadConfig({});
@@ -53,18 +63,27 @@ describe('configuration', () => {
 
   it('refuses an unsafe production profile', () => {
     const msg = errorOf({ VOLMO_PROFILE: 'production', VOLMO_SANDBOX: 'true', VOLMO_PUBLIC_URL: 'http://cds.example.org', VOLMO_CDS_REQUIRE_JWT: 'false' });
-    for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR', 'VOLMO_SERVICE_KEY_FILE']) expect(msg).toContain(k);
+    for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR', 'VOLMO_SERVICE_KEY_FILE', 'VOLMO_OPERATOR_TOKEN']) expect(msg).toContain(k);
+  });
+
+  it('refuses a production CDS client bound to no FHIR server', () => {
+    const msg = errorOf({
+      ...PRODUCTION,
+      VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: 'https://ehr.example.org/fhir', jku: ['https://ehr.example.org/jwks'], fhirServers: ['https://ehr.example.org/fhir'] }, { iss: 'https://other.example.org', jku: ['https://other.example.org/jwks'] }]),
+    });
+    expect(msg).toMatch(/VOLMO_CDS_CLIENTS \(cdsClients\.1\.fhirServers\): production binds every CDS client to its FHIR servers \(https:\/\/other\.example\.org has none\)/);
+    expect(msg).not.toMatch(/cdsClients\.0/);
+  });
+
+  it('reads body limits: size in bytes, JSON depth and value count bounded', () => {
+    const c = loadConfig({ VOLMO_REQUEST_BODY_LIMIT: '512kb' });
+    expect(c.requestBodyLimit).toBe(512 * 1024);
+    expect(loadConfig({}).requestBodyLimit).toBe(5 * 1024 * 1024);
+    expect(errorOf({ VOLMO_REQUEST_JSON_MAX_DEPTH: '2' })).toMatch(/VOLMO_REQUEST_JSON_MAX_DEPTH/);
   });
 
   it('accepts a complete production profile', () => {
-    const c = loadConfig({
-      VOLMO_PROFILE: 'production',
-      VOLMO_PUBLIC_URL: 'https://cds.example.org/',
-      VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: 'https://ehr.example.org/fhir', jku: ['https://ehr.example.org/jwks'] }]),
-      VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir',
-      VOLMO_MODEL_DIR: '/models/volmo-2b',
-      VOLMO_SERVICE_KEY_FILE: '/etc/volmo/service-key.pem',
-    });
+    const c = loadConfig(PRODUCTION);
     expect(c.sandbox).toBe(false);
     expect(c.host).toBe('0.0.0.0');
     expect(c.publicUrl).toBe('https://cds.example.org');
