@@ -52,6 +52,7 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     const engine = deps.engine();
     if (!engine) return { cards: [] };
     const { patientId, encounterId } = request.context;
+    if (request.fhirAuthorizationUnusable) deps.log.warn({ service: service.id, reason: request.fhirAuthorizationUnusable }, 'fhirAuthorization not used: prefetch only');
     const fhirServer = allowedFhirServer(request, iss, deps, service.id);
     const fhir = fhirServer ? fhirClientForHook({ ...request, fhirServer }, { fetch: deps.fetch, logger: deps.log }) : undefined;
     const deadline = () => new AppError('upstream_timeout', 'gathering the evidence took longer than the hook deadline', { expose: true });

@@ -1,7 +1,7 @@
 /**
  * Verifies the JWT an EHR sends with every CDS Hooks call (CDS Hooks 2.0 §Trusting CDS Clients):
  * asymmetric algorithm, `kid`, `iss` on the allowlist, `jku` on that issuer's allowlist (checked before
- * any fetch), signature, `aud` equal to the exact endpoint URL, `exp`/`iat` with bounded skew, `jti` never
+ * any fetch), signature, `aud` equal to the endpoint URL (compared after normalising scheme/host case, default port and one trailing slash), `exp`/`iat` with bounded skew, `jti` never
  * seen before, and `tenant` when configured. Any failure is a bare 401; the reason is only logged.
  */
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
@@ -90,7 +90,6 @@ export class CdsJwtVerifier {
     try {
       ({ payload } = await jwtVerify(token, keys, {
         issuer: client.iss,
-        audience: audiences,
         algorithms: CDS_JWT_ALGORITHMS,
         clockTolerance: this.opts.clockSkewSeconds,
         currentDate: new Date(this.now()),
@@ -101,6 +100,7 @@ export class CdsJwtVerifier {
       throw new CdsAuthError(describeJoseError(e));
     }
     if ((payload.exp as number) - (payload.iat as number) > MAX_LIFETIME_S) throw new CdsAuthError('JWT lifetime too long');
+    if (!audienceMatches(payload.aud, audiences)) throw new CdsAuthError('aud is not this endpoint');
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH) throw new CdsAuthError('jti is not a non-empty string');
     if (client.tenant !== undefined && payload.tenant !== client.tenant) throw new CdsAuthError('tenant mismatch');
     const fresh = await this.opts.replay.checkAndRemember(`${client.iss}\u0000${String(payload.jti)}`, ((payload.exp as number) + this.opts.clockSkewSeconds) * 1000);
@@ -127,6 +127,25 @@ export class CdsJwtVerifier {
     }
     return set;
   }
+}
+
+/**
+ * URL comparison as an EHR analyst's hand-typed `aud` needs: scheme and host case-insensitive, a default
+ * port equal to none, one trailing slash ignored. Path, query and everything else stay exact.
+ */
+export function normaliseAudience(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, '')}${u.search}`;
+  } catch {
+    return url;
+  }
+}
+
+function audienceMatches(aud: unknown, audiences: string[]): boolean {
+  const wanted = new Set(audiences.map(normaliseAudience));
+  const given = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  return given.some((a) => typeof a === 'string' && wanted.has(normaliseAudience(a)));
 }
 
 /** jose's key-set fetch, answered by the guarded fetch (allowlist, address checks, size cap) instead of the global fetch. */

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CDS_SERVICES } from '../../cds-hooks/index.js';
+import { normaliseAudience } from '../../src/cds/jwt-verifier.js';
 import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
 import { buildTestApp, PUBLIC_URL } from '../helpers/build-app.js';
 
@@ -110,6 +111,14 @@ describe('CDS Hooks request validation', () => {
     ['wrong hook for the service', orderSignBody({ hook: 'patient-view' }), /answers the order-sign hook/],
     ['missing draftOrders', orderSignBody({ context: { userId: 'Practitioner/1', patientId: 'p' } }), /context.draftOrders/],
     ['bad userId', orderSignBody({ context: { userId: 'Device/1', patientId: 'p', draftOrders: { resourceType: 'Bundle' } } }), /context.userId/],
+  ])('rejects %s with 400', async (_n, body, re) => {
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(re);
+    expect(t.calls.length).toBe(0);
+  });
+
+  it.each([
     ['fhirAuthorization without fhirServer (cds-r-1)', orderSignBody({ fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'user/Patient.read', subject: 'volmo' } }), /cds-r-1/],
     [
       'patient/ scope without patient (cds-r-2)',
@@ -119,13 +128,23 @@ describe('CDS Hooks request validation', () => {
     [
       'a token for another patient',
       orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'x', token_type: 'Bearer', expires_in: 300, scope: 'patient/Patient.read', subject: 'volmo', patient: 'someone-else' } }),
-      /not the context patient/,
+      /another patient/,
     ],
-  ])('rejects %s with 400', async (_n, body, re) => {
+    ['a malformed token', orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: '', token_type: 'MAC', scope: 'user/*.read', subject: 'v' } }), /malformed: fhirAuthorization.access_token.*fhirAuthorization.token_type/],
+  ])('does not use %s: the call goes on from prefetch alone, with the reason', async (_n, body, re) => {
+    const before = t.calls.length;
     const res = await post(body);
-    expect(res.status).toBe(400);
-    expect(res.body.issue[0].diagnostics).toMatch(re);
-    expect(t.calls.length).toBe(0);
+    expect(res.status).toBe(200);
+    const seen = t.calls[before] as { fhirAuthorization?: unknown; fhirAuthorizationUnusable?: string };
+    expect(seen.fhirAuthorization).toBeUndefined();
+    expect(seen.fhirAuthorizationUnusable).toMatch(re);
+  });
+
+  it('accepts a fhirAuthorization without expires_in', async () => {
+    const before = t.calls.length;
+    const res = await post(orderSignBody({ fhirServer: 'https://ehr.example.org/fhir', fhirAuthorization: { access_token: 'x', token_type: 'bearer', scope: 'user/Patient.read', subject: 'volmo' } }));
+    expect(res.status).toBe(200);
+    expect((t.calls[before] as { fhirAuthorization?: { access_token: string } }).fhirAuthorization?.access_token).toBe('x');
   });
 
   it('answers 404 for an unknown service and a too-large body with 413', async () => {
@@ -270,6 +289,35 @@ describe('JWT claims and key sets (issue 14 finding 7)', () => {
     } finally {
       jwks.closeAllConnections();
       jwks.close();
+      await ehr.close();
+    }
+  });
+});
+
+describe('aud compared after normalising (issue 9 item 7)', () => {
+  it.each([
+    ['https://CDS.Example.org:443/cds-services/a', 'https://cds.example.org/cds-services/a'],
+    ['HTTPS://cds.example.org/cds-services/a/', 'https://cds.example.org/cds-services/a'],
+    ['http://cds.example.org:80/x?y=1', 'http://cds.example.org/x?y=1'],
+  ])('%s equals %s', (a, b) => expect(normaliseAudience(a)).toBe(normaliseAudience(b)));
+
+  it.each([
+    ['https://cds.example.org/CDS-services/a', 'https://cds.example.org/cds-services/a'],
+    ['https://cds.example.org:8443/cds-services/a', 'https://cds.example.org/cds-services/a'],
+    ['http://cds.example.org/cds-services/a', 'https://cds.example.org/cds-services/a'],
+    ['https://cds.example.org/cds-services/a//', 'https://cds.example.org/cds-services/a'],
+  ])('%s differs from %s', (a, b) => expect(normaliseAudience(a)).not.toBe(normaliseAudience(b)));
+
+  it('accepts a hand-typed aud with upper-case scheme/host and a trailing slash, and refuses another path', async () => {
+    const ehr = await startEhrSimulator();
+    try {
+      const t = buildTestApp(ehr);
+      const typed = `${PUBLIC_URL.replace('http://', 'HTTP://')}/cds-services/${SIGN}/`;
+      const ok = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { aud: typed })}`).send(orderSignBody());
+      expect(ok.status).toBe(200);
+      const other = await request(t.app).post(`/cds-services/${SIGN}`).set('authorization', `Bearer ${await ehr.signJwt(signUrl, { aud: `${signUrl}x` })}`).send(orderSignBody());
+      expect(other.status).toBe(401);
+    } finally {
       await ehr.close();
     }
   });
