@@ -1,5 +1,5 @@
 /**
- * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data]`,
+ * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data] [--allow-unused]`,
  * `bench-snapshot <out> --layers N [--vision-layers M]`. Returns the process exit code.
  */
 import { isAppError } from '../errors.js';
@@ -11,7 +11,7 @@ import { writeTinySnapshot } from './tiny.js';
 
 const USAGE = `usage:
   volmo model tiny <out-dir> [--seed N]
-  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4] [--external-data] [--max-tiles N]
+  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4] [--external-data] [--max-tiles N] [--allow-unused]
   volmo model bench-snapshot <out-dir> --layers N [--vision-layers M] [--seed N]
 `;
 
@@ -28,7 +28,7 @@ function parseArgs(args: string[]): Parsed {
     if (a.startsWith('--')) {
       const [k, inline] = a.slice(2).split('=', 2);
       if (inline !== undefined) flags.set(k, inline);
-      else if (k === 'external-data' || k === 'help') flags.set(k, true);
+      else if (k === 'external-data' || k === 'allow-unused' || k === 'help') flags.set(k, true);
       else if (i + 1 < args.length) flags.set(k, args[++i]);
       else throw new UsageError(`--${k} needs a value`);
     } else positional.push(a);
@@ -70,6 +70,7 @@ export async function runModelCli(args: string[]): Promise<number> {
           dtype,
           externalData: p.flags.get('external-data') === true,
           maxTiles: intFlag(p, 'max-tiles'),
+          allowUnused: p.flags.get('allow-unused') === true,
           logger: log,
         });
         process.stdout.write(`built ${res.manifest.modelName} (${res.manifest.dtype}${res.manifest.random ? ', RANDOM WEIGHTS' : ''}) in ${res.outDir}\n`);

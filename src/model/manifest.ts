@@ -17,6 +17,8 @@ export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'volmo-model/2';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+const count = z.number().int().nonnegative();
+const fp16RangeShape = { overflow: count, subnormal: count, flushedToZero: count };
 
 const graphSchema = z.object({
   file: z.string(),
@@ -89,6 +91,20 @@ export const manifestSchema = z.object({
   tokenizer: z.object({ json: z.string(), config: z.string() }).nullable(),
   /** Random weights (tiny/bench models): outputs must be labelled NOT clinical. */
   random: z.boolean(),
+  /** Checkpoint tensors the graphs leave out, present only when built with `--allow-unused` (optional: format unchanged). */
+  unusedTensors: z.array(z.string()).optional(),
+  /**
+   * fp16/int4 builds: what half storage did to the weights (docs/model-build.md). Tensors with a value beyond
+   * +-65504 are kept fp32 (`keptFp32`); subnormal/flushed counts say how many tiny values lost precision.
+   */
+  fp16Storage: z
+    .object({
+      values: count,
+      ...fp16RangeShape,
+      keptFp32: z.array(z.string()),
+      tensors: z.record(z.string(), z.object(fp16RangeShape)),
+    })
+    .optional(),
   /** Every other file of the directory with its size and sha256. */
   files: z.record(z.string(), z.object({ sha256: sha256Hex, bytes: z.number().int().nonnegative() })),
 });

@@ -54,6 +54,14 @@ export function isChatTemplate(name: unknown): name is ChatTemplate {
   return typeof name === 'string' && Object.hasOwn(TEMPLATES, name);
 }
 
+/**
+ * The one token generation stops on: InternVL's chat() passes `eos_token_id = convert_tokens_to_ids(template.sep.strip())`
+ * to generate(), which replaces the model's own eos (`</s>` does not stop it). `<|im_end|>` for both templates.
+ */
+export function stopTokenOf(template: ChatTemplate): string {
+  return TEMPLATES[template].sep.trim();
+}
+
 export function renderChat(
   template: ChatTemplate,
   systemMessage: string,

@@ -7,6 +7,7 @@ import { runModelCli } from '../../src/model/cli.js';
 import { readManifest } from '../../src/model/manifest.js';
 import { parseConfig } from '../../src/model/snapshot/config.js';
 import { tensorSpecs } from '../../src/model/snapshot/tensor-names.js';
+import { rewriteSnapshotWeights } from './model-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'volmo-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +29,13 @@ describe('volmo model CLI', () => {
       expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o3'), '--dtype', 'int8'])).toBe(2);
       expect(await runModelCli(['bench-snapshot', join(dir, 'b')])).toBe(2);
       expect(await runModelCli(['bench-snapshot', join(dir, 'b'), '--layers', '99'])).toBe(2);
+      // a checkpoint tensor the model does not use: refused with its name, built with --allow-unused
+      const extra = 'language_model.model.layers.0.attention.wqkv.bias';
+      rewriteSnapshotWeights(join(dir, 'snap'), () => {}, [{ name: extra, shape: [128], data: new Float32Array(128) }]);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4')])).toBe(1);
+      expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain(`does not use: ${extra}`);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4'), '--allow-unused', '--dtype', 'int4'])).toBe(0);
+      expect(readManifest(join(dir, 'o4')).unusedTensors).toEqual([extra]);
       expect(await runModelCli(['nope'])).toBe(2);
       expect(await runModelCli([])).toBe(2);
     } finally {

@@ -10,9 +10,11 @@ import { buildModel } from '../../src/model/build/build-model.js';
 import { deinterleaveWqkv } from '../../src/model/build/deinterleave.js';
 import { dequantizeInt4, quantizeInt4 } from '../../src/model/build/quantize.js';
 import { loadVerifiedManifest, readManifest, verifyModelFiles } from '../../src/model/manifest.js';
+import { configJsonText } from '../../src/model/snapshot/random-snapshot.js';
 import { SnapshotError } from '../../src/model/snapshot/snapshot-error.js';
 import { writeTinySnapshot } from '../../src/model/tiny.js';
-import { buildTiny, emptyKv, promptIds, randomTiles, relErr, runDecoder, type TinyModel } from './model-harness.js';
+import { decoderSpecOf } from '../../src/model/runtime/model-dir.js';
+import { buildTiny, emptyKv, promptIds, randomTiles, relErr, rewriteSnapshotWeights, runDecoder, type TinyModel } from './model-harness.js';
 
 describe('wqkv de-interleave', () => {
   it('splits a hand-computed grouped layout (4 heads, 2 KV heads, head 1, hidden 1)', () => {
@@ -91,7 +93,10 @@ describe('buildModel on the tiny snapshot', () => {
     expect(m.random).toBe(true);
     expect(m.dtype).toBe('fp32');
     expect(m.tokensPerTile).toBe(256);
-    expect(m.stopIds).toEqual([m.tokens.imEnd, m.tokens.eos]);
+    expect(m.stopIds).toEqual([m.tokens.imEnd]); // chat(): eos_token_id = <|im_end|> only, </s> does not stop
+    expect(decoderSpecOf(m).maxPositions).toBe(32768); // dynamic NTK rope: exact up to max_position_embeddings
+    expect(m.unusedTensors).toBeUndefined();
+    expect(m.fp16Storage).toBeUndefined();
     expect(m.graphs.decoder.inputs.slice(0, 6)).toEqual(['input_ids', 'image_embeds', 'position_ids', 'attention_mask', 'prefix_key.0', 'prefix_value.0']);
     expect(m.graphs.decoder.outputs.slice(0, 3)).toEqual(['logits', 'present_key.0', 'present_value.0']);
     expect(Object.keys(m.files).sort()).toEqual(['decoder.onnx', 'tokenizer.json', 'tokenizer_config.json', 'vision.onnx']);
@@ -152,12 +157,39 @@ describe('buildModel on the tiny snapshot', () => {
     writeTinySnapshot(bad, { seed: 1, tokenizer: false });
     const cfg = JSON.parse(readFileSync(join(bad, 'config.json'), 'utf8'));
     cfg.llm_config.hidden_size = 128;
-    writeFileSync(join(bad, 'config.json'), JSON.stringify(cfg));
+    writeFileSync(join(bad, 'config.json'), configJsonText(cfg));
     await expect(buildModel(bad, join(tiny.root, 'bad-out'))).rejects.toThrow(/has shape .* expected/);
     unlinkSync(join(bad, 'config.json'));
     await expect(buildModel(bad, join(tiny.root, 'bad-out'))).rejects.toBeInstanceOf(SnapshotError);
     await expect(buildModel(bad, bad)).rejects.toBeInstanceOf(SnapshotError);
     expect(existsSync(join(tiny.root, 'bad-out', 'manifest.json'))).toBe(false);
+  });
+
+  it('refuses checkpoint tensors the model does not use, naming them; --allow-unused builds and lists them', async () => {
+    const snap = join(tiny.root, 'extra');
+    writeTinySnapshot(snap, { seed: 3, tokenizer: false });
+    const extra = ['vision_model.encoder.layers.0.attn.q_norm.weight', 'language_model.model.layers.1.attention.wqkv.bias'];
+    rewriteSnapshotWeights(snap, () => {}, [
+      { name: extra[0], shape: [32], data: new Float32Array(32).fill(1) },
+      { name: extra[1], shape: [128], data: new Float32Array(128) },
+    ]);
+    const refused = buildModel(snap, join(tiny.root, 'extra-out'));
+    await expect(refused).rejects.toBeInstanceOf(SnapshotError);
+    await expect(refused).rejects.toThrow(/2 tensor\(s\) that the model described by config.json does not use: .*attention\.wqkv\.bias, .*attn\.q_norm\.weight.*--allow-unused/);
+    expect(existsSync(join(tiny.root, 'extra-out', 'manifest.json'))).toBe(false);
+    const allowed = await buildModel(snap, join(tiny.root, 'extra-out'), { allowUnused: true });
+    expect(allowed.manifest.unusedTensors).toEqual([...extra].sort());
+    expect(readManifest(join(tiny.root, 'extra-out')).unusedTensors).toEqual([...extra].sort());
+    expect(allowed.warnings.join()).toMatch(/without 2 unused checkpoint tensor/);
+  });
+
+  it('a config without qkv_bias means false (InternVisionConfig): the checkpoint\'s qkv biases are then unused and refused', async () => {
+    const snap = join(tiny.root, 'no-qkv-bias-key');
+    writeTinySnapshot(snap, { seed: 3, tokenizer: false });
+    const cfg = JSON.parse(readFileSync(join(snap, 'config.json'), 'utf8'));
+    delete cfg.vision_config.qkv_bias;
+    writeFileSync(join(snap, 'config.json'), configJsonText(cfg));
+    await expect(buildModel(snap, join(tiny.root, 'no-qkv-out'))).rejects.toThrow(/does not use: vision_model\.encoder\.layers\.0\.attn\.qkv\.bias/);
   });
 });
 
@@ -184,6 +216,35 @@ describe('fp16 and int4 builds', () => {
     await decoder.release();
     return { emb, logits: r.logits[0] };
   }
+
+  it('fp16 keeps a tensor with values beyond 65504 in fp32 (no Inf) and records the range losses in the manifest', async () => {
+    const root = join(base.root, 'fp16-range');
+    const snap = join(root, 'snapshot');
+    writeTinySnapshot(snap, { seed: 5 });
+    const big = 'language_model.model.layers.0.feed_forward.w2.weight';
+    const small = 'language_model.model.layers.1.attention.wo.weight';
+    rewriteSnapshotWeights(snap, (name, data) => {
+      if (name === big) data.set([70000]); // beyond the largest half
+      if (name === small) data.set([-1e-6, 1e-9]); // a half subnormal, and a value that flushes to zero
+    });
+    const fp32 = await buildModel(snap, join(root, 'fp32'));
+    const fp16 = await buildModel(snap, join(root, 'fp16'), { dtype: 'fp16' });
+    const r = fp16.manifest.fp16Storage!;
+    expect(r.keptFp32).toEqual(['language_model.model.layers.0.feed_forward.w2.weight_t']);
+    expect(r.tensors['language_model.model.layers.0.feed_forward.w2.weight_t']).toMatchObject({ overflow: 1 });
+    expect(r.overflow).toBe(1);
+    expect(r.tensors['language_model.model.layers.1.attention.wo.weight_t']).toMatchObject({ overflow: 0, flushedToZero: 1 });
+    expect(r.tensors['language_model.model.layers.1.attention.wo.weight_t'].subnormal).toBeGreaterThanOrEqual(1);
+    expect(r.subnormal).toBeGreaterThanOrEqual(1);
+    expect(r.flushedToZero).toBe(1);
+    expect(r.values).toBeGreaterThan(10_000);
+    expect(fp16.warnings.join()).toMatch(/kept fp32 .*w2\.weight_t/);
+    expect(fp32.manifest.fp16Storage).toBeUndefined();
+    const ref = await logitsOf(fp32.outDir);
+    const got = await logitsOf(fp16.outDir);
+    expect(got.logits.every(Number.isFinite)).toBe(true);
+    expect(relErr(got.logits, ref.logits)).toBeLessThanOrEqual(5e-3);
+  });
 
   for (const [dtype, visionTol, logitTol] of [['fp16', 2e-3, 5e-3], ['int4', 2e-3, 0.35]] as const) {
     it(`${dtype} build loads and its logits stay close to fp32`, async () => {

@@ -8,6 +8,7 @@ import type { Manifest } from '../../src/model/manifest.js';
 import { argmax } from '../../src/model/reference/math.js';
 import type { ReferenceDecoder } from '../../src/model/reference/decoder.js';
 import { seededNormal } from '../../src/model/snapshot/random-snapshot.js';
+import { SafetensorsReader, SINGLE_FILE, writeSafetensors, type NamedTensor } from '../../src/model/snapshot/safetensors.js';
 import { writeTinySnapshot } from '../../src/model/tiny.js';
 
 export interface TinyModel {
@@ -25,6 +26,17 @@ export async function buildTiny(opts: BuildOptions & { seed?: number; shardBytes
   const outDir = join(root, `built-${opts.dtype ?? 'fp32'}${opts.externalData ? '-ext' : ''}`);
   const { manifest, warnings } = await buildModel(snapDir, outDir, opts);
   return { root, snapDir, outDir, manifest, warnings };
+}
+
+/** Rewrites a single-file snapshot's weights: `edit` may change tensors in place; `extra` tensors are added. */
+export function rewriteSnapshotWeights(snapDir: string, edit: (name: string, data: Float32Array) => void, extra: NamedTensor[] = []): void {
+  const r = new SafetensorsReader(snapDir);
+  const tensors: NamedTensor[] = r.names().map((name) => {
+    const data = r.read(name);
+    edit(name, data);
+    return { name, shape: r.info(name).shape, data };
+  });
+  writeSafetensors(join(snapDir, SINGLE_FILE), [...tensors, ...extra], 'BF16');
 }
 
 /** Per layer K and V, each [B, kvHeads, len, headDim] flattened. */

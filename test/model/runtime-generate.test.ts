@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  argmax, candidateProbabilities, classifyBatch, decode, firstStep, generate, prefill, stopReason,
+  argmax, candidateProbabilities, checkPositions, classifyBatch, decode, firstStep, generate, prefill, stopReason,
 } from '../../src/model/runtime/generate.js';
 import { stepFeeds } from '../../src/model/runtime/decoder-feeds.js';
 import { concatSeq, stackLeftPadded, PastKv } from '../../src/model/runtime/kv.js';
@@ -86,6 +86,23 @@ describe('split-KV generation on a scripted decoder', () => {
     }
     expect(s.runs.filter((r) => r.P === 0 && r.G === 0)).toHaveLength(1); // one prefill
     expect(s.runs.every((r) => r.T === 1 || r.G === 0)).toBe(true); // decode steps feed one token
+  });
+
+  it('stays within max_position_embeddings under dynamic NTK rope: refuses longer prompts, stops decoding at the limit', async () => {
+    const spec = { ...FAKE_SPEC, maxPositions: 9 };
+    const s = fakeSession(spec);
+    // a prompt of 10 positions: refused before any run, whether prefilled or run whole
+    await expect(prefill(s, spec, [...prefixIds, 1, 2, 3, 4, 5])).rejects.toMatchObject({ code: 'bad_request', message: /max_position_embeddings = 9/ });
+    const prefix = await prefill(s, spec, prefixIds);
+    const runs = s.runs.length;
+    await expect(generate(s, spec, prefix, [1, 2, 3, 4, 5], STOP)).rejects.toMatchObject({ code: 'bad_request' });
+    expect(s.runs.length).toBe(runs);
+    expect(() => checkPositions(spec, 9)).not.toThrow();
+    expect(() => checkPositions(FAKE_SPEC, 1e9)).not.toThrow(); // no limit without dynamic scaling
+    // 5 + 2 prompt positions; new tokens 1 and 2 run at positions 7 and 8; token 3 is returned, running it needs a 10th
+    const got = await generate(s, spec, prefix, [5, 6], { stopIds: [], maxNewTokens: 20 });
+    expect(got).toEqual({ tokens: naiveGreedy([...prefixIds, 5, 6], { stopIds: [], maxNewTokens: 3 }), stopReason: 'max_positions' });
+    expect(Math.max(...s.runs.map((r) => r.P + r.G + r.T))).toBe(9);
   });
 
   it('cancels between steps and frees the past KV', async () => {

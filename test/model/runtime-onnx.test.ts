@@ -339,6 +339,31 @@ describe('bad exam input', () => {
   });
 });
 
+describe('positions past max_position_embeddings (dynamic NTK rope)', () => {
+  it('refuses a prompt past the limit per request, before its images are embedded, and stops decoding at the limit', async () => {
+    const { loadBackend } = await import('../../src/model/runtime/onnx-backend.js');
+    const { buildVolmoPrompt } = await import('../../src/model/prompt.js');
+    const text = 'What is shown?';
+    const n = model.tokenizer.encode(buildVolmoPrompt({ template: model.template, systemMessage: model.manifest.systemMessage, question: text, tileCounts: [] }).text).length;
+    const dir = join(root, 'short-rope');
+    cpSync(modelDir, dir, { recursive: true });
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    m.llm.maxPositions = n + 4;
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const b = await loadBackend({ ...opts, modelDir: dir });
+    const q = { id: 'q', text, answer: { kind: 'text' as const, maxNewTokens: 20 } };
+    // the tiles are malformed: had they reached the vision graph, the error would name their size
+    const [long, short] = await b.runBatch([{ images: [{ tiles: new Float32Array(10), tileCount: 1 }], questions: [q] }, { images: [], questions: [q] }], { aborted: false });
+    await b.close();
+    expect(long.ok).toBe(false);
+    expect((long as { error: unknown }).error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(new RegExp(`max_position_embeddings = ${n + 4}`)) });
+    if (!short.ok) throw short.error;
+    // new tokens 1-4 run at positions n..n+3; the 5th is returned, running it would need position n+4
+    expect(short.answers[0]).toMatchObject({ stopReason: 'max_positions' });
+    expect(short.answers[0].tokenIds).toHaveLength(5);
+  });
+});
+
 describe('quantised builds', () => {
   it.each(['fp16', 'int4'] as const)('%s: split-KV prefix reuse gives the same greedy tokens as re-running the whole sequence', async (dtype) => {
     const dir = join(root, `model-${dtype}`);

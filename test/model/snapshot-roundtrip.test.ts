@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/model/snapshot/dtype.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, fp16Range } from '../../src/model/snapshot/dtype.js';
 import { parseConfig, readConfig } from '../../src/model/snapshot/config.js';
+import { stopTokenOf } from '../../src/model/prompt.js';
 import { SafetensorsReader, writeSafetensors, writeShardedSafetensors, INDEX_FILE } from '../../src/model/snapshot/safetensors.js';
 import { SnapshotError } from '../../src/model/snapshot/snapshot-error.js';
 import { tensorSpecs } from '../../src/model/snapshot/tensor-names.js';
@@ -27,6 +28,16 @@ describe('16-bit conversions', () => {
     sample.forEach((v, i) => expect(Math.abs(back[i] - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -24)));
     expect(f16ToF32(f32ToF16(Float32Array.from([1e6, 2 ** -20])))[0]).toBe(Infinity);
     expect(f16ToF32(f32ToF16(Float32Array.from([2 ** -20])))[0]).toBe(2 ** -20);
+  });
+  it('bf16 -> fp16 is exact only in [2^-14, 65504]: counts overflow, subnormal and flushed values', () => {
+    // every value is bf16-representable; 3 * 2^-20 needs 2 significant bits, which a half subnormal at 2^-20 still has
+    const x = bf16ToF32(f32ToBf16(Float32Array.from([1, -65280, 2 ** -14, 65536, -1e5, 2 ** -20 * (1 + 2 ** -7), 3 * 2 ** -20, 2 ** -30, 0])));
+    const half = f32ToF16(x);
+    expect(fp16Range(x, half)).toEqual({ overflow: 2, subnormal: 2, flushedToZero: 1 });
+    const back = f16ToF32(half);
+    expect([back[0], back[1], back[2], back[6]]).toEqual([x[0], x[1], x[2], x[6]]);
+    expect(back[5]).not.toBe(x[5]); // 8 significant bits do not fit a subnormal at 2^-20
+    expect(back[3]).toBe(Infinity);
   });
 });
 
@@ -116,5 +127,50 @@ describe('tiny snapshot and config parsing', () => {
     expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, rope_scaling: { factor: 2 } } })).toThrow(/rope_scaling \(no type\)/);
     const v25 = parseConfig({ ...base, template: 'internvl2_5' }).geometry;
     expect(v25.systemMessage).toContain('书生·万象');
+    expect(() => parseConfig({ ...base, template: 'vicuna_v1.1' })).toThrow(/template "vicuna_v1.1"/);
+    expect(() => parseConfig({ ...base, vision_config: { ...base.vision_config, hidden_act: 'gelu_pytorch_tanh' } })).toThrow(/only exact gelu/);
+    expect(() => parseConfig({ ...base, llm_config: { ...base.llm_config, tie_word_embeddings: true } })).toThrow(/tie_word_embeddings/);
+  });
+
+  it('a missing key means the official config class default (InternVisionConfig, InternLM2Config, InternVLChatConfig)', () => {
+    const base = JSON.parse(readFileSync(join(snap, 'config.json'), 'utf8'));
+    const without = (part: 'vision_config' | 'llm_config' | null, key: string) => {
+      const c = structuredClone(base);
+      delete (part ? c[part] : c)[key];
+      return c;
+    };
+    // defaults the builder cannot honour are refused, naming the official default
+    expect(() => parseConfig(without('vision_config', 'qk_normalization'))).toThrow(/qk_normalization .*default when absent is true/);
+    expect(() => parseConfig(without('vision_config', 'norm_type'))).toThrow(/norm_type rms_norm/);
+    expect(() => parseConfig(without('llm_config', 'bias'))).toThrow(/LLM linear bias .*default when absent is true/);
+    expect(() => parseConfig(without(null, 'template'))).toThrow(/no template/);
+    expect(() => parseConfig(without('llm_config', 'architectures'))).toThrow(/architectures/);
+    // the others are taken
+    expect(parseConfig(without('vision_config', 'qkv_bias')).geometry.vision.qkvBias).toBe(false);
+    expect(parseConfig(without('llm_config', 'rms_norm_eps')).geometry.llm.eps).toBe(1e-6);
+    expect(parseConfig(without(null, 'use_thumbnail')).geometry.useThumbnail).toBe(false);
+    expect(parseConfig(without(null, 'max_dynamic_patch')).geometry.maxDynamicPatch).toBe(6);
+    expect(parseConfig(without('llm_config', 'max_position_embeddings')).geometry.llm.maxPositions).toBe(2048);
+    expect(parseConfig(without('llm_config', 'rope_theta')).geometry.llm.ropeTheta).toBe(10000);
+    expect(parseConfig(without('llm_config', 'num_key_value_heads')).geometry.llm.kvHeads).toBe(base.llm_config.num_attention_heads);
+    expect(parseConfig(without(null, 'ps_version')).geometry.psVersion).toBe('v1');
+    // vision image_size defaults to 224, which then disagrees with force_image_size 448
+    expect(() => parseConfig(without('vision_config', 'image_size'))).toThrow(/force_image_size 448 != vision image_size 224/);
+  });
+
+  it('writes rope_scaling.factor as a float (2.0), and refuses an integer factor as InternLM2Config does', () => {
+    const text = readFileSync(join(snap, 'config.json'), 'utf8');
+    expect(text).toMatch(/"rope_scaling": \{\s*"type": "dynamic",\s*"factor": 2\.0\s*\}/);
+    const d = join(dir, 'int-factor');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'config.json'), text.replace('"factor": 2.0', '"factor": 2'));
+    expect(() => readConfig(d)).toThrow(/factor must be a float \(2\.0, not 2\)/);
+    writeFileSync(join(d, 'config.json'), text.replace('"factor": 2.0', '"factor": 2.5'));
+    expect(readConfig(d).geometry.llm.ropeScaling).toEqual({ type: 'dynamic', factor: 2.5 });
+  });
+
+  it('stops on the template separator only, as chat() does (<|im_end|> for both templates)', () => {
+    expect(stopTokenOf('internlm2-chat')).toBe('<|im_end|>');
+    expect(stopTokenOf('internvl2_5')).toBe('<|im_end|>');
   });
 });

@@ -8,13 +8,15 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from '../../log.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT, manifestSchema, sha256File, type Manifest } from '../manifest.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
+import { stopTokenOf } from '../prompt.js';
 import { readConfig, type ModelGeometry } from '../snapshot/config.js';
 import { INDEX_FILE, SafetensorsReader } from '../snapshot/safetensors.js';
 import { SnapshotError } from '../snapshot/snapshot-error.js';
-import { resolveSpecialTokens } from '../snapshot/special-tokens.js';
-import { tensorSpecs, V } from '../snapshot/tensor-names.js';
+import { resolveSpecialTokens, specialTokenId } from '../snapshot/special-tokens.js';
+import { tensorSpecs, unusedTensorNames, V } from '../snapshot/tensor-names.js';
 import { convertTokenizer } from '../tokenizer/index.js';
 import { buildDecoderGraph, DECODER_LAYER_NAMES } from './decoder-graph.js';
+import { Fp16Audit } from './fp16-audit.js';
 import { LinearEmitter, type WeightDtype } from './linear.js';
 import { buildVisionGraph } from './vision-graph.js';
 
@@ -29,6 +31,8 @@ export interface BuildOptions {
   /** Default maximum tiles per image written to the manifest (VOLMO evaluates with 6). */
   maxTiles?: number;
   logger?: Logger;
+  /** Build even when the checkpoint has tensors the graphs do not use; they are listed in the manifest. */
+  allowUnused?: boolean;
 }
 
 export interface BuildResult {
@@ -75,6 +79,7 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
     const info = reader.info(s.name);
     if (info.shape.join(',') !== s.shape.join(',')) throw new SnapshotError(`tensor ${s.name} has shape [${info.shape}], expected [${s.shape}]`);
   }
+  const unused = checkUnused(unusedTensorNames(reader.names(), geo), opts.allowUnused === true, warnings);
   if (resolve(snapshotDir) === resolve(outDir)) throw new SnapshotError('output directory must differ from the snapshot directory');
   mkdirSync(outDir, { recursive: true });
 
@@ -82,14 +87,17 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
   const visionExt = opts.externalData === true || estimateBytes(geo, 'vision', dtype) > EXTERNAL_LIMIT;
   const decoderExt = opts.externalData === true || estimateBytes(geo, 'decoder', dtype) > EXTERNAL_LIMIT;
   log?.info({ dtype, visionExt, decoderExt }, 'building vision graph');
+  const audit = new Fp16Audit();
   const visionData = buildGraph(outDir, VISION_FILE, visionExt, ms, (g) =>
-    buildVisionGraph(g, new LinearEmitter(g, dtype === 'int4' ? 'fp16' : dtype), reader, geo),
+    buildVisionGraph(g, new LinearEmitter(g, dtype === 'int4' ? 'fp16' : dtype, audit), reader, geo),
   );
   log?.info('building decoder graph');
   let decoderIo = { inputs: [] as string[], outputs: [] as string[] };
   const decoderData = buildGraph(outDir, DECODER_FILE, decoderExt, ms, (g) => {
-    decoderIo = buildDecoderGraph(g, new LinearEmitter(g, dtype), reader, geo, tokens.imgContext);
+    decoderIo = buildDecoderGraph(g, new LinearEmitter(g, dtype, audit), reader, geo, tokens.imgContext);
   });
+  const fp16Storage = audit.report();
+  if (fp16Storage?.keptFp32.length) warnings.push(`kept fp32 (values beyond the fp16 range): ${fp16Storage.keptFp32.join(', ')}`);
 
   let tokenizer: Manifest['tokenizer'] = null;
   const tokModel = join(snapshotDir, 'tokenizer.model');
@@ -135,7 +143,7 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
     useThumbnail: geo.useThumbnail,
     normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
     tokens,
-    stopIds: [...new Set([tokens.imEnd, tokens.eos])],
+    stopIds: [specialTokenId(tokens, stopTokenOf(geo.template))],
     llm: {
       layers: geo.llm.layers,
       hidden: geo.llm.hidden,
@@ -165,11 +173,28 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
     },
     tokenizer,
     random: geo.random,
+    ...(unused.length ? { unusedTensors: unused } : {}),
+    ...(fp16Storage ? { fp16Storage } : {}),
     files,
   });
   writeFileSync(join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   log?.info({ outDir, files: Object.keys(files).length }, 'model built');
   return { outDir, manifest, warnings };
+}
+
+/**
+ * Tensors the checkpoint has but config.json's model does not use (a q_norm, a wqkv bias...) mean the weights
+ * and the config disagree: refused, naming them, unless `allowUnused` (then a warning and the manifest list).
+ */
+function checkUnused(unused: string[], allow: boolean, warnings: string[]): string[] {
+  if (!unused.length) return unused;
+  const shown = `${unused.slice(0, 12).join(', ')}${unused.length > 12 ? `, … (${unused.length - 12} more)` : ''}`;
+  if (!allow) {
+    throw new SnapshotError(`the checkpoint has ${unused.length} tensor(s) that the model described by config.json does not use: ${shown}. ` +
+      'Check that config.json matches the weights; --allow-unused builds without them and lists them in the manifest');
+  }
+  warnings.push(`built without ${unused.length} unused checkpoint tensor(s) (--allow-unused): ${shown}`);
+  return unused;
 }
 
 /** Opset imports of a graph built with `dtype` weights (int4's MatMulNBits lives in com.microsoft). */

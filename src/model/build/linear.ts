@@ -1,7 +1,7 @@
 /** Emits Linear layers (y = x W^T + b, W in HF [out,in] layout) for the requested weight dtype. */
 import { attr, type GraphBuilder } from '../onnx/graph-builder.js';
 import { DataType } from '../onnx/onnx-proto.js';
-import { f32ToF16 } from '../snapshot/dtype.js';
+import { Fp16Audit } from './fp16-audit.js';
 import { quantizeInt4 } from './quantize.js';
 
 export type WeightDtype = 'fp32' | 'fp16' | 'int4';
@@ -18,19 +18,23 @@ export class LinearEmitter {
   constructor(
     private readonly g: GraphBuilder,
     readonly dtype: WeightDtype,
+    /** Range check of everything stored as half (shared by the graphs of one build). */
+    readonly audit = new Fp16Audit(),
   ) {}
 
-  /** A float32 tensor stored as `dtype` (fp16 storage + Cast for fp16/int4, plain fp32 otherwise). */
+  /** A float32 tensor stored as `dtype` (fp16 storage + Cast for fp16/int4, plain fp32 otherwise or when fp16 would overflow). */
   tensor(name: string, dims: number[], data: Float32Array, store: 'fp32' | 'fp16' = this.dtype === 'fp32' ? 'fp32' : 'fp16'): string {
-    if (store === 'fp32') return this.g.f32(name, dims, data);
-    const h = this.g.initializer(name, DataType.FLOAT16, dims, asBytes(f32ToF16(data)));
+    const half = store === 'fp16' ? this.audit.half(name, data) : null;
+    if (!half) return this.g.f32(name, dims, data);
+    const h = this.g.initializer(name, DataType.FLOAT16, dims, asBytes(half));
     return this.g.op('Cast', [h], { to: attr.i(DataType.FLOAT) });
   }
 
-  /** Embedding lookup: Gather rows of `table` [rows, width] (fp16 storage for fp16/int4 builds). */
+  /** Embedding lookup: Gather rows of `table` [rows, width] (fp16 storage for fp16/int4 builds unless it would overflow). */
   gather(name: string, table: Float32Array, rows: number, width: number, ids: string): string {
-    if (this.dtype === 'fp32') return this.g.op('Gather', [this.g.f32(name, [rows, width], table), ids]);
-    const h = this.g.initializer(name, DataType.FLOAT16, [rows, width], asBytes(f32ToF16(table)));
+    const half = this.dtype === 'fp32' ? null : this.audit.half(name, table);
+    if (!half) return this.g.op('Gather', [this.g.f32(name, [rows, width], table), ids]);
+    const h = this.g.initializer(name, DataType.FLOAT16, [rows, width], asBytes(half));
     return this.g.op('Cast', [this.g.op('Gather', [h, ids])], { to: attr.i(DataType.FLOAT) });
   }
 

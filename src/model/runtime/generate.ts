@@ -16,9 +16,25 @@ export interface DecoderSpec extends KvGeometry {
   padId: number;
   imgContextId: number;
   name: LayerNamer;
+  /**
+   * Longest sequence (prompt + generated tokens) the graph computes exactly as the official code: its plain RoPE
+   * equals InternLM2's dynamic-NTK rope only up to max_position_embeddings. Undefined: no limit (no scaling).
+   */
+  maxPositions?: number;
 }
 
-export type StopReason = 'stop_token' | 'max_new_tokens';
+/** A sequence would pass the positions where the graph's rope equals the official one (400, no partial answer). */
+export function checkPositions(spec: Pick<DecoderSpec, 'maxPositions'>, length: number): void {
+  if (spec.maxPositions === undefined || length <= spec.maxPositions) return;
+  throw new AppError(
+    'bad_request',
+    `the sequence needs ${length} positions but this model is exact only up to max_position_embeddings = ${spec.maxPositions} ` +
+      '(dynamic NTK rope scaling beyond it is not implemented): use fewer or smaller images, a shorter question or fewer new tokens',
+  );
+}
+
+/** `max_positions`: the next token would pass `DecoderSpec.maxPositions`; the tokens so far are exact. */
+export type StopReason = 'stop_token' | 'max_new_tokens' | 'max_positions';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -77,6 +93,7 @@ async function run(
   session: ModelSession, spec: DecoderSpec, rows: FeedRow[], prefix: PrefixKv, past: PastKv, embeds?: TensorLike, generated = false,
   outputsOnDevice = false,
 ) {
+  for (const r of rows) checkPositions(spec, r.prefixLen + r.pastLen + r.ids.length);
   const m = rows.reduce((n, r) => n + countId(r.ids, spec.imgContextId), 0);
   const padPrefix = prefix.length === 0 && session.executionProvider !== 'cpu';
   const feeds: Record<string, FeedValue> = {
@@ -100,6 +117,7 @@ export async function prefill(
   opts: { chunk?: number; signal?: CancelSignal } = {},
 ): Promise<PrefixKv> {
   const chunk = opts.chunk ?? 2048;
+  checkPositions(spec, ids.length);
   const empty = PrefixKv.empty(spec, 1);
   if (ids.length <= chunk) {
     const r = await run(session, spec, [{ prefixLen: 0, pastLen: 0, ids }], empty, new PastKv(spec, 1), embeds, false, true);
@@ -156,7 +174,8 @@ export async function decode(
     for (;;) {
       const token = argmax(logits);
       tokens.push(token);
-      const reason = stopReason(token, tokens.length, opts);
+      const full = spec.maxPositions !== undefined && prefix.length + past.length + 1 > spec.maxPositions;
+      const reason = stopReason(token, tokens.length, opts) ?? (full ? 'max_positions' : null);
       if (reason) return { tokens, stopReason: reason };
       throwIfCancelled(opts.signal);
       const row = { prefixLen: prefix.length, pastLen: past.length, ids: [token] };

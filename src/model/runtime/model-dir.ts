@@ -54,6 +54,8 @@ export function decoderSpecOf(m: Manifest): DecoderSpec {
     hidden: m.llm.hidden,
     padId: m.tokens.pad,
     imgContextId: m.tokens.imgContext,
+    // InternLM2's plain rope has no length limit; dynamic NTK changes the base past max_position_embeddings
+    ...(m.llm.ropeScaling?.type === 'dynamic' ? { maxPositions: m.llm.maxPositions } : {}),
     name: layerNamerFrom({
       prefix_key: p.prefixKey, prefix_value: p.prefixValue, past_key: p.pastKey,
       past_value: p.pastValue, present_key: p.presentKey, present_value: p.presentValue,

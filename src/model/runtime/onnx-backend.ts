@@ -6,6 +6,7 @@ import { AppError } from '../../errors.js';
 import { buildVolmoPrompt } from '../prompt.js';
 import type { BackendOptions, BatchResult, InferenceBackend } from './backend.js';
 import { throwIfCancelled, type CancelSignal } from './cancel.js';
+import { checkPositions } from './generate.js';
 import { runExams, type EncodedExam, type EncodedQuestion, type RawAnswer } from './exam.js';
 import { openModelDir, type LoadedModel } from './model-dir.js';
 import { preprocessImage } from './images.js';
@@ -55,9 +56,11 @@ async function encodeExam(model: LoadedModel, input: ExamInput, signal: CancelSi
   if (!input.questions.length) throw new AppError('bad_request', 'an exam needs at least one question');
   const images: PreprocessedImage[] = [];
   for (const img of input.images) images.push(img instanceof Uint8Array ? await preprocessImage(img, model.manifest, input.maxTiles) : img);
-  const imageEmbeds = images.length ? await embedImages(model, images, signal) : undefined;
   const tileCounts = images.map((i) => i.tileCount);
   const questions = input.questions.map((q) => encodeQuestion(model, q, tileCounts, input.systemMessage));
+  // a prompt past the positions the graph computes exactly is refused here, before any vision or decoder run
+  for (const q of questions) checkPositions(model.spec, q.ids.length);
+  const imageEmbeds = images.length ? await embedImages(model, images, signal) : undefined;
   return { questions, imageEmbeds };
 }
 

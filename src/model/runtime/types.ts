@@ -58,7 +58,7 @@ export interface Answer {
   id: string;
   text: string;
   tokenIds: number[];
-  stopReason: 'stop_token' | 'max_new_tokens' | 'single_step';
+  stopReason: 'stop_token' | 'max_new_tokens' | 'max_positions' | 'single_step';
   candidates?: CandidateScore[];
   choice?: string;
   /** Whether the unconstrained greedy first token is one of the candidates (false = the model "wanted" to say something else). */

@@ -71,3 +71,26 @@ export function f32ToF16(src: Float32Array): Uint16Array {
   for (let i = 0; i < src.length; i++) out[i] = f32ToF16Scalar(src[i]);
   return out;
 }
+
+/** What storing float32 values as IEEE half does to them (bf16 -> fp16 is exact only between 2^-14 and 65504). */
+export interface Fp16Range {
+  /** Finite values beyond +-65504, the largest half: they would become +-Inf (or be clipped). */
+  overflow: number;
+  /** Values stored as half subnormals (below 2^-14): fewer significant bits than bf16 had. */
+  subnormal: number;
+  /** Non-zero values that become +-0 (below ~2^-25). */
+  flushedToZero: number;
+}
+
+/** Counts the values of `src` that `half` (its f32ToF16 conversion) overflows, makes subnormal or flushes to zero. */
+export function fp16Range(src: Float32Array, half: Uint16Array): Fp16Range {
+  const r: Fp16Range = { overflow: 0, subnormal: 0, flushedToZero: 0 };
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i];
+    const h = half[i] & 0x7fff;
+    if (Math.abs(x) > 65504 && Number.isFinite(x)) r.overflow++;
+    else if (h === 0 && x !== 0) r.flushedToZero++;
+    else if (h !== 0 && h < 0x400) r.subnormal++;
+  }
+  return r;
+}

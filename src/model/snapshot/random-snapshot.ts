@@ -1,7 +1,7 @@
 /** Writes an HF-format InternVL-chat snapshot with seeded random weights (tiny test model, benchmark model). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from './config.js';
+import { INTEGER_ROPE_FACTOR, parseConfig } from './config.js';
 import { writeSafetensors, writeShardedSafetensors, type NamedTensor } from './safetensors.js';
 import { tensorSpecs, type TensorSpec } from './tensor-names.js';
 
@@ -82,11 +82,20 @@ export interface RandomSnapshotOptions {
   shardBytes?: number;
 }
 
+/**
+ * config.json text as Python's json.dump writes a config: `rope_scaling.factor` is a float literal (`2.0`), because
+ * InternLM2Config rejects an integer factor (`isinstance(factor, float)`), and JSON.stringify writes 2.0 as `2`.
+ */
+export function configJsonText(configJson: Record<string, unknown>): string {
+  const text = JSON.stringify(configJson, null, 2);
+  return `${text.replace(INTEGER_ROPE_FACTOR, '$1$2.0')}\n`;
+}
+
 /** Writes config.json + bf16 safetensors for `configJson` (an InternVL-chat config object). */
 export function writeRandomSnapshot(outDir: string, configJson: Record<string, unknown>, opts: RandomSnapshotOptions): void {
   const { geometry } = parseConfig(configJson);
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
+  writeFileSync(join(outDir, 'config.json'), configJsonText(configJson));
   const tensors: NamedTensor[] = tensorSpecs(geometry).map((s) => ({
     name: s.name,
     shape: s.shape,

@@ -27,6 +27,13 @@ const CONTENT: Record<keyof SpecialTokens, string> = {
   imgContext: '<IMG_CONTEXT>',
 };
 
+/** The id of a special token given by its text (`<|im_end|>`), or a SnapshotError. */
+export function specialTokenId(tokens: SpecialTokens, content: string): number {
+  const key = (Object.keys(CONTENT) as (keyof SpecialTokens)[]).find((k) => CONTENT[k] === content);
+  if (key === undefined) throw new SnapshotError(`no id known for the special token ${content}`);
+  return tokens[key];
+}
+
 export function specialTokensFromTokenizerConfig(raw: unknown): SpecialTokens | null {
   const decoder = (raw as { added_tokens_decoder?: Record<string, { content?: string }> })?.added_tokens_decoder;
   if (!decoder) return null;

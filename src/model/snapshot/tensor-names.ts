@@ -76,3 +76,9 @@ export function tensorSpecs(g: ModelGeometry): TensorSpec[] {
   );
   return specs;
 }
+
+/** Checkpoint tensor names that `tensorSpecs(g)` does not know, sorted (the graphs would leave them out). */
+export function unusedTensorNames(names: Iterable<string>, g: ModelGeometry): string[] {
+  const known = new Set(tensorSpecs(g).map((s) => s.name));
+  return [...names].filter((n) => !known.has(n)).sort();
+}
