@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
 import { buildAnalysisCard, buildPendingCard } from './cards.js';
+import { hookConcernsEyes } from './eye-orders.js';
 import type { CdsRequest } from './request-schema.js';
 import type { HookHandler } from './types.js';
 
@@ -49,6 +50,8 @@ function allowedFhirServer(request: CdsRequest, iss: string | undefined, deps: H
 export function createHookHandler(deps: HookHandlerDeps): HookHandler {
   const taskSet = JSON.stringify(deps.findings);
   return async (request, service, { signal, iss }) => {
+    // Not an eye order: nothing to say, and nothing is read (no FHIR, no PACS, no model).
+    if (!hookConcernsEyes(request.hook, request.context)) return { cards: [] };
     const engine = deps.engine();
     if (!engine) return { cards: [] };
     const { patientId, encounterId } = request.context;

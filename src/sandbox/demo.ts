@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import type { CdsCard } from '../cds/types.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
+import { draftOrders, eyeExamOrder } from './orders.js';
 import { ehrToken, fixturePatientId } from './ehr-access.js';
 import { listFixturePatients } from './fixtures.js';
 import { ehrKeyFile } from './index.js';
@@ -85,9 +86,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const service = CDS_SERVICES.find((s) => s.hook === args.hook)!;
     const context: Record<string, unknown> = { userId: 'Practitioner/sandbox-practitioner', patientId };
     if (args.hook !== 'patient-view') {
-      const order = { resourceType: 'ServiceRequest', id: 'draft-1', status: 'draft', intent: 'order', subject: { reference: `Patient/${patientId}` }, code: { coding: [{ system: 'http://snomed.info/sct', code: '722161008', display: 'Diabetic retinal eye exam' }] } };
-      context.draftOrders = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: order }] };
-      if (args.hook === 'order-select') context.selections = ['ServiceRequest/draft-1'];
+      const order = eyeExamOrder(patientId);
+      context.draftOrders = draftOrders(order);
+      if (args.hook === 'order-select') context.selections = [`ServiceRequest/${String(order.id)}`];
     }
     let prefetch: Record<string, unknown> | undefined;
     if (args.prefetch) {

@@ -3,6 +3,7 @@
  * itself: the service with its sandbox answers every fixture patient, labels every output as coming
  * from a TEST model, and every draft report bundle validates and is accepted by the sandbox FHIR server.
  */
+import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +60,7 @@ describe('CDS hook with the tiny test model', () => {
     const res = await sb.ehr.callHook({
       serviceUrl: `${svc.url}/cds-services/volmo-eye-exam-order-sign`,
       hook: 'order-sign',
-      context: { userId: 'Practitioner/sandbox-practitioner', patientId: ids.get(key)!, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      context: { userId: 'Practitioner/sandbox-practitioner', patientId: ids.get(key)!, draftOrders: draftOrders(eyeExamOrder(ids.get(key)!)) },
       fhirServer: sb.fhirBaseUrl,
       fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
     });

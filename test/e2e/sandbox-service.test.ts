@@ -2,6 +2,7 @@
  * The `npm start` path end to end: the service with its local EHR sandbox (real FHIR server, SMART
  * authorization server, Orthanc, fixtures, EHR simulator), called the way an EHR calls it.
  */
+import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/main.js';
 import { compileAllowlist, matchAllowlist } from '../../src/net/allowlist.js';
@@ -70,7 +71,7 @@ describe('service with the local EHR sandbox', () => {
     const res = await sb.ehr.callHook({
       serviceUrl: `${svc.url}/cds-services/volmo-eye-exam-order-sign`,
       hook: 'order-sign',
-      context: { userId: 'Practitioner/sandbox-practitioner', patientId: pid, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      context: { userId: 'Practitioner/sandbox-practitioner', patientId: pid, draftOrders: draftOrders(eyeExamOrder(pid)) },
       fhirServer: o.token ? sb.fhirBaseUrl : undefined,
       fhirAuthorization: o.token ? { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend } : undefined,
       prefetch: o.prefetch ? { patient: { resourceType: 'Patient', id: pid } } : undefined,

@@ -2,6 +2,7 @@
  * The app shows the draft the hook path produced: a signed order-sign hook runs the tiny test model for a
  * fixture patient, then an EHR launch for that patient opens /app with the draft note and the TEST MODEL banner.
  */
+import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,7 @@ describe('SMART app with an analysis', () => {
     const res = await sb.ehr.callHook({
       serviceUrl: `${s.svc.url}/cds-services/volmo-eye-exam-order-sign`,
       hook: 'order-sign',
-      context: { userId: 'Practitioner/sandbox-practitioner', patientId, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      context: { userId: 'Practitioner/sandbox-practitioner', patientId, draftOrders: draftOrders(eyeExamOrder(patientId)) },
       fhirServer: sb.fhirBaseUrl,
       fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
     });
@@ -73,7 +74,7 @@ describe('analyses belong to the EHR that asked (hostile probe, issue 14 finding
     const res = await other.callHook({
       serviceUrl: `${s.svc.url}/cds-services/volmo-eye-exam-order-sign`,
       hook: 'order-sign',
-      context: { userId: 'Practitioner/x', patientId, draftOrders: { resourceType: 'Bundle', type: 'collection', entry: [] } },
+      context: { userId: 'Practitioner/x', patientId, draftOrders: draftOrders(eyeExamOrder(patientId)) },
       fhirServer: sb.fhirBaseUrl,
       prefetch: { patient: { resourceType: 'Patient', id: patientId, birthDate: '1950-01-01' }, media: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: media }] } },
     });
