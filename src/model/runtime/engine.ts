@@ -4,6 +4,8 @@
  * decoder runs. A model that fails to load rejects `createEngine` with a ModelLoadError; it never
  * throws out of an event handler, so it cannot crash the process.
  */
+// First: onnxruntime's telemetry off in the process environment before any worker loads the library.
+import '../../platform/no-telemetry.js';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
