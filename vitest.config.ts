@@ -1,3 +1,5 @@
+// First: sets onnxruntime's telemetry switch in the runner's environment, which every test process inherits.
+import './src/platform/no-telemetry.js';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

@@ -2,6 +2,7 @@
  * `npm run bench [part ...] [--full]`: runs the benchmark parts and prints one table each. Every part
  * measures its baseline in the same run and reports ratios against it (these machines are shared and noisy).
  */
+import '../src/platform/no-telemetry.js'; // first: onnxruntime telemetry off before any bench part loads it
 import os from 'node:os';
 import { formatTable, type BenchTable } from './table.js';
 

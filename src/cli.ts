@@ -2,6 +2,7 @@
  * `volmo <command>`: serve (default), sandbox, demo, model, bench, doctor. Each sub-command loads
  * configuration once, validates it, and reports problems plainly.
  */
+import './platform/no-telemetry.js'; // first: onnxruntime telemetry off before anything can load it
 import { loadConfig, type Config } from './config.js';
 import { isAppError } from './errors.js';
 import { createLogger } from './log.js';

@@ -4,6 +4,8 @@
  * is pinned in ./package.json and installed into ./node_modules (git-ignored) on first use, then imported
  * from there. Only the few members used here are typed.
  */
+// First: transformers.js brings its own onnxruntime-node; its telemetry is off too.
+import '../../src/platform/no-telemetry.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

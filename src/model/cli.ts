@@ -2,6 +2,7 @@
  * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data] [--allow-unused]`,
  * `bench-snapshot <out> --layers N [--vision-layers M]`. Returns the process exit code.
  */
+import '../platform/no-telemetry.js'; // first: onnxruntime telemetry off before anything can load it
 import { isAppError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { writeBenchSnapshot } from './bench-snapshot.js';

@@ -4,16 +4,13 @@
  * otherwise starts the service with its sandbox in this process. It obtains a short-lived FHIR token for
  * the call, builds the prefetch the way an EHR does, sends a signed hook call and prints the cards.
  */
-import { CDS_SERVICES } from '../../cds-hooks/index.js';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import type { CdsCard } from '../cds/types.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
-import { draftOrders, eyeExamOrder } from './orders.js';
-import { ehrToken, fixturePatientId } from './ehr-access.js';
+import { ehrToken, fixturePatientId, sandboxHookCall } from './ehr-access.js';
 import { listFixturePatients } from './fixtures.js';
 import { ehrKeyFile } from './index.js';
-import { SANDBOX_CLIENT_IDS } from './sandbox-clients.js';
 
 interface DemoArgs {
   fixture?: string;
@@ -42,12 +39,6 @@ async function isUp(url: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function fhirJson(url: string, token: string): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-  if (!res.ok) throw new Error(`FHIR ${res.status} for ${new URL(url).pathname}`);
-  return (await res.json()) as Record<string, unknown>;
 }
 
 function printCards(cards: CdsCard[]): void {
@@ -83,29 +74,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const fhirBase = `http://127.0.0.1:${config.sandboxFhirPort}/fhir/R4`;
     const token = await ehrToken(fhirBase, ehr);
     const patientId = await fixturePatientId(fhirBase, token.access_token, fixture.mrn);
-    const service = CDS_SERVICES.find((s) => s.hook === args.hook)!;
-    const context: Record<string, unknown> = { userId: 'Practitioner/sandbox-practitioner', patientId };
-    if (args.hook !== 'patient-view') {
-      const order = eyeExamOrder(patientId);
-      context.draftOrders = draftOrders(order);
-      if (args.hook === 'order-select') context.selections = [`ServiceRequest/${String(order.id)}`];
-    }
-    let prefetch: Record<string, unknown> | undefined;
-    if (args.prefetch) {
-      prefetch = {};
-      for (const [key, template] of Object.entries(service.prefetch ?? {})) {
-        prefetch[key] = await fhirJson(`${fhirBase}/${template.replaceAll('{{context.patientId}}', patientId)}`, token.access_token);
-      }
-    }
-    console.log(`EHR simulator -> ${service.id} (${args.hook}) for fixture "${fixture.key}"; prefetch ${args.prefetch ? 'sent' : 'omitted'}; token ${args.token ? 'sent' : 'omitted'}`);
-    const res = await ehr.callHook({
-      serviceUrl: `${config.publicUrl}/cds-services/${service.id}`,
-      hook: args.hook,
-      context,
-      fhirServer: args.token ? fhirBase : undefined,
-      fhirAuthorization: args.token ? { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend } : undefined,
-      prefetch,
-    });
+    const call = await sandboxHookCall({ serviceBaseUrl: config.publicUrl, fhirBaseUrl: fhirBase, token, patientId, hook: args.hook, prefetch: args.prefetch, withToken: args.token });
+    console.log(`EHR simulator -> ${call.serviceUrl.split('/').pop()} (${args.hook}) for fixture "${fixture.key}"; prefetch ${args.prefetch ? 'sent' : 'omitted'}; token ${args.token ? 'sent' : 'omitted'}`);
+    const res = await ehr.callHook(call);
     console.log(`HTTP ${res.status}`);
     if (res.status !== 200) {
       console.log(JSON.stringify(res.body, null, 2));

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { createEngine, EngineOverloadedError } from '../../src/model/runtime/engine.js';
@@ -100,6 +103,17 @@ describe('inference engine (worker threads)', () => {
     // While the replacement loads, the engine reports itself unavailable; then ready again.
     expect(e.status().state).toBe('unavailable');
     for (let i = 0; i < 100 && e.status().state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(e.status().state).toBe('ready');
+  });
+
+  it('a request made while a dead worker is being replaced waits for the replacement instead of failing', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'volmo-crash-')), 'crash-once');
+    writeFileSync(marker, '');
+    const e = await engine(`crashOnce=${marker}`);
+    await expect(e.exam(exam(1, 1))).rejects.toMatchObject({ code: 'model_unavailable' }); // in flight when it died
+    expect(e.status().state).toBe('unavailable');
+    const answers = await e.exam(exam(1, 1)); // queued until the replacement has loaded
+    expect(answers.map((a) => a.id)).toEqual(['c0', 'desc']);
     expect(e.status().state).toBe('ready');
   });
 });

@@ -1,8 +1,10 @@
 /**
  * A scripted backend for engine tests, loaded inside the worker thread. `modelDir` carries the script:
  * `fake:` + comma-separated `blockMs=N` (each decoder run blocks the thread N ms, as ORT does),
- * `fail` (load fails), `crash` (the worker dies on its first batch).
+ * `fail` (load fails), `crash` (the worker dies on its first batch), `crashOnce=<file>` (dies on a batch while
+ * that file exists, deleting it first: the replacement worker then serves).
  */
+import { existsSync, unlinkSync } from 'node:fs';
 import { ModelLoadError } from '../../src/model/runtime/load-error.js';
 import { runExams, type EncodedExam } from '../../src/model/runtime/exam.js';
 import type { BackendOptions, InferenceBackend } from '../../src/model/runtime/backend.js';
@@ -25,6 +27,11 @@ export async function loadBackend(opts: BackendOptions): Promise<InferenceBacken
     info: { name: 'fake', version: '0', random: true, manifestSha256: 'x', executionProvider: 'cpu', dtype: 'fp32' },
     async runBatch(inputs, signal) {
       if (script.has('crash')) process.exit(3);
+      const once = script.get('crashOnce');
+      if (once && existsSync(once)) {
+        unlinkSync(once);
+        process.exit(3);
+      }
       batches++;
       const exams: EncodedExam[] = inputs.map((input) => ({
         questions: input.questions.map((q) => ({

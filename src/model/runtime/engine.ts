@@ -4,6 +4,8 @@
  * decoder runs. A model that fails to load rejects `createEngine` with a ModelLoadError; it never
  * throws out of an event handler, so it cannot crash the process.
  */
+// First: onnxruntime's telemetry off in the process environment before any worker loads the library.
+import '../../platform/no-telemetry.js';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -136,17 +138,23 @@ export async function createEngine(options: EngineOptions): Promise<VlmEngine> {
       });
     });
 
+  /** Replacements still loading: requests wait for them (each has its own deadline) instead of failing. */
+  let replacing = 0;
   /** A crashed or terminated worker is replaced; the replacement reloads the model. */
   const replace = (dead: Slot) => {
     const i = slots.indexOf(dead);
     log.warn({ worker: i }, 'replacing inference worker');
+    replacing++;
     start()
       .then((s) => {
         if (closed) return void s.worker.terminate();
         slots[i] = s;
-        pump();
       })
-      .catch((err) => log.error({ err }, 'inference worker could not be replaced'));
+      .catch((err) => log.error({ err }, 'inference worker could not be replaced'))
+      .finally(() => {
+        replacing--;
+        pump();
+      });
   };
 
   const pump = () => {
@@ -161,7 +169,7 @@ export async function createEngine(options: EngineOptions): Promise<VlmEngine> {
       };
       slot.worker.postMessage(msg);
     }
-    if (queue.length && !slots.some((s) => s.alive)) {
+    if (queue.length && replacing === 0 && !slots.some((s) => s.alive)) {
       for (const r of queue.splice(0)) settle(r, () => r.reject(new AppError('model_unavailable', 'no inference worker is running', { expose: true })));
     }
   };

@@ -7,7 +7,9 @@ export type ModelLoadReason =
   | 'invalid_manifest'
   | 'corrupt_graph'
   | 'graph_mismatch'
-  | 'worker_failed';
+  | 'worker_failed'
+  /** onnxruntime's telemetry switch was not in the process environment (src/platform/no-telemetry.ts). */
+  | 'telemetry_on';
 
 /**
  * A model that cannot be loaded. Code `model_unavailable` (503); the message names the file and the

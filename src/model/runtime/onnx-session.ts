@@ -3,6 +3,7 @@
  * back to CPU with a log line that says why), checks feeds against the graph's inputs, and converts
  * between ORT tensors and plain `TensorLike` values.
  */
+import { ortTelemetryOff } from '../../platform/no-telemetry.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -100,6 +101,10 @@ async function createOrt(file: string, provider: ExecutionProvider, opts: Sessio
 
 /** Opens `file` on the requested provider or, failing that, on CPU. Load failures become ModelLoadError. */
 export async function openSession(file: string, opts: SessionOptions): Promise<ModelSession> {
+  // Fail closed: in a worker thread the switch can only be inherited, not set (see no-telemetry.ts).
+  if (!ortTelemetryOff()) {
+    throw new ModelLoadError('telemetry_on', 'onnxruntime telemetry is not switched off: ORT_DISABLE_TELEMETRY=1 must be in the process environment before the library loads (src/platform/no-telemetry.ts)', { file });
+  }
   if (!existsSync(file)) throw new ModelLoadError('missing_file', `model file not found: ${file}`, { file });
   const requested = opts.executionProvider;
   let provider: ExecutionProvider = requested;

@@ -3,6 +3,8 @@
  * `session.run` blocks the thread while it computes, so this thread never sees messages during a
  * batch; cancellation therefore arrives through shared-memory flags checked between runs.
  */
+// First (it only checks here: a worker cannot set the C environment; onnx-session.ts refuses without it).
+import '../../platform/no-telemetry.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../../log.js';
