@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Run by `npm test`: makes sure the Debian packages the tests use are present — orthanc + orthanc-dicomweb
-// (the sandbox PACS), chromium (browser tests) and, on bookworm, Mesa >= 25 (software Vulkan from
+// (the sandbox PACS), chromium (browser tests), strace (native network trace) and, on bookworm, Mesa >= 25 (software Vulkan from
 // bookworm-backports) so the WebGPU execution provider runs. Installs the missing ones with apt-get when
 // running as root (VOLMO_NO_APT=1: never install); otherwise prints the command and fails, unless
 // VOLMO_NO_PACS=1. Prints `webgpu=ready` when the software-Vulkan driver is installed.
@@ -27,6 +27,8 @@ const wanted = [
   { pkg: 'orthanc', present: () => onPath('Orthanc') },
   { pkg: 'orthanc-dicomweb', present: () => existsSync('/usr/share/orthanc/plugins/libOrthancDicomWeb.so') },
   { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') },
+  // the no-telemetry test traces the model process's native network calls (test/privacy/no-telemetry.test.ts)
+  { pkg: 'strace', present: () => onPath('strace') },
 ];
 const missing = wanted.filter((w) => !w.present()).map((w) => w.pkg);
 const wantMesa = codename === 'bookworm' && !mesaOk();
