@@ -183,7 +183,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = schema.safeParse(raw);
   const problems = parsed.success ? [] : parsed.error.issues.map(describeIssue);
   for (const k of stray) problems.push(`${k}: unknown setting (typo?)`);
-  const thresholdsFile = parsed.success ? parsed.data.findingsThresholdsFile : undefined;
+  // Checked even when other settings are bad, so that one start-up shows every problem.
+  const thresholdsFile = typeof raw.findingsThresholdsFile === 'string' && raw.findingsThresholdsFile !== '' ? raw.findingsThresholdsFile : undefined;
   const findingsThresholds = thresholdsFile ? readThresholdsFile(thresholdsFile, problems) : undefined;
   if (!parsed.success || problems.length) {
     throw new AppError('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
