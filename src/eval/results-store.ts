@@ -1,7 +1,7 @@
 /**
  * The resumable per-image results of `volmo eval`: `<out>/results.jsonl`, a header line with what the
  * answers depend on (model manifest, task set, tile cap), then one line per finished image, appended as
- * it finishes. A later run with the same header skips finished images whose file is unchanged; a
+ * it finishes (an image run again is appended again; its last line wins). A later run with the same header skips finished images whose file is unchanged; a
  * different header (another model) moves the old file aside (never deletes it) and starts again.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export interface Fingerprint {
 
 export interface OpenedStore {
   done: Map<string, ImageResult>;
-  /** Set when earlier results were moved aside: why, and where to. */
+  /** Set when earlier results were moved aside: why, where to, and how many images they covered. */
   invalidated?: { reason: string; movedTo: string; results: number };
   append(r: ImageResult): void;
 }
@@ -59,7 +59,7 @@ export function openResults(outDir: string, fingerprint: Fingerprint, now: () =>
     if (why) {
       const movedTo = join(outDir, `results.stale-${now().toISOString().replace(/[:.]/g, '-')}.jsonl`);
       renameSync(file, movedTo);
-      invalidated = { reason: why, movedTo, results: results.length };
+      invalidated = { reason: why, movedTo, results: new Set(results.map((r) => r.key)).size };
     } else {
       for (const r of results) done.set(r.key, r);
       // A line cut short by an interrupted run is dropped so that later appends start on a fresh line.
