@@ -106,7 +106,7 @@ async function runImages(dataset: Dataset, o: EvalRunOptions, engine: VlmEngine,
     try {
       r = await assessImage(item, bytes, { engine, findings, maxTiles: o.maxTiles, timeoutMs: o.imageTimeoutMs });
     } catch (err) {
-      throw new AppError('model_unavailable', `the model failed on image ${results.size + 1} of ${dataset.items.length}: ${(err as Error).message}. ` +
+      throw new AppError('model_unavailable', `image ${results.size + 1} of ${dataset.items.length} could not be evaluated: ${(err as Error).message}. ` +
         `${results.size} result(s) are kept in ${join(o.out, RESULTS_FILE)}; run the same command again to continue.`, { cause: err });
     }
     store.append(r);

@@ -164,7 +164,7 @@ describe('volmo eval with the tiny test model', () => {
       { 'labels.csv': 'image,modality,glaucoma\na.jpg,OP,FALSE\nb.jpg,OP,TRUE\nc.jpg,OP,\n' });
     const out = mkdtempSync(join(tmpdir(), 'volmo-eval-out-'));
     const failing = options(ds, out, { openEngine: async () => failingEngine(await createEngine({ modelDir, log: silentLogger(), verifyChecksums: false }), 1) });
-    await expect(runEval(failing.o)).rejects.toThrow(/the model failed on image 2 of 3: .*1 result\(s\) are kept in .*results\.jsonl; run the same command again/);
+    await expect(runEval(failing.o)).rejects.toThrow(/image 2 of 3 could not be evaluated: worker died\. 1 result\(s\) are kept in .*results\.jsonl; run the same command again/);
     expect(resultLines(out)).toBe(1);
     const resumed = options(ds, out);
     const { report } = await runEval(resumed.o);
