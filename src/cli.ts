@@ -1,5 +1,5 @@
 /**
- * `volmo <command>`: serve (default), sandbox, demo, model, bench, doctor. Each sub-command loads
+ * `volmo <command>`: serve (default), sandbox, demo, model, eval, bench, doctor. Each sub-command loads
  * configuration once, validates it, and reports problems plainly.
  */
 import './platform/no-telemetry.js'; // first: onnxruntime telemetry off before anything can load it
@@ -16,6 +16,8 @@ commands:
   model tiny <out>      write a tiny random-weight VOLMO-shaped snapshot (tests)
   model build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data]
   model bench-snapshot <out> --layers N
+  eval <dataset> [--layout csv|idrid|octdl] [--out DIR] [--model DIR]
+                        validate the model on a site's labelled images (volmo eval --help)
   bench                 run the benchmarks and print tables
   doctor                check configuration, system packages and model files
   help                  this text
@@ -64,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'model': {
         const { runModelCli } = await import('./model/cli.js');
         return await runModelCli(rest);
+      }
+      case 'eval': {
+        const { runEvalCli } = await import('./eval/cli.js');
+        return await runEvalCli(rest);
       }
       case 'bench': {
         const { runBench } = await import('../bench/index.js');

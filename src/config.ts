@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AppError } from './errors.js';
+import { parseSiteThresholds, type SiteThresholds } from './findings/site-thresholds.js';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(0).max(65535);
@@ -116,6 +117,9 @@ const schema = z
     /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
     smartAuthAllowlist: urlList.default([]),
 
+    /** A site's operating points written by `volmo eval` (per-condition P(TRUE) bands, referable-DR band); read and checked at start-up. */
+    findingsThresholdsFile: z.string().min(1).optional(),
+
     /** Assessment-and-plan steps: `chained` (each step sees the earlier questions and answers) or `independent` (VOLMO's evaluation). */
     assessPlanHistory: z.enum(['chained', 'independent']).default('chained'),
 
@@ -152,7 +156,9 @@ const schema = z
     }
   });
 
-export type Config = Readonly<Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string }>;
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string; findingsThresholds?: SiteThresholds }
+>;
 
 /** Environment variable name for a config key: publicUrl -> VOLMO_PUBLIC_URL. */
 export function envName(key: string): string {
@@ -195,6 +201,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = schema.safeParse(raw);
   const problems = parsed.success ? [] : parsed.error.issues.map(describeIssue);
   for (const k of stray) problems.push(`${k}: unknown setting (typo?)`);
+  // Checked even when other settings are bad, so that one start-up shows every problem.
+  const thresholdsFile = typeof raw.findingsThresholdsFile === 'string' && raw.findingsThresholdsFile !== '' ? raw.findingsThresholdsFile : undefined;
+  const findingsThresholds = thresholdsFile ? readThresholdsFile(thresholdsFile, problems) : undefined;
   if (!parsed.success || problems.length) {
     throw new AppError('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
@@ -202,5 +211,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const sandbox = c.sandbox ?? c.profile === 'sandbox';
   const host = c.host ?? (c.profile === 'production' ? '0.0.0.0' : '127.0.0.1');
   const publicUrl = (c.publicUrl ?? `http://127.0.0.1:${c.port}`).replace(/\/+$/, '');
-  return Object.freeze({ ...c, sandbox, host, publicUrl });
+  return Object.freeze({ ...c, sandbox, host, publicUrl, ...(findingsThresholds ? { findingsThresholds } : {}) });
+}
+
+/** Reads and checks VOLMO_FINDINGS_THRESHOLDS_FILE; a problem is added to `problems` (reported with the rest). */
+function readThresholdsFile(file: string, problems: string[]): SiteThresholds | undefined {
+  const name = envName('findingsThresholdsFile');
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    problems.push(`${name}: cannot read ${file}: ${(e as Error).message}`);
+    return undefined;
+  }
+  try {
+    return parseSiteThresholds(json, name);
+  } catch (e) {
+    problems.push((e as Error).message);
+    return undefined;
+  }
 }

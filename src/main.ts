@@ -13,7 +13,8 @@ import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
 import { bind, type RunningServer } from './http/server.js';
 import type { Logger } from './log.js';
-import { resolveFindingsConfig } from './findings/config.js';
+import { resolveFindingsConfig, type FindingsConfig } from './findings/config.js';
+import { siteThresholdOverrides } from './findings/site-thresholds.js';
 import type { VlmEngine } from './model/runtime/types.js';
 import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
@@ -103,7 +104,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         },
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
-        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
+        findings: findingsConfig(config, model.engine, log),
         analyses,
         waitMs: config.hookWaitMs,
         maxTiles: config.maxTiles,
@@ -140,6 +141,18 @@ function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): 
   } catch {
     return false;
   }
+}
+
+/** The findings configuration, with the site's operating points when VOLMO_FINDINGS_THRESHOLDS_FILE names them. */
+function findingsConfig(config: Config, engine: VlmEngine | null, log: Logger): FindingsConfig {
+  const t = config.findingsThresholds;
+  if (t) {
+    log.info({ conditions: Object.keys(t.screening), referableDr: Boolean(t.referableDr), targetSensitivity: t.targetSensitivity }, 'site operating points loaded (VOLMO_FINDINGS_THRESHOLDS_FILE)');
+    if (t.model && engine && t.model.manifestSha256 !== engine.info.manifestSha256) {
+      log.warn('VOLMO_FINDINGS_THRESHOLDS_FILE was measured on another model build (manifest sha256 differs): re-run volmo eval with this model');
+    }
+  }
+  return resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory, ...siteThresholdOverrides(t) });
 }
 
 interface LoadedModel {

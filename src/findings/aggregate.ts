@@ -37,7 +37,7 @@ function screeningResult(t: PlannedTask, a: ModelAnswer | undefined, cfg: Findin
   if (answer.kind === 'unparseable') return { ...base, status: 'unparseable' };
   const textCall = answer.value ? 'positive' : 'negative';
   if (pTrue === undefined) return { ...base, status: textCall };
-  const probCall = callFromProbability(pTrue, cfg.screeningBand);
+  const probCall = callFromProbability(pTrue, cfg.conditionBands?.[t.condition!] ?? cfg.screeningBand);
   if (probCall !== 'indeterminate' && probCall !== textCall) {
     flags.push({ code: 'probability-contradicts-text', eye: base.eye, message: `${t.condition} on image ${base.imageId}: answer text and token probability disagree` });
     return { ...base, status: 'indeterminate' };

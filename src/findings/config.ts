@@ -31,6 +31,8 @@ export interface FindingsConfig {
   screeningBand: Band;
   /** P(ICDR grade >= 2) band for "referable DR". */
   referableDrBand: Band;
+  /** Per-condition P(TRUE) bands (a site's operating points, site-thresholds.ts); unnamed conditions use screeningBand. */
+  conditionBands?: Partial<Record<ConditionId, Band>>;
   /** Ungradable images count as a referral trigger (as autonomous DR systems do). */
   ungradableRefers: boolean;
   /** Emit LOINC 105914-6 (autonomous-AI DR screening result) where it applies. */
@@ -53,6 +55,7 @@ export interface FindingsConfigOverrides {
   assessPlanHistory?: FindingsConfig['assessPlanHistory'];
   screeningBand?: Band;
   referableDrBand?: Band;
+  conditionBands?: Partial<Record<ConditionId, Band>>;
   ungradableRefers?: boolean;
   emitAutonomousScreeningCode?: boolean;
 }
@@ -77,5 +80,9 @@ export function resolveFindingsConfig(overrides: FindingsConfigOverrides = {}): 
   }
   checkBand('screeningBand', cfg.screeningBand);
   checkBand('referableDrBand', cfg.referableDrBand);
+  for (const [c, b] of Object.entries(cfg.conditionBands ?? {})) {
+    if (!known.has(c)) throw new AppError('config_invalid', `conditionBands: unknown screening condition ${c}`);
+    checkBand(`conditionBands.${c}`, b);
+  }
   return cfg;
 }

@@ -5,17 +5,22 @@ import { INTEGER_ROPE_FACTOR, parseConfig } from './config.js';
 import { writeSafetensors, writeShardedSafetensors, type NamedTensor } from './safetensors.js';
 import { tensorSpecs, type TensorSpec } from './tensor-names.js';
 
-/** mulberry32 uniform generator + Box-Muller normals; deterministic for a seed. */
-export function seededNormal(seed: number): () => number {
+/** mulberry32: uniform numbers in [0, 1), deterministic for a seed. */
+export function seededUniform(seed: number): () => number {
   let a = seed >>> 0;
-  let spare: number | null = null;
-  const uniform = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** mulberry32 uniform generator + Box-Muller normals; deterministic for a seed. */
+export function seededNormal(seed: number): () => number {
+  const uniform = seededUniform(seed);
+  let spare: number | null = null;
   return () => {
     if (spare !== null) {
       const s = spare;
