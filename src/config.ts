@@ -130,8 +130,13 @@ const schema = z
     inferenceTimeoutMs: positiveInt.default(120_000),
     /** Deadline of one hook call (evidence gathering + the bounded wait for the model). */
     hookTimeoutMs: positiveInt.default(15_000),
-    /** How long a hook call waits for the model before answering with an "analysis in progress" card. */
-    hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
+    /**
+     * How long a hook call waits for a running analysis. 0 (default): never — a finished analysis is served,
+     * otherwise the pending outcome. A few hundred ms suit GPU hosts where an exam takes ~100 ms.
+     */
+    hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(0),
+    /** What a hook answers while its analysis runs: `card` (an info card "AI review in progress") or `none` (no card). */
+    pendingOutcome: z.enum(['card', 'none']).default('card'),
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
     /**

@@ -107,6 +107,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         findings: findingsConfig(config, model.engine, log),
         analyses,
         waitMs: config.hookWaitMs,
+        pendingOutcome: config.pendingOutcome,
         maxTiles: config.maxTiles,
       }),
       feedback: new MemoryFeedbackSink(log),

@@ -33,8 +33,10 @@ export interface HookHandlerDeps {
   findings: FindingsConfig;
   /** Finished and running analyses (see analysis-cache.ts). */
   analyses: AnalysisCache;
-  /** How long a hook call waits for a running analysis before answering with a "pending" card. */
+  /** How long a hook call waits for a running analysis before answering with the pending outcome (0: never waits). */
   waitMs: number;
+  /** While the analysis runs: an info card saying so (default), or no card. */
+  pendingOutcome?: 'card' | 'none';
   maxTiles?: number;
   now?: () => Date;
 }
@@ -86,7 +88,7 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       return result;
     });
     const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
-    if (!result) return { cards: [buildPendingCard(imageCount, engine.info.random, { uuid: entry.id })] };
+    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, { uuid: entry.id })] };
     return { cards: [buildAnalysisCard(result, { uuid: entry.id })] };
   };
 }

@@ -49,7 +49,7 @@ describe('CDS hook with the tiny test model', () => {
   let token: EhrToken;
   let ids: Map<string, string>;
   beforeAll(async () => {
-    svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir });
+    svc = await startSandboxedService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '60000' }); // these cases want the findings on the first call
     token = await ehrTokenFor(svc.sandbox!);
     ids = await patientIds(svc.sandbox!, token.access_token);
   }, 120_000);

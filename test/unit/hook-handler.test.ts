@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AnalysisCache } from '../../src/analysis/analysis-cache.js';
 import { createHookHandler } from '../../src/cds/hook-handler.js';
@@ -66,5 +67,46 @@ describe('hook handler FHIR server checks', () => {
     });
     const err = await handler(request('https://ehr.example.org/fhir'), CDS_SERVICES[2]!, { signal: AbortSignal.abort(), iss: 'x' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'upstream_timeout', status: 504 });
+  });
+});
+
+describe('hooks never wait for inference (issue 9 item 2)', () => {
+  const image = readFileSync('fixtures/images/diabetic-fundus-od.jpg').toString('base64');
+  const withImage: CdsRequest = {
+    hook: 'patient-view',
+    hookInstance: 'd1577c69-dfbe-44ad-ba6d-3e05e953b2ea',
+    context: { userId: 'Practitioner/1', patientId: 'p1' },
+    prefetch: {
+      patient: { resourceType: 'Patient', id: 'p1', birthDate: '1960-01-01' },
+      media: { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Media', id: 'm', status: 'completed', bodySite: { text: 'right eye' }, content: { contentType: 'image/jpeg', data: image } } }] },
+    },
+  };
+  const handlerWith = (pendingOutcome: 'card' | 'none' | undefined, exams: { n: number }) =>
+    createHookHandler({
+      log: silentLogger(),
+      fetch: spyFetch().f,
+      isFhirServerAllowed: () => false,
+      // A model that never finishes: the hook must answer anyway, at once.
+      engine: () => ({ ...engine, exam: () => (exams.n++, new Promise(() => {})) }) as unknown as VlmEngine,
+      findings: resolveFindingsConfig(),
+      analyses: new AnalysisCache({ ttlMs: 60_000, maxEntries: 10 }),
+      waitMs: 0,
+      pendingOutcome,
+    });
+
+  it('answers "in progress" without waiting, and starts one analysis for many hooks', async () => {
+    const exams = { n: 0 };
+    const handler = handlerWith(undefined, exams);
+    const service = CDS_SERVICES.find((s) => s.hook === 'patient-view')!;
+    for (let i = 0; i < 3; i++) {
+      const res = await handler(withImage, service, { signal: new AbortController().signal, iss: 'x' });
+      expect(res.cards[0]!.summary).toMatch(/in progress/);
+    }
+    expect(exams.n).toBe(1);
+  });
+
+  it('answers no card while pending when configured so', async () => {
+    const res = await handlerWith('none', { n: 0 })(withImage, CDS_SERVICES.find((s) => s.hook === 'patient-view')!, { signal: new AbortController().signal, iss: 'x' });
+    expect(res).toEqual({ cards: [] });
   });
 });
