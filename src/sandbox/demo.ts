@@ -17,19 +17,23 @@ interface DemoArgs {
   hook: 'order-sign' | 'order-select' | 'patient-view';
   prefetch: boolean;
   token: boolean;
+  /** Seconds to keep asking while the analysis runs (as an EHR would on later chart actions); 0: ask once. */
+  waitS: number;
 }
 
 function parseArgs(args: string[]): DemoArgs {
-  const out: DemoArgs = { hook: 'order-sign', prefetch: true, token: true };
+  const out: DemoArgs = { hook: 'order-sign', prefetch: true, token: true, waitS: 600 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--no-prefetch') out.prefetch = false;
     else if (a === '--no-token') out.token = false;
     else if (a === '--hook') out.hook = args[++i] as DemoArgs['hook'];
+    else if (a === '--wait') out.waitS = Number(args[++i]);
     else if (!a.startsWith('--')) out.fixture = a;
     else throw new Error(`unknown option ${a}`);
   }
   if (!['order-sign', 'order-select', 'patient-view'].includes(out.hook)) throw new Error(`unknown hook ${out.hook}`);
+  if (!Number.isFinite(out.waitS) || out.waitS < 0) throw new Error('--wait takes a number of seconds');
   return out;
 }
 
@@ -51,6 +55,10 @@ function printCards(cards: CdsCard[]): void {
     if (c.detail) console.log(`  ${c.detail.split('\n').join('\n  ')}`);
     for (const l of c.links ?? []) console.log(`  link (${l.type}): ${l.label} -> ${l.url}`);
   }
+}
+
+function isPending(body: unknown): boolean {
+  return ((body as { cards?: CdsCard[] }).cards ?? []).some((c) => /\bin progress\b/.test(c.summary));
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
@@ -76,7 +84,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     const patientId = await fixturePatientId(fhirBase, token.access_token, fixture.mrn);
     const call = await sandboxHookCall({ serviceBaseUrl: config.publicUrl, fhirBaseUrl: fhirBase, token, patientId, hook: args.hook, prefetch: args.prefetch, withToken: args.token });
     console.log(`EHR simulator -> ${call.serviceUrl.split('/').pop()} (${args.hook}) for fixture "${fixture.key}"; prefetch ${args.prefetch ? 'sent' : 'omitted'}; token ${args.token ? 'sent' : 'omitted'}`);
-    const res = await ehr.callHook(call);
+    // The service never makes a hook wait for the model: while the analysis runs, ask again as an EHR would.
+    const until = Date.now() + args.waitS * 1000;
+    let res = await ehr.callHook(call);
+    while (res.status === 200 && isPending(res.body) && Date.now() < until) {
+      console.log('AI review in progress; asking again in 3 s (as on the next chart action)…');
+      await new Promise((r) => setTimeout(r, 3000));
+      res = await ehr.callHook(call);
+    }
     console.log(`HTTP ${res.status}`);
     if (res.status !== 200) {
       console.log(JSON.stringify(res.body, null, 2));
