@@ -6,7 +6,9 @@ import type { Resource } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
 import { gatherEvidence } from '../../src/analysis/gather-evidence.js';
 import { gatherClinicalContext } from '../../src/evidence/gather-context.js';
+import { extractMeasurements } from '../../src/evidence/observation-extract.js';
 import { resolveQuery } from '../../src/evidence/prefetch.js';
+import { summariseEyeMedications } from '../../src/evidence/record-extract.js';
 import { flattenResources, MAX_BUNDLE_NESTING, screenResource, screenResources } from '../../src/evidence/resource-shape.js';
 import { MemoryFhirClient } from '../../src/fhir/memory-client.js';
 import { selectImages } from '../../src/imaging/select.js';
@@ -107,5 +109,21 @@ describe('evidence gathering with malformed records (was: TypeError / RangeError
     const other = { resourceType: 'Media', id: 'x', subject: { reference: 'Patient/p2' }, content: JPEG };
     const r = await resolveQuery({ key: 'media', query: undefined, patientId: 'p1', prefetch: { media: deepBundle(2, other) } });
     expect([r.resources.length, r.problems.map((p) => p.message)]).toEqual([0, ['1 resource(s) about another patient were ignored']]);
+  });
+});
+
+describe('codes named like Object.prototype keys are not terminology', () => {
+  const SCT = 'http://snomed.info/sct';
+  it('a dosage site coded "constructor" / "__proto__" gives no eye (was: a function as the eye)', () => {
+    for (const code of ['constructor', '__proto__', 'toString']) {
+      const meds = summariseEyeMedications([{ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject, medicationCodeableConcept: { text: 'Timolol 0.5% ophthalmic' }, dosageInstruction: [{ site: { coding: [{ system: SCT, code }] } }] }]);
+      expect(meds.map((m) => m.eye)).toEqual([undefined]);
+    }
+  });
+
+  it('an Observation coded "constructor" is not read as a measurement', () => {
+    const obs = (code: string, system: string) => ({ resourceType: 'Observation' as const, status: 'final' as const, code: { coding: [{ system, code }] }, bodySite: { coding: [{ system: SCT, code: 'constructor' }] }, valueQuantity: { value: 20, code: 'mm[Hg]' } });
+    const r = extractMeasurements([obs('constructor', 'http://loinc.org'), obs('41633001', SCT)]);
+    expect([r.measurements.iop, r.problems]).toEqual([{}, []]);
   });
 });
