@@ -2,6 +2,7 @@
 import type { CodeableConcept, Observation, Quantity, Ratio } from 'fhir/r4.js';
 import { EYE_SITE_SNOMED, IOP_SNOMED, LOINC, OBSERVATION_LOINC, SNOMED, type ObservationCode } from './codes.js';
 import { normaliseHba1c, parseVisualAcuity, pressureMmHg } from './measurements.js';
+import { own } from './resource-shape.js';
 import type { BloodPressure, Hba1c, IntraocularPressure, PatientContext, Problem, VisualAcuity } from './types.js';
 
 type Measurements = Pick<PatientContext, 'hba1c' | 'bloodPressure' | 'visualAcuity' | 'iop'>;
@@ -23,11 +24,12 @@ export function effectiveOf(o: Observation): string | undefined {
 
 function codeOf(cc: CodeableConcept | undefined, bodySite: CodeableConcept | undefined): { code: ObservationCode; loinc?: string } | undefined {
   for (const c of cc?.coding ?? []) {
-    if (c.system === LOINC && c.code && OBSERVATION_LOINC[c.code]) return { code: OBSERVATION_LOINC[c.code], loinc: c.code };
+    const code = c.system === LOINC ? own(OBSERVATION_LOINC, c.code) : undefined;
+    if (code) return { code, loinc: c.code };
   }
   if (cc?.coding?.some((c) => c.system === SNOMED && c.code === IOP_SNOMED)) {
-    const site = bodySite?.coding?.find((c) => c.system === SNOMED && c.code && EYE_SITE_SNOMED[c.code]);
-    const eye = site?.code ? EYE_SITE_SNOMED[site.code] : undefined;
+    const site = bodySite?.coding?.find((c) => c.system === SNOMED && own(EYE_SITE_SNOMED, c.code));
+    const eye = own(EYE_SITE_SNOMED, site?.code);
     if (eye === 'right' || eye === 'left') return { code: { kind: 'iop', eye } };
   }
   return undefined;

@@ -8,6 +8,7 @@ import { isAppError } from '../errors.js';
 import type { FhirClient, SearchOptions } from '../fhir/client.js';
 import { parseRelativeQuery } from '../fhir/client.js';
 import { describeIssues, isOperationOutcome, outcomeIsError, summariseIssues } from '../fhir/fhir-error.js';
+import { screenResources } from './resource-shape.js';
 import type { Problem } from './types.js';
 
 export type PrefetchValue =
@@ -97,10 +98,13 @@ export async function resolveQuery(o: ResolveOptions): Promise<ResolvedQuery> {
   const severity = o.severity ?? 'warning';
   const problems: Problem[] = [];
   const pv = classifyPrefetch(o.prefetch, o.key);
-  const scoped = (rs: readonly Resource[]) => {
-    const mine = rs.filter((r) => belongsToPatient(r, o.patientId));
-    if (mine.length < rs.length) {
-      problems.push({ kind: 'prefetch_error', severity: 'warning', source: `prefetch:${o.key}`, message: `${rs.length - mine.length} resource(s) about another patient were ignored` });
+  /** The boundary: every resource handed on is screened (resource-shape.ts) and about this patient. */
+  const scoped = (rs: readonly Resource[], from: 'prefetch' | 'fetched') => {
+    const screened = screenResources(rs, from === 'prefetch' ? `prefetch:${o.key}` : o.key);
+    problems.push(...screened.problems);
+    const mine = screened.resources.filter((r) => belongsToPatient(r, o.patientId));
+    if (mine.length < screened.resources.length) {
+      problems.push({ kind: 'prefetch_error', severity: 'warning', source: `prefetch:${o.key}`, message: `${screened.resources.length - mine.length} resource(s) about another patient were ignored` });
     }
     return mine;
   };
@@ -110,7 +114,7 @@ export async function resolveQuery(o: ResolveOptions): Promise<ResolvedQuery> {
       return { resources: [], problems, origin: 'none' };
     }
     try {
-      return { resources: scoped(await runQuery(o, o.fhir, o.query)), problems, origin: 'fetched' };
+      return { resources: scoped(await runQuery(o, o.fhir, o.query), 'fetched'), problems, origin: 'fetched' };
     } catch (err) {
       if (isAppError(err) && err.code === 'not_found') {
         problems.push({ kind: 'missing_data', severity, source: o.key, message: `${o.key} not found on the FHIR server` });
@@ -139,7 +143,7 @@ export async function resolveQuery(o: ResolveOptions): Promise<ResolvedQuery> {
         problems.push({ kind: 'prefetch_error', severity: 'warning', source: `prefetch:${o.key}`, message: `prefetch ${o.key} is about another patient` });
         return fetchAll('prefetch unusable');
       }
-      return { resources: [pv.resource], problems, origin: 'prefetch' };
+      return { resources: scoped([pv.resource], 'prefetch'), problems, origin: 'prefetch' };
     }
     case 'bundle': {
       const errors = pv.outcomes.filter(outcomeIsError);
@@ -151,17 +155,17 @@ export async function resolveQuery(o: ResolveOptions): Promise<ResolvedQuery> {
         problems.push({ kind: 'fhir_warning', severity: 'info', source: `prefetch:${o.key}`, message: `prefetch ${o.key} came with outcome issues (${describeIssues(pv.outcomes.flatMap(summariseIssues))})` });
       }
       const resources = [...pv.resources];
-      if (pv.next === undefined) return { resources: scoped(resources), problems, origin: 'prefetch' };
+      if (pv.next === undefined) return { resources: scoped(resources, 'prefetch'), problems, origin: 'prefetch' };
       if (!o.fhir) {
         problems.push({ kind: 'truncated', severity: 'info', source: `prefetch:${o.key}`, message: `prefetch ${o.key} is paginated and later pages could not be fetched` });
-        return { resources: scoped(resources), problems, origin: 'prefetch' };
+        return { resources: scoped(resources, 'prefetch'), problems, origin: 'prefetch' };
       }
       try {
         const rest = await o.fhir.continueSearch(pv.next, { ...o.search, maxPages: Math.max(1, (o.search?.maxPages ?? 5) - 1), signal: o.signal });
-        return { resources: scoped([...resources, ...rest.resources]), problems, origin: 'prefetch+fetched' };
+        return { resources: [...scoped(resources, 'prefetch'), ...scoped(rest.resources, 'fetched')], problems, origin: 'prefetch+fetched' };
       } catch (err) {
         problems.push(fetchProblem(`${o.key} (next page)`, err, 'info'));
-        return { resources: scoped(resources), problems, origin: 'prefetch' };
+        return { resources: scoped(resources, 'prefetch'), problems, origin: 'prefetch' };
       }
     }
   }

@@ -1,6 +1,7 @@
 /** Pure extraction of demographics, conditions and eye-relevant medications from FHIR R4 resources. */
 import type { CodeableConcept, Condition, Dosage, MedicationRequest, MedicationStatement, Patient, Resource } from 'fhir/r4.js';
 import { CONDITION_ICD10, CONDITION_SNOMED, CONDITION_TEXT, EYE_ABBREV_RE, EYE_DRUG_RE, EYE_SITE_SNOMED, EYE_TEXT_RE, ICD10_SYSTEMS, OPHTHALMIC_ROUTE_SNOMED, SNOMED } from './codes.js';
+import { own } from './resource-shape.js';
 import type { CodedValue, ConditionCategory, ConditionSummary, Eye, MedicationSummary, PatientContext } from './types.js';
 
 /** Whole years between a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) and now; undefined if unparsable or in the future. */
@@ -100,13 +101,13 @@ function dosagesOf(m: MedicationRecord): Dosage[] {
 
 function isEyeMedication(name: string, dosages: readonly Dosage[]): boolean {
   const route = dosages.some((d) => d.route?.coding?.some((c) => c.system === SNOMED && c.code === OPHTHALMIC_ROUTE_SNOMED) || /ophthalm|intravitreal/i.test(conceptDisplay(d.route) ?? ''));
-  const site = dosages.some((d) => d.site?.coding?.some((c) => c.system === SNOMED && c.code !== undefined && EYE_SITE_SNOMED[c.code] !== undefined));
+  const site = dosages.some((d) => d.site?.coding?.some((c) => c.system === SNOMED && own(EYE_SITE_SNOMED, c.code) !== undefined));
   const text = dosages.map((d) => d.text ?? '').join(' ');
   return route || site || EYE_DRUG_RE.test(name) || EYE_TEXT_RE.test(text) || EYE_ABBREV_RE.test(text) || /ophthalmic|eye drop|intravitreal/i.test(name);
 }
 
 function eyeOfDosages(dosages: readonly Dosage[]): Eye | undefined {
-  const sites = dosages.flatMap((d) => d.site?.coding ?? []).map((c) => (c.system === SNOMED && c.code ? EYE_SITE_SNOMED[c.code] : undefined)).filter(Boolean);
+  const sites = dosages.flatMap((d) => d.site?.coding ?? []).map((c) => (c.system === SNOMED ? own(EYE_SITE_SNOMED, c.code) : undefined)).filter(Boolean);
   if (sites.length > 0) return sites.includes('both') || (sites.includes('right') && sites.includes('left')) ? 'both' : sites[0];
   return eyeFromText(dosages.map((d) => d.text ?? '').join(' '));
 }

@@ -21,6 +21,7 @@ export type ProblemKind =
   | 'prefetch_error' // a prefetch value was an OperationOutcome / malformed; we fell back to fetching
   | 'fhir_error' // a FHIR query failed (timeout, 5xx, refused, bad body)
   | 'fhir_warning' // server returned an OperationOutcome warning/information alongside data
+  | 'malformed_resource' // a record from the EHR had elements of the wrong type: those left out, or the record skipped
   | 'unit_unknown' // a value with a unit we could not normalise (value left out)
   | 'note_truncated' // a clinical note was cut to the size limit
   | 'note_unreadable' // a note attachment of an unsupported type or undecodable

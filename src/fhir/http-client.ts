@@ -71,13 +71,15 @@ export class HttpFhirClient implements FhirClient {
       if (body.resourceType !== 'Bundle') throw new FhirError('bad_body', this.origin, `expected a Bundle, got ${String(body.resourceType)}`);
       const bundle = body as Bundle;
       pages++;
-      for (const e of bundle.entry ?? []) {
-        const r = e.resource;
-        if (!r) continue;
+      // The server's Bundle is untrusted: entries and links that are not objects are passed over.
+      for (const e of Array.isArray(bundle.entry) ? bundle.entry : []) {
+        const r: unknown = e?.resource;
+        if (!r || typeof r !== 'object' || typeof (r as Resource).resourceType !== 'string') continue;
         if (isOperationOutcome(r) || e.search?.mode === 'outcome') outcomes.push(r as OperationOutcome);
         else if (resources.length < maxResources) resources.push(r as T);
       }
-      const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+      const link = Array.isArray(bundle.link) ? bundle.link.find((l) => l?.relation === 'next')?.url : undefined;
+      const next = typeof link === 'string' ? link : undefined;
       if (next === undefined) return { resources, outcomes, truncated: false, pages };
       if (pages >= maxPages || resources.length >= maxResources) return { resources, outcomes, truncated: true, pages };
       url = this.sameServer(next);

@@ -8,6 +8,14 @@ import { GRADABILITY as G } from './thresholds.js';
 
 export type UngradableReason = 'no_fundus' | 'too_dark' | 'too_blurred' | 'no_disc';
 
+/** Each reason in plain words, for cards and reports. */
+export const UNGRADABLE_TEXT: Readonly<Record<UngradableReason, string>> = {
+  no_fundus: 'No fundus field could be found in the image',
+  too_dark: 'The image is too dark to assess',
+  too_blurred: 'The image is too blurred to assess',
+  no_disc: 'The optic disc could not be found in the image',
+};
+
 export interface FundusMetrics {
   /** Fraction of pixels inside the camera field (non-background). */
   fieldFraction: number;
@@ -21,6 +29,8 @@ export interface FundusMetrics {
   discContrast: number;
   /** Mean (red − green) inside the field: fundus photographs are red-dominated, OCT/grey images are 0. */
   redExcess: number;
+  /** redExcess / fieldMeanLuma: red dominance that does not change with exposure. */
+  redDominance: number;
 }
 
 /** Shrinks and measures. `img` is not consumed (a clone is used). */
@@ -132,13 +142,14 @@ export function fundusMetrics(data: Uint8Array, w: number, h: number, channels: 
   }
   const discContrast = median > 0 ? (best - median) / median : 0;
   const redExcess = field ? redExcessSum / field : 0;
-  return { fieldFraction, fieldMeanLuma, p99Luma: p99, sharpness, discContrast, redExcess };
+  const redDominance = fieldMeanLuma > 0 ? redExcess / fieldMeanLuma : 0;
+  return { fieldFraction, fieldMeanLuma, p99Luma: p99, sharpness, discContrast, redExcess, redDominance };
 }
 
 /** Applies the thresholds of GRADABILITY to the metrics. */
 export function judgeFundus(mt: FundusMetrics): Gradability {
   const reasons: UngradableReason[] = [];
-  if (mt.fieldFraction < G.minFieldFraction) {
+  if (!hasField(mt)) {
     reasons.push(mt.p99Luma < G.minFieldMeanLuma * 2 ? 'too_dark' : 'no_fundus');
   } else {
     if (mt.fieldMeanLuma < G.minFieldMeanLuma) reasons.push('too_dark');
@@ -150,9 +161,14 @@ export function judgeFundus(mt: FundusMetrics): Gradability {
   return { status: reasons.length ? 'ungradable' : 'gradable', reasons, metrics };
 }
 
-/** For an image of unknown modality: does it look like a colour fundus photograph? */
+/** Does it look like a colour fundus photograph: a camera field with a dark surround, red-dominated? */
 export function looksLikeFundus(mt: FundusMetrics): boolean {
-  return mt.fieldFraction >= G.minFieldFraction && mt.fieldFraction <= G.maxFieldFractionGuess && mt.redExcess >= G.minRedExcessGuess;
+  return hasField(mt) && mt.fieldFraction <= G.maxFieldFraction && mt.redDominance >= G.minRedDominance;
+}
+
+/** Enough non-background pixels to judge at all (below: too dark, or no fundus). */
+export function hasField(mt: FundusMetrics): boolean {
+  return mt.fieldFraction >= G.minFieldFraction;
 }
 
 export async function assessFundus(img: Sharp): Promise<Gradability> {

@@ -11,7 +11,7 @@ import { ImageRejection, isImageRejection } from './rejection.js';
 import { LIMITS } from './thresholds.js';
 import { probeImage, sniffFormat } from './probe.js';
 import { decodeDicom } from './dicom-decode.js';
-import { fundusMetrics, judgeFundus, looksLikeFundus } from './gradability.js';
+import { fundusMetrics, hasField, judgeFundus, looksLikeFundus } from './gradability.js';
 import { GRADABILITY } from './thresholds.js';
 import { contentHash } from './content-hash.js';
 
@@ -114,6 +114,9 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
   const { data, info } = analysis;
   const metrics = fundusMetrics(data, info.width, info.height, info.channels);
   if (modality === 'other' && format !== 'dicom' && looksLikeFundus(metrics)) modality = 'OP';
+  if (modality === 'OP' && hasField(metrics) && !looksLikeFundus(metrics)) {
+    throw new ImageRejection('not_fundus_photo', `recorded as a fundus photograph (OP) but has no red-dominated camera field (red dominance ${metrics.redDominance.toFixed(2)}, field ${metrics.fieldFraction.toFixed(2)})`);
+  }
   const gradability: Gradability = modality === 'OP' ? judgeFundus(metrics) : { status: 'unchecked', reasons: [] };
 
   return {

@@ -51,10 +51,14 @@ export const GRADABILITY = Object.freeze({
   discWindowFraction: 0.06,
   minDiscContrast: 0.35,
   /**
-   * Modality guess for attachments that do not say what they are: a colour fundus photograph has a dark
-   * surround (field fraction at most this) and a red-dominated field (mean red − green at least this;
-   * IDRiD_01: 96, an OCT B-scan: 0).
+   * What a colour fundus photograph is (the gate for images recorded as OP, and the guess for images that do
+   * not say what they are): a camera field with a dark surround (field fraction at most `maxFieldFraction`)
+   * that is red-dominated at any exposure (`redDominance` = mean (red − green) / mean luma inside the field,
+   * at least `minRedDominance`). Measured: the fundus fixtures 1.23–1.25 (field 0.67), IDRiD_01 0.86 (field
+   * 0.87), the underexposed fixture 3.3; OCT B-scans 0 (the shared public one: field 1.0; the synthetic
+   * fixtures 0.79–0.80); a flat grey picture 0, field 1.0. Red-free (greyscale) fundus photographs are refused too:
+   * VOLMO's fundus questions are asked of colour photographs.
    */
-  maxFieldFractionGuess: 0.97,
-  minRedExcessGuess: 20,
+  maxFieldFraction: 0.97,
+  minRedDominance: 0.2,
 });

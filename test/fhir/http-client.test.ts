@@ -93,6 +93,13 @@ describe('HttpFhirClient', () => {
     expect(res.outcomes).toHaveLength(1);
   });
 
+  it('passes over entries and links of the wrong shape in a searchset (issue 14: was a TypeError)', async () => {
+    srv.route('/fhir/Media', (_q, r) => json(r, 200, { resourceType: 'Bundle', type: 'searchset', link: { relation: 'next' }, entry: [null, 5, { resource: null }, { resource: 'x' }, { resource: { resourceType: 'Media', id: 'm' } }] }));
+    srv.route('/fhir/Endpoint', (_q, r) => json(r, 200, { resourceType: 'Bundle', type: 'searchset', link: [null, { relation: 'next', url: 7 }], entry: { resource: { resourceType: 'Endpoint' } } }));
+    expect((await fhir.search('Media')).resources).toEqual([{ resourceType: 'Media', id: 'm' }]);
+    expect(await fhir.search('Endpoint')).toMatchObject({ resources: [], truncated: false, pages: 1 });
+  });
+
   it('refuses a next link that leaves the server, without sending the token', async () => {
     const before = refusedHosts.length;
     const err = await failure(fhir.search('Observation', { code: 'escape' }));

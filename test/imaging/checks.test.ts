@@ -55,12 +55,12 @@ describe('gradability gate (synthetic fundus images)', () => {
     expect(img.gradability.reasons).toEqual(['no_disc']);
   });
 
-  it('flags a black frame (no field at all) too_dark and a flat grey picture ungradable', async () => {
+  it('flags a black frame (no field at all) too_dark and refuses a flat grey picture as not a fundus photograph', async () => {
     const black = await sharp({ create: { width: 800, height: 600, channels: 3, background: '#000' } }).png().toBuffer();
     expect((await prepareImage(black, { modality: 'OP', provenance: prov })).gradability.reasons).toEqual(['too_dark']);
     const grey = await sharp({ create: { width: 800, height: 600, channels: 3, background: '#777' } }).jpeg().toBuffer();
-    const g = await prepareImage(grey, { modality: 'OP', provenance: prov });
-    expect(g.gradability.reasons).toEqual(['too_blurred', 'no_disc']);
+    // a flat grey picture has no red-dominated camera field: not a colour fundus photograph (issue 14, finding 8)
+    await expect(prepareImage(grey, { modality: 'OP', provenance: prov })).rejects.toMatchObject({ reason: 'not_fundus_photo' });
   });
 
   it('guesses OP for an unlabelled colour fundus photo and leaves a grey picture unchecked', async () => {
