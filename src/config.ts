@@ -140,8 +140,8 @@ const schema = z
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
     /**
-     * Bearer token for operator endpoints (/metrics). Unset: /metrics answers loopback callers only
-     * (the sandbox); production requires it.
+     * Bearer token for operator endpoints (/metrics, /admin/feedback). Unset: they answer loopback callers
+     * only (the sandbox); production requires it.
      */
     operatorToken: z.string().min(32, 'at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   })

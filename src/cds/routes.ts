@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { readJsonBody, type JsonLimits } from '../http/bounded-json.js';
 import type { Metrics } from '../http/metrics.js';
 import type { CdsJwtVerifier } from './jwt-verifier.js';
+import { reasonLabel } from './override-reasons.js';
 import { parseCdsRequest } from './request-schema.js';
 import type { FeedbackSink, HookHandler } from './types.js';
 
@@ -24,16 +25,23 @@ export interface CdsRoutesDeps {
   bodyLimits: JsonLimits;
 }
 
+const coding = z.object({ system: z.string().max(1024).optional(), code: z.string().min(1).max(256), display: z.string().max(1024).optional() });
+const overrideReason = z
+  .object({ reason: coding.optional(), userComment: z.string().max(4000).optional() })
+  .refine((r) => r.reason !== undefined || r.userComment !== undefined, 'needs a reason Coding or a userComment');
+
 const feedbackBody = z.object({
   feedback: z
     .array(
       z.object({
-        card: z.string().min(1),
+        card: z.string().min(1).max(128),
         outcome: z.enum(['accepted', 'overridden']),
-        acceptedSuggestions: z.array(z.object({ id: z.string() })).optional(),
-        overrideReason: z.unknown().optional(),
-        overrideReasons: z.unknown().optional(),
+        acceptedSuggestions: z.array(z.object({ id: z.string().min(1).max(128) })).max(100).optional(),
+        overrideReason: overrideReason.optional(),
+        /** Epic's spelling; an array is taken as its first element. */
+        overrideReasons: z.union([overrideReason, z.array(overrideReason).min(1).transform((a) => a[0]!)]).optional(),
         outcomeTimestamp: z.string().datetime({ offset: true }),
+        extension: z.record(z.string(), z.unknown()).optional(),
       }),
     )
     .min(1)
@@ -85,8 +93,12 @@ export function cdsRoutes(deps: CdsRoutesDeps): Router {
     await authenticate(req.get('authorization'), `/cds-services/${service.id}/feedback`, [serviceUrl]);
     const parsed = feedbackBody.safeParse(await readJsonBody(req, deps.bodyLimits));
     if (!parsed.success) throw new AppError('bad_request', `invalid feedback: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const items = parsed.data.feedback.map(({ overrideReasons, ...f }) => ({ ...f, overrideReason: f.overrideReason ?? overrideReasons }));
-    await deps.feedback.record(service.id, items);
+    const items = parsed.data.feedback.map(({ overrideReasons, ...f }) => {
+      const reason = f.overrideReason ?? overrideReasons;
+      return { ...f, ...(reason ? { overrideReason: reason } : {}) };
+    });
+    // Count what is new only: a resent batch must not count twice.
+    for (const f of await deps.feedback.record(service.id, items)) deps.metrics.feedback.inc({ service: service.id, outcome: f.outcome, reason: reasonLabel(f.overrideReason?.reason) });
     res.status(200).json({});
   });
 

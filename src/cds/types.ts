@@ -27,14 +27,32 @@ export type HookHandler = (
   opts: { signal: AbortSignal; iss?: string },
 ) => Promise<CdsResponse>;
 
+export interface Coding {
+  system?: string;
+  code?: string;
+  display?: string;
+}
+
 export interface FeedbackItem {
   card: string;
   outcome: 'accepted' | 'overridden';
   acceptedSuggestions?: { id: string }[];
-  overrideReason?: unknown;
+  /** CDS Hooks 2.0: a reason Coding and/or the clinician's comment (Epic sends it as `overrideReasons`). */
+  overrideReason?: { reason?: Coding; userComment?: string };
   outcomeTimestamp: string;
+  /** Client extensions (Epic sends its own override reasons here). */
+  extension?: Record<string, unknown>;
 }
 
+export interface StoredFeedback extends FeedbackItem {
+  service: string;
+  receivedAt: string;
+}
+
+/** Where card feedback is kept. Idempotent: one record per service + card uuid + outcome (the first one received). */
 export interface FeedbackSink {
-  record(serviceId: string, items: FeedbackItem[]): Promise<void>;
+  /** Records the new items and returns them (items repeating one already recorded are left out). */
+  record(serviceId: string, items: FeedbackItem[]): Promise<FeedbackItem[]>;
+  /** Records received at or after `since`, oldest first, at most `limit`. */
+  list(opts: { since?: Date; limit: number }): Promise<StoredFeedback[]>;
 }

@@ -112,6 +112,13 @@ export function createApp(deps: AppDeps): Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  app.get('/admin/feedback', operatorOnly(config.operatorToken), async (req, res) => {
+    const since = typeof req.query.since === 'string' ? new Date(req.query.since) : undefined;
+    if (since && Number.isNaN(since.getTime())) throw new AppError('bad_request', 'since must be an ISO 8601 date-time');
+    const limit = Math.min(Number(req.query.limit ?? 1000) || 1000, 10_000);
+    res.set('Cache-Control', 'no-store').json({ feedback: await deps.cds.feedback.list({ since, limit }) });
+  });
+
   if (deps.jwks) {
     const jwks = deps.jwks;
     app.get('/.well-known/jwks.json', async (_req, res) => {

@@ -7,6 +7,7 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route'>;
   hookCalls: Counter<'service' | 'outcome'>;
   cards: Counter<'service' | 'indicator'>;
+  feedback: Counter<'service' | 'outcome' | 'reason'>;
   modelReady: Gauge;
 }
 
@@ -25,6 +26,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     hookCalls: new Counter({ name: 'volmo_cds_hook_calls_total', help: 'CDS Hooks calls by service and outcome', labelNames: ['service', 'outcome'], registers: [registry] }),
     cards: new Counter({ name: 'volmo_cds_cards_total', help: 'Cards returned by service and indicator', labelNames: ['service', 'indicator'], registers: [registry] }),
+    feedback: new Counter({ name: 'volmo_cds_feedback_total', help: 'Card feedback recorded (first report per card and outcome) by service, outcome and override reason', labelNames: ['service', 'outcome', 'reason'], registers: [registry] }),
     modelReady: new Gauge({ name: 'volmo_model_ready', help: '1 when the model is loaded and ready', registers: [registry] }),
   };
 }

@@ -322,3 +322,64 @@ describe('aud compared after normalising (issue 9 item 7)', () => {
     }
   });
 });
+
+describe('feedback that counts (issue 9 item 6)', () => {
+  const token = 'operator-'.repeat(5);
+  let ehr: EhrSimulator;
+  let t: ReturnType<typeof buildTestApp>;
+  beforeAll(async () => {
+    ehr = await startEhrSimulator();
+    t = buildTestApp(ehr, { env: { VOLMO_OPERATOR_TOKEN: token } });
+  });
+  afterAll(async () => ehr.close());
+  const send = async (items: unknown[]) =>
+    request(t.app).post(`/cds-services/${SIGN}/feedback`).set('authorization', `Bearer ${await ehr.signJwt(`${signUrl}/feedback`)}`).send({ feedback: items });
+  const reason = { system: 'urn:volmo-cds:override-reason', code: 'already-referred', display: 'Patient already under eye care or referred' };
+
+  it('is idempotent by card uuid + outcome, and counted once by outcome and reason', async () => {
+    const first = { card: 'card-1', outcome: 'overridden', overrideReason: { reason, userComment: 'seen last week' }, outcomeTimestamp: '2026-12-01T10:00:00Z' };
+    expect((await send([first])).status).toBe(200);
+    expect((await send([{ ...first, outcomeTimestamp: '2026-12-01T10:05:00Z' }])).status).toBe(200); // resent later
+    expect((await send([{ card: 'card-1', outcome: 'accepted', acceptedSuggestions: [{ id: 's1' }], outcomeTimestamp: '2026-12-01T10:06:00Z' }])).status).toBe(200);
+    const mine = [...t.feedback.items.values()].filter((f) => f.card === 'card-1');
+    expect(mine.map((f) => [f.outcome, f.outcomeTimestamp])).toEqual([
+      ['overridden', '2026-12-01T10:00:00Z'],
+      ['accepted', '2026-12-01T10:06:00Z'],
+    ]);
+    const metrics = (await request(t.app).get('/metrics').set('authorization', `Bearer ${token}`)).text;
+    expect(metrics).toMatch(new RegExp(`volmo_cds_feedback_total\\{service="${SIGN}",outcome="overridden",reason="already-referred"\\} 1`));
+    expect(metrics).toMatch(new RegExp(`volmo_cds_feedback_total\\{service="${SIGN}",outcome="accepted",reason="none"\\} 1`));
+  });
+
+  it("accepts Epic's plural overrideReasons (object or array) and a comment alone; another system's Coding counts as other", async () => {
+    expect((await send([{ card: 'card-2', outcome: 'overridden', overrideReasons: [{ reason: { system: 'urn:epic', code: '7', display: 'Other' } }], outcomeTimestamp: '2026-12-01T11:00:00Z' }])).status).toBe(200);
+    expect((await send([{ card: 'card-3', outcome: 'overridden', overrideReasons: { userComment: 'not now' }, outcomeTimestamp: '2026-12-01T11:00:00Z' }])).status).toBe(200);
+    expect(t.feedback.items.get(`${SIGN}|card-2|overridden`)?.overrideReason?.reason?.code).toBe('7');
+    expect(t.feedback.items.get(`${SIGN}|card-3|overridden`)?.overrideReason?.userComment).toBe('not now');
+    const metrics = (await request(t.app).get('/metrics').set('authorization', `Bearer ${token}`)).text;
+    expect(metrics).toMatch(/outcome="overridden",reason="other"\} 1/);
+  });
+
+  it.each([
+    ['an empty overrideReason', { overrideReason: {} }],
+    ['a reason Coding without code', { overrideReason: { reason: { system: 'x', display: 'y' } } }],
+    ['a string reason', { overrideReason: 'because' }],
+    ['a bad outcome', { outcome: 'maybe' }],
+    ['a timestamp without zone', { outcomeTimestamp: '2026-12-01T10:00:00' }],
+  ])('refuses %s with 400', async (_n, over) => {
+    const res = await send([{ card: 'card-9', outcome: 'overridden', overrideReason: { reason }, outcomeTimestamp: '2026-12-01T10:00:00Z', ...over }]);
+    expect(res.status).toBe(400);
+    expect(res.body.issue[0].diagnostics).toMatch(/invalid feedback/);
+  });
+
+  it('is readable by operators only: GET /admin/feedback?since=', async () => {
+    expect((await request(t.app).get('/admin/feedback')).status).toBe(401);
+    const all = await request(t.app).get('/admin/feedback').set('authorization', `Bearer ${token}`);
+    expect(all.status).toBe(200);
+    expect(all.body.feedback.length).toBeGreaterThanOrEqual(4);
+    expect(all.body.feedback[0]).toMatchObject({ service: SIGN, card: 'card-1', outcome: 'overridden' });
+    const none = await request(t.app).get(`/admin/feedback?since=${new Date(Date.now() + 60_000).toISOString()}`).set('authorization', `Bearer ${token}`);
+    expect(none.body.feedback).toEqual([]);
+    expect((await request(t.app).get('/admin/feedback?since=yesterday').set('authorization', `Bearer ${token}`)).status).toBe(400);
+  });
+});
