@@ -4,6 +4,7 @@
  */
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
+import { modelCardRouter } from './cds/model-card.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
@@ -96,6 +97,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
       verifier,
       handler: createHookHandler({
         log: log.child({ component: 'cds' }),
+        publicUrl: config.publicUrl,
         fetch,
         // A hook may name only a FHIR server its (verified) client is bound to; an unbound client gets prefetch only.
         isFhirServerAllowed: (url, iss) => {
@@ -114,6 +116,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
       hookTimeoutMs: config.hookTimeoutMs,
     },
     extraRouters: [
+      modelCardRouter(() => model.engine?.info ?? null),
       createLaunchRouter({
         publicUrl: config.publicUrl,
         clientId: config.smartClientId,

@@ -8,9 +8,34 @@ import type { EvidenceBundle } from '../evidence/types.js';
 import type { EyeFindings, Urgency } from '../findings/findings-types.js';
 import { CONDITIONS } from '../findings/tasks.js';
 import { RANDOM_WEIGHTS_BANNER } from '../reports/codes.js';
+import { randomUUID } from 'node:crypto';
+import { OVERRIDE_REASONS } from './override-reasons.js';
 import type { CdsCard } from './types.js';
 
-export const CARD_TOPIC = { system: 'urn:volmo-cds:card-topic', code: 'volmo-eye-ai-draft', display: 'VOLMO ophthalmic AI draft' };
+/** Epic accepts letters and digits only in source.topic codes. */
+export const CARD_TOPIC = { system: 'urn:volmo-cds:card-topic', code: 'VOLMOEYEAIDRAFT', display: 'VOLMO ophthalmic AI draft' };
+/** Card extension key naming the analysis a card shows (the card uuid is fresh in every response). */
+export const ANALYSIS_EXTENSION = 'org.volmo-cds.analysis-id';
+
+/** What every card needs besides the analysis: where it leads, and the call's orders for suggestions. */
+export interface CardContext {
+  analysisId: string;
+  /** The service's public base URL: the model-card page and the SMART app's launch URL hang off it. */
+  publicUrl: string;
+  patientId: string;
+  /** The eye orders of an order hook (suggestions may raise their priority). */
+  eyeOrders?: readonly unknown[];
+  /** Card and suggestion uuids (fresh per response); injectable for tests. */
+  newUuid?: () => string;
+}
+
+function source(random: boolean, ctx: CardContext, name?: string): CdsCard['source'] {
+  return { label: random ? 'volmo-cds (test model)' : name ? `${name} via volmo-cds (AI)` : 'volmo-cds (AI)', url: `${ctx.publicUrl}/model-card`, topic: CARD_TOPIC };
+}
+
+function reviewLink(ctx: CardContext): NonNullable<CdsCard['links']>[number] {
+  return { label: 'Review the AI draft in VOLMO', url: `${ctx.publicUrl}/launch`, type: 'smart', appContext: JSON.stringify({ analysis: ctx.analysisId }) };
+}
 /** The label every card from a random-weight model carries (the reports' banner text). */
 export const TEST_MODEL_LABEL = RANDOM_WEIGHTS_BANNER;
 
@@ -48,7 +73,7 @@ function problemLines(evidence: EvidenceBundle): string[] {
   return shown.length ? ['', '**Evidence problems**', ...shown.slice(0, 8).map((p) => `- ${p.message}`)] : [];
 }
 
-export function buildAnalysisCard(result: AnalysisResult, opts: { uuid: string; sourceUrl?: string }): CdsCard {
+export function buildAnalysisCard(result: AnalysisResult, ctx: CardContext): CdsCard {
   const { findings, model } = result;
   const urgency = findings.referral.urgency;
   const headline = `AI draft: ${URGENCY_TEXT[urgency]}`;
@@ -64,23 +89,63 @@ export function buildAnalysisCard(result: AnalysisResult, opts: { uuid: string; 
     '',
     `AI-generated draft pending clinician review. Model ${model.name} ${model.version} (${model.executionProvider}); task set ${findings.taskSetVersion}. Not a diagnosis.`,
   ].join('\n');
+  const newUuid = ctx.newUuid ?? randomUUID;
+  // A random-weight model's output never proposes a clinical action.
+  const suggestions = model.random ? [] : suggestionsFor(urgency, findings.referral.reasons, ctx, newUuid);
   return {
-    uuid: opts.uuid,
+    uuid: newUuid(),
     summary,
     detail,
     indicator: model.random ? 'info' : INDICATOR[urgency],
-    source: { label: model.random ? 'volmo-cds (test model)' : `${model.name} via volmo-cds (AI)`, url: opts.sourceUrl, topic: CARD_TOPIC },
+    source: source(model.random, ctx, model.name),
+    ...(suggestions.length ? { suggestions, selectionBehavior: 'any' as const } : {}),
+    overrideReasons: OVERRIDE_REASONS.map((r) => ({ ...r })),
+    links: [reviewLink(ctx)],
+    extension: { [ANALYSIS_EXTENSION]: ctx.analysisId },
   };
 }
 
+const PRIORITY: Partial<Record<Urgency, 'urgent' | 'routine'>> = { urgent: 'urgent', soon: 'routine' };
+
+/**
+ * Referable findings: propose an ophthalmology referral (a draft ServiceRequest the clinician may add), and
+ * for an urgent one, raising the priority of the eye order being signed. One action per suggestion.
+ */
+function suggestionsFor(urgency: Urgency, reasons: readonly string[], ctx: CardContext, newUuid: () => string): NonNullable<CdsCard['suggestions']> {
+  const priority = PRIORITY[urgency];
+  if (!priority) return [];
+  const referral = {
+    resourceType: 'ServiceRequest',
+    status: 'draft',
+    intent: 'order',
+    priority,
+    code: { text: 'Referral to ophthalmology' },
+    subject: { reference: `Patient/${ctx.patientId}` },
+    reasonCode: reasons.slice(0, 3).map((text) => ({ text: `AI draft finding: ${text}` })),
+    note: [{ text: 'Proposed from an AI draft pending clinician review (VOLMO).' }],
+  };
+  const out: NonNullable<CdsCard['suggestions']> = [
+    { label: urgency === 'urgent' ? 'Add an urgent ophthalmology referral' : 'Add an ophthalmology referral', uuid: newUuid(), actions: [{ type: 'create', description: 'Ophthalmology referral (draft order)', resource: referral }] },
+  ];
+  if (urgency === 'urgent') {
+    for (const order of ctx.eyeOrders ?? []) {
+      const o = order as { resourceType?: unknown; id?: unknown; priority?: unknown };
+      if (typeof o.resourceType !== 'string' || typeof o.id !== 'string' || o.priority === 'urgent' || o.priority === 'stat') continue;
+      out.push({ label: "Raise this eye order's priority to urgent", uuid: newUuid(), actions: [{ type: 'update', description: 'Set the draft order priority to urgent', resource: { ...o, priority: 'urgent' } }] });
+    }
+  }
+  return out;
+}
+
 /** The analysis is still running: say so plainly, with no findings. */
-export function buildPendingCard(images: number, random: boolean, opts: { uuid: string }): CdsCard {
+export function buildPendingCard(images: number, random: boolean, ctx: CardContext): CdsCard {
   const summary = `AI review of ${images} retinal image${images === 1 ? '' : 's'} in progress: results will show on the next chart action`;
   return {
-    uuid: opts.uuid,
+    uuid: (ctx.newUuid ?? randomUUID)(),
     summary: random ? `${TEST_MODEL_LABEL}: ${summary}`.slice(0, 139) : summary,
     detail: 'The VOLMO model is still analysing the images. No findings are available yet; nothing has been concluded. The draft report will be ready for clinician review when the analysis finishes.',
     indicator: 'info',
-    source: { label: random ? 'volmo-cds (test model)' : 'volmo-cds (AI)', topic: CARD_TOPIC },
+    source: source(random, ctx),
+    extension: { [ANALYSIS_EXTENSION]: ctx.analysisId },
   };
 }

@@ -14,12 +14,14 @@ import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
 import { buildAnalysisCard, buildPendingCard } from './cards.js';
-import { hookConcernsEyes } from './eye-orders.js';
+import { hookConcernsEyes, isEyeOrder, ordersInScope } from './eye-orders.js';
 import type { CdsRequest } from './request-schema.js';
 import type { HookHandler } from './types.js';
 
 export interface HookHandlerDeps {
   log: Logger;
+  /** The service's public base URL (cards link to its model-card page and SMART app). */
+  publicUrl: string;
   /** The outbound fetch (allowlist + address checks): FHIR servers, PACS. */
   fetch: GuardedFetch;
   /**
@@ -88,7 +90,8 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       return result;
     });
     const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
-    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, { uuid: entry.id })] };
-    return { cards: [buildAnalysisCard(result, { uuid: entry.id })] };
+    const cardContext = { analysisId: entry.id, publicUrl: deps.publicUrl, patientId, eyeOrders: ordersInScope(request.context, request.hook).filter(isEyeOrder) };
+    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, cardContext)] };
+    return { cards: [buildAnalysisCard(result, cardContext)] };
   };
 }

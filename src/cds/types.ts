@@ -7,7 +7,7 @@ export interface CdsCard {
   detail?: string;
   indicator: 'info' | 'warning' | 'critical';
   source: { label: string; url?: string; icon?: string; topic?: { system?: string; code: string; display?: string } };
-  suggestions?: unknown[];
+  suggestions?: { label: string; uuid?: string; isRecommended?: boolean; actions?: { type: 'create' | 'update' | 'delete'; description: string; resource?: Record<string, unknown>; resourceId?: string }[] }[];
   selectionBehavior?: 'at-most-one' | 'any';
   overrideReasons?: { system?: string; code: string; display: string }[];
   links?: { label: string; url: string; type: 'absolute' | 'smart'; appContext?: string; autolaunchable?: boolean }[];

@@ -64,6 +64,7 @@ describe('hook handler for a non-eye order', () => {
     const engine = { info: { name: 't', version: '1', random: true, manifestSha256: 'x', executionProvider: 'cpu', dtype: 'fp32' } } as unknown as VlmEngine;
     const handler = createHookHandler({
       log: silentLogger(),
+      publicUrl: 'https://cds.example.org',
       fetch,
       isFhirServerAllowed: () => true,
       engine: () => (engineAsked++, engine),

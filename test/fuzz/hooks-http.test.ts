@@ -39,6 +39,7 @@ describe('fuzz: hook calls through the express app', () => {
     FHIR_PATHS.forEach((p, i) => srv.route(`/fhir/${p}`, (_q, r) => json(r, 200, answers[i] ?? { resourceType: 'Bundle', type: 'searchset' })));
     gf = createGuardedFetch({ allow: [`${srv.origin}/fhir`], timeoutMs: 1000, retry: { maxRetries: 0 } });
     const handler = createHookHandler({
+      publicUrl: PUBLIC_URL,
       log: silentLogger(),
       fetch: gf,
       isFhirServerAllowed: (url) => url === `${srv.origin}/fhir`,

@@ -37,6 +37,7 @@ describe('hook calls carrying malformed FHIR records (was: 500)', () => {
     srv = await startScriptedServer();
     gf = createGuardedFetch({ allow: [`${srv.origin}/fhir`], timeoutMs: 1000, retry: { maxRetries: 0 } });
     const handler = createHookHandler({
+      publicUrl: PUBLIC_URL,
       log: silentLogger(),
       fetch: gf,
       isFhirServerAllowed: (url) => url === `${srv.origin}/fhir`,

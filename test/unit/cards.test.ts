@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
-import { buildAnalysisCard, buildPendingCard, TEST_MODEL_LABEL } from '../../src/cds/cards.js';
+import { ANALYSIS_EXTENSION, buildAnalysisCard, buildPendingCard, TEST_MODEL_LABEL } from '../../src/cds/cards.js';
+import { modelCardPage } from '../../src/cds/model-card.js';
+import type { CdsCard } from '../../src/cds/types.js';
+import { eyeExamOrder } from '../../src/sandbox/orders.js';
 import type { Urgency } from '../../src/findings/findings-types.js';
 
 function result(urgency: Urgency, random: boolean, reasons = ['right eye: ICDR 3 (severe NPDR)']): AnalysisResult {
@@ -26,6 +29,8 @@ function result(urgency: Urgency, random: boolean, reasons = ['right eye: ICDR 3
   } as unknown as AnalysisResult;
 }
 
+const CTX = { analysisId: 'a-1', publicUrl: 'https://cds.example.org', patientId: 'p1' };
+
 describe('CDS cards', () => {
   it.each([
     ['urgent', 'critical'],
@@ -33,7 +38,7 @@ describe('CDS cards', () => {
     ['routine', 'info'],
     ['undetermined', 'warning'],
   ] as const)('a %s referral from a real model is a %s card', (urgency, indicator) => {
-    const card = buildAnalysisCard(result(urgency, false), { uuid: 'u' });
+    const card = buildAnalysisCard(result(urgency, false), CTX);
     expect(card.indicator).toBe(indicator);
     expect(card.summary.length).toBeLessThan(140);
     expect(card.summary).not.toContain(TEST_MODEL_LABEL);
@@ -45,15 +50,81 @@ describe('CDS cards', () => {
   });
 
   it('output of a random-weight model is labelled and never alarms', () => {
-    const card = buildAnalysisCard(result('urgent', true), { uuid: 'u' });
+    const card = buildAnalysisCard(result('urgent', true), CTX);
     expect(card.summary.startsWith(TEST_MODEL_LABEL)).toBe(true);
     expect(card.indicator).toBe('info');
     expect(card.detail).toMatch(/random weights/);
   });
 
   it('keeps summaries under 140 characters', () => {
-    const card = buildAnalysisCard(result('soon', true, ['x'.repeat(300)]), { uuid: 'u' });
+    const card = buildAnalysisCard(result('soon', true, ['x'.repeat(300)]), CTX);
     expect(card.summary.length).toBeLessThan(140);
-    expect(buildPendingCard(2, true, { uuid: 'u' }).summary.length).toBeLessThan(140);
+    expect(buildPendingCard(2, true, CTX).summary.length).toBeLessThan(140);
+  });
+});
+
+/** The CDS Hooks 2.0.1 card rules (and Epic's), checked on any card. */
+function expectConformantCard(card: CdsCard): void {
+  expect(card.uuid).toMatch(/^[0-9a-f-]{36}$/);
+  expect(card.summary.length).toBeGreaterThan(0);
+  expect(card.summary.length).toBeLessThanOrEqual(140);
+  expect(['info', 'warning', 'critical']).toContain(card.indicator);
+  expect(card.source.label.length).toBeGreaterThan(0);
+  expect(card.source.url).toBe('https://cds.example.org/model-card');
+  expect(card.source.topic?.code).toMatch(/^[A-Za-z0-9]+$/);
+  for (const s of card.suggestions ?? []) {
+    expect(s.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(s.actions).toHaveLength(1);
+    expect(['create', 'update', 'delete']).toContain(s.actions![0]!.type);
+  }
+  if (card.suggestions?.length) expect(card.selectionBehavior).toBe('any');
+  for (const r of card.overrideReasons ?? []) expect(r.display.length).toBeGreaterThan(0);
+  for (const l of card.links ?? []) {
+    expect(['absolute', 'smart']).toContain(l.type);
+    if (l.type === 'smart') expect(JSON.parse(l.appContext!)).toEqual({ analysis: 'a-1' });
+  }
+}
+
+describe('cards a clinician can act on (issue 9 item 5)', () => {
+  it('every card is conformant, with a fresh uuid per response and the analysis id in its link and extension', () => {
+    const a = buildAnalysisCard(result('routine', false), CTX);
+    const b = buildAnalysisCard(result('routine', false), CTX);
+    const p = buildPendingCard(1, false, CTX);
+    for (const c of [a, b, p]) {
+      expectConformantCard(c);
+      expect(c.extension?.[ANALYSIS_EXTENSION]).toBe('a-1');
+    }
+    expect(new Set([a.uuid, b.uuid, p.uuid]).size).toBe(3);
+    expect(a.links).toEqual([{ label: 'Review the AI draft in VOLMO', url: 'https://cds.example.org/launch', type: 'smart', appContext: '{"analysis":"a-1"}' }]);
+    expect(a.overrideReasons?.map((r) => r.code)).toContain('already-referred');
+    expect(a.suggestions).toBeUndefined(); // routine: nothing to propose
+  });
+
+  it('an urgent finding proposes a referral and raising the eye order priority, one action each', () => {
+    const order = { ...eyeExamOrder('p1', 'o1'), priority: 'routine' };
+    const card = buildAnalysisCard(result('urgent', false), { ...CTX, eyeOrders: [order, { ...eyeExamOrder('p1', 'o2'), priority: 'stat' }] });
+    expectConformantCard(card);
+    expect(card.suggestions?.map((s) => s.label)).toEqual(['Add an urgent ophthalmology referral', "Raise this eye order's priority to urgent"]);
+    const [create, update] = card.suggestions!.map((s) => s.actions![0]!);
+    expect(create).toMatchObject({ type: 'create', resource: { resourceType: 'ServiceRequest', status: 'draft', intent: 'order', priority: 'urgent', subject: { reference: 'Patient/p1' } } });
+    expect(update).toMatchObject({ type: 'update', resource: { resourceType: 'ServiceRequest', id: 'o1', priority: 'urgent' } });
+  });
+
+  it('a soon finding proposes a routine referral only; a random-weight model proposes nothing', () => {
+    const soon = buildAnalysisCard(result('soon', false), { ...CTX, eyeOrders: [eyeExamOrder('p1')] });
+    expect(soon.suggestions?.map((s) => s.actions![0]!.resource?.priority)).toEqual(['routine']);
+    const random = buildAnalysisCard(result('urgent', true), { ...CTX, eyeOrders: [eyeExamOrder('p1')] });
+    expectConformantCard(random);
+    expect(random.suggestions).toBeUndefined();
+    expect(random.selectionBehavior).toBeUndefined();
+  });
+
+  it('the model-card page names the loaded model and says so plainly for random weights', () => {
+    const info = { name: 'volmo-tiny', version: '0', random: true, manifestSha256: 'f'.repeat(64), executionProvider: 'cpu', dtype: 'fp32' } as const;
+    const page = modelCardPage(info);
+    expect(page).toContain('volmo-tiny 0');
+    expect(page).toContain(TEST_MODEL_LABEL);
+    expect(modelCardPage({ ...info, name: '<script>x</script>', random: false })).not.toContain('<script>x');
+    expect(modelCardPage(null)).toContain('No model is loaded');
   });
 });

@@ -38,6 +38,7 @@ describe('hook handler FHIR server checks', () => {
     const seen: [string, string | undefined][] = [];
     const handler = createHookHandler({
       log: silentLogger(),
+      publicUrl: 'https://cds.example.org',
       fetch: f,
       isFhirServerAllowed: (url, iss) => {
         seen.push([url, iss]);
@@ -58,6 +59,7 @@ describe('hook handler FHIR server checks', () => {
     const { f } = spyFetch();
     const handler = createHookHandler({
       log: silentLogger(),
+      publicUrl: 'https://cds.example.org',
       fetch: f,
       isFhirServerAllowed: () => true,
       engine: () => engine,
@@ -84,6 +86,7 @@ describe('hooks never wait for inference (issue 9 item 2)', () => {
   const handlerWith = (pendingOutcome: 'card' | 'none' | undefined, exams: { n: number }) =>
     createHookHandler({
       log: silentLogger(),
+      publicUrl: 'https://cds.example.org',
       fetch: spyFetch().f,
       isFhirServerAllowed: () => false,
       // A model that never finishes: the hook must answer anyway, at once.
