@@ -121,6 +121,12 @@ const schema = z
     hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(8_000),
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
+    /** Worker threads for the image checks' pixel loops (DICOM frame conversion, gradability metrics). */
+    imageWorkers: z.coerce.number().int().min(1).max(16).default(2),
+    /** Total declared pixels one hook call may decode across all its images; images past it are refused with a reason. */
+    maxStudyPixels: z.coerce.number().int().min(1_000_000).default(200_000_000),
+    /** When no image of a hook call could be assessed, answer with an info card saying how many and why. */
+    unassessedImagesCard: bool.default(true),
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'production') {

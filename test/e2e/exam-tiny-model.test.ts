@@ -88,13 +88,19 @@ describe('CDS hook with the tiny test model', () => {
 
   it('ungradable image: the card says the eye could not be graded', async () => {
     const [card] = await call('ungradable');
-    expect(card!.detail).toMatch(/ungradable: too_dark/);
+    expect(card!.detail).toMatch(/ungradable: the image is too dark/);
+    expect(card!.detail).not.toMatch(/too_dark/); // plain words, never the internal code
     expect(card!.summary).toMatch(/review suggested|could not be assessed/);
   });
 
-  it('no usable images: no card (nothing to analyse), never invented findings', async () => {
+  it('no images: no card; images that could not be read: an info card that says so, never invented findings', async () => {
     expect(await call('no-images')).toEqual([]);
-    expect(await call('corrupt')).toEqual([]);
+    const cards = await call('corrupt');
+    expect(cards).toHaveLength(1);
+    expect(cards[0]!.indicator).toBe('info');
+    expect(cards[0]!.summary).toMatch(/^TEST MODEL.*: 1 eye image could not be assessed: the file is damaged or incomplete$/);
+    expect(cards[0]!.detail).toMatch(/nothing has been concluded/);
+    expect(`${cards[0]!.summary}${cards[0]!.detail}`).not.toMatch(/\b[a-z]+_[a-z_]+\b/); // no internal codes
   });
 });
 
