@@ -140,7 +140,7 @@ export class PixelWorkerPool implements PixelWork {
     const fail = (why: string) => {
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
-      slot.current?.reject(new AppError('internal', `pixel worker failed: ${why}`));
+      slot.current?.reject(new AppError('internal', this.closed ? 'pixel workers closed' : `pixel worker failed: ${why}`));
       slot.current = undefined;
       if (!this.closed) this.pump();
     };

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeDicom } from '../../src/imaging/dicom-decode.js';
 import { toEightBit, type NativeFrame } from '../../src/imaging/dicom-pixels.js';
+import { gatherImages } from '../../src/imaging/gather.js';
 import { PixelBudget } from '../../src/imaging/pixel-budget.js';
 import { PixelWorkerPool } from '../../src/imaging/pixel-workers.js';
 import { prepareImage } from '../../src/imaging/prepare.js';
@@ -63,4 +64,16 @@ describe('pixel budget per request', () => {
     expect(() => b.take(7000, 7000)).toThrow(expect.objectContaining({ reason: 'study_pixel_limit' }));
     b.take(1000, 1000); // a small one still fits
   });
+
+  it('gathering refuses the images past the per-request cap with the reason, and keeps the others', async () => {
+    const data = sixteenBitDicom(1500, 1500, { modality: 'OP' }).toString('base64');
+    const refs = [1, 2, 3].map((n) => ({ eye: 'right' as const, resourceType: 'Media' as const, fhirRef: `Media/m${n}`, source: { kind: 'attachment' as const, data: `${data}` } }));
+    const noFetch = async () => {
+      throw new Error('no network here');
+    };
+    const g = await gatherImages(refs, { fetch: noFetch, pixels: pool, maxStudyPixels: 5_000_000, concurrency: 1 });
+    expect(g.images.right).toHaveLength(1); // identical pixels: the second accepted copy is a duplicate
+    expect(g.problems.filter((p) => p.kind === 'image_duplicate')).toHaveLength(1);
+    expect(g.problems.filter((p) => p.reasons?.[0] === 'study_pixel_limit')).toHaveLength(1);
+  }, 60_000);
 });
