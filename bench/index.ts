@@ -13,8 +13,10 @@ const PARTS: Record<string, () => Promise<Part>> = {
   attention: async () => (await import('./attention.js')).runAttentionBench,
   evidence: async () => (await import('./evidence.js')).runEvidenceBench,
   imaging: async () => {
-    const { runImagingBench } = await import('./imaging.js');
+    const { runImagingBench, runPixelBench } = await import('./imaging.js');
     return async () => {
+      const pixelRows = await runPixelBench(3);
+      const mainMs = pixelRows.find((r) => r.where === 'main thread')!.msPerFrame;
       const rows = await runImagingBench(10);
       const base = new Map(rows.filter((r) => r.path === 'decode-then-resize').map((r) => [r.input, r.msPerImage]));
       return [
@@ -23,6 +25,12 @@ const PARTS: Record<string, () => Promise<Part>> = {
           columns: ['input', 'path', 'ms/image', 'images/s', 'speed-up vs decode-then-resize'],
           rows: rows.map((r) => [r.input, r.path, r.msPerImage, r.imagesPerSecond, base.has(r.input) ? `${(base.get(r.input)! / r.msPerImage).toFixed(2)}x` : '—']),
           notes: ['baseline: full decode to raw pixels with sharp, then resize, then the same gate (measured in the same run)'],
+        },
+        {
+          title: '7000x7000 16-bit native DICOM frame to 8-bit (toEightBit), per frame',
+          columns: ['where', 'ms/frame', 'max event-loop lag ms', 'time vs main thread'],
+          rows: pixelRows.map((r) => [r.where, r.msPerFrame, r.maxLagMs, `${(r.msPerFrame / mainMs).toFixed(2)}x`]),
+          notes: ['baseline: the same loop in the event loop (before issue 14); the worker gets the frame as a moved ArrayBuffer (measured in the same run)'],
         },
       ];
     };

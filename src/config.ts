@@ -144,6 +144,12 @@ const schema = z
      * only (the sandbox); production requires it.
      */
     operatorToken: z.string().min(32, 'at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+    /** Worker threads for the image checks' pixel loops (DICOM frame conversion, gradability metrics). */
+    imageWorkers: z.coerce.number().int().min(1).max(16).default(2),
+    /** Total declared pixels one hook call may decode across all its images; images past it are refused with a reason. */
+    maxStudyPixels: z.coerce.number().int().min(1_000_000).default(200_000_000),
+    /** When no image of a hook call could be assessed, answer with an info card saying how many and why. */
+    unassessedImagesCard: bool.default(true),
   })
   .superRefine((c, ctx) => {
     if (c.profile === 'production') {

@@ -6,6 +6,7 @@ import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
 import { modelCardRouter } from './cds/model-card.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
+import { PixelWorkerPool } from './imaging/pixel-workers.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
 import { MemoryReplayCache } from './cds/replay-cache.js';
@@ -84,6 +85,8 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   if (sandbox) readiness.push(...sandbox.readiness);
 
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
+  const pixels = new PixelWorkerPool({ size: config.imageWorkers });
+  stops.push(() => pixels.close());
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -111,6 +114,8 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         waitMs: config.hookWaitMs,
         pendingOutcome: config.pendingOutcome,
         maxTiles: config.maxTiles,
+        imaging: { pixels, maxStudyPixels: config.maxStudyPixels },
+        unassessedImagesCard: config.unassessedImagesCard,
       }),
       feedback: new MemoryFeedbackSink(log),
       hookTimeoutMs: config.hookTimeoutMs,

@@ -1,7 +1,9 @@
 /**
  * Analyses keyed by what they were computed from (patient, image content hashes, case text, model, task
  * set): a hook call that finds a finished analysis answers at once; one that finds it running waits a
- * bounded time; otherwise it starts one in the background. Model runs outlive the hook call that started
+ * bounded time; otherwise it starts one in the background. A finished analysis is also found by the
+ * references of its images (`referencesKey`): when the pixels cannot be fetched (PACS down), the analysis
+ * of the same images for the same subject, model and tasks is served, marked as not re-read. Model runs outlive the hook call that started
  * them (CDS clients expect answers in about a second; a 2B model on CPU takes far longer), and their
  * result is shown on the next hook for the same evidence and kept for the clinician's review.
  * In memory only (it holds PHI): entries expire after `ttlMs` and the map is bounded.
@@ -18,6 +20,8 @@ export interface AnalysisEntry {
   promise: Promise<AnalysisResult>;
   result?: AnalysisResult;
   startedAt: number;
+  /** `referencesKey` of its images, when known: indexed once the analysis has finished. */
+  referencesKey?: string;
 }
 
 /** A FHIR base URL in one canonical form: lower-case host, no default port, no trailing slash. */
@@ -47,9 +51,19 @@ export function analysisKey(subject: string, encounterId: string | undefined, ev
   return createHash('sha256').update(JSON.stringify([subject, encounterId ?? null, images, evidence.caseText, modelSha, taskSet])).digest('hex');
 }
 
+/**
+ * The lookup key by image references (imaging/references.ts): the same subject, model and task set and the
+ * same list of references. Undefined when there are none (nothing to match).
+ */
+export function referencesKey(subject: string, references: readonly string[], modelSha: string, taskSet: string): string | undefined {
+  if (references.length === 0) return undefined;
+  return createHash('sha256').update(JSON.stringify(['references', subject, [...references].sort(), modelSha, taskSet])).digest('hex');
+}
+
 export class AnalysisCache {
   private readonly entries = new Map<string, AnalysisEntry>();
   private readonly byId = new Map<string, AnalysisEntry>();
+  private readonly byReferences = new Map<string, AnalysisEntry>();
 
   constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number }) {}
 
@@ -58,7 +72,7 @@ export class AnalysisCache {
   }
 
   /** The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten (the next call retries). */
-  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>): AnalysisEntry {
+  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { referencesKey?: string } = {}): AnalysisEntry {
     const existing = this.entries.get(key);
     if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
     this.evict();
@@ -66,6 +80,7 @@ export class AnalysisCache {
     const promise = run().then(
       (r) => {
         entry.result = r;
+        if (entry.referencesKey && this.entries.get(key) === entry) this.byReferences.set(entry.referencesKey, entry);
         return r;
       },
       (e: unknown) => {
@@ -76,7 +91,7 @@ export class AnalysisCache {
         throw e;
       },
     );
-    const entry: AnalysisEntry = { id, subject, startedAt: this.now(), promise };
+    const entry: AnalysisEntry = { id, subject, startedAt: this.now(), promise, ...(opts.referencesKey ? { referencesKey: opts.referencesKey } : {}) };
     entry.promise.catch(() => {}); // observed by waiters; never an unhandled rejection
     this.entries.set(key, entry);
     this.byId.set(entry.id, entry);
@@ -87,6 +102,13 @@ export class AnalysisCache {
   get(id: string): AnalysisResult | undefined {
     const e = this.byId.get(id);
     return e && this.now() - e.startedAt < this.opts.ttlMs ? e.result : undefined;
+  }
+
+  /** The newest finished, unexpired analysis of the same image references (see `referencesKey`). */
+  findByReferences(key: string | undefined): { id: string; startedAt: number; result: AnalysisResult } | undefined {
+    const e = key === undefined ? undefined : this.byReferences.get(key);
+    if (!e?.result || this.now() - e.startedAt >= this.opts.ttlMs) return undefined;
+    return { id: e.id, startedAt: e.startedAt, result: e.result };
   }
 
   /**
@@ -106,7 +128,9 @@ export class AnalysisCache {
   private evict(): void {
     const now = this.now();
     const drop = (k: string) => {
-      this.byId.delete(this.entries.get(k)!.id);
+      const e = this.entries.get(k)!;
+      this.byId.delete(e.id);
+      if (e.referencesKey && this.byReferences.get(e.referencesKey) === e) this.byReferences.delete(e.referencesKey);
       this.entries.delete(k);
     };
     for (const [k, e] of this.entries) if (now - e.startedAt >= this.opts.ttlMs) drop(k);

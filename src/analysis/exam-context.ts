@@ -1,6 +1,7 @@
 /** EvidenceBundle -> the findings layer's ExamContext, plus the model-ready bytes of each usable image. Pure. */
 import type { EvidenceBundle, EvidenceImage } from '../evidence/types.js';
 import type { ExamContext, ImageRecord } from '../findings/types.js';
+import { reasonInWords } from '../imaging/rejection.js';
 
 export interface ExamInputs {
   context: ExamContext;
@@ -26,7 +27,7 @@ export function toExamInputs(evidence: EvidenceBundle, ids: { patientId: string;
       modality: img.modality,
       source: img.provenance.fhirRef ?? img.provenance.url ?? 'unknown',
       contentHash: `sha256:${img.contentHash}`,
-      gradability: gradable ? { gradable: true } : { gradable: false, reason: img.gradability.reasons.join(', ') || 'ungradable' },
+      gradability: gradable ? { gradable: true } : { gradable: false, reason: img.gradability.reasons.map(reasonInWords).join('; ') || 'ungradable' },
     });
     if (gradable && img.bytes) pixels.set(id, img.bytes);
   }

@@ -12,7 +12,9 @@ import type { EvidenceBundle, Problem } from '../evidence/types.js';
 import type { FhirClient } from '../fhir/client.js';
 import { gatherImages, type PacsConfig } from '../imaging/gather.js';
 import type { HttpFetch } from '../imaging/http.js';
+import type { PixelWork } from '../imaging/pixel-workers.js';
 import type { ImageRef } from '../imaging/types.js';
+import { imageReferences } from '../imaging/references.js';
 import { selectImages } from '../imaging/select.js';
 
 export interface GatherEvidenceInput {
@@ -28,11 +30,18 @@ export interface GatherEvidenceDeps {
   fetch: HttpFetch;
   pacs?: PacsConfig;
   maxImages?: number;
+  /** Total pixels one call may decode (default LIMITS.maxStudyPixels). */
+  maxStudyPixels?: number;
+  /** Where the image checks' pixel loops run (default: the process-wide pixel worker pool). */
+  pixels?: PixelWork;
 }
 
 const IMAGING_KEYS = ['imagingStudies', 'media'] as const;
 
-export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvidenceDeps): Promise<EvidenceBundle> {
+/** The bundle, and the references of the images the record points at (imaging/references.ts), fetched or not. */
+export type GatheredEvidence = EvidenceBundle & { readonly imageReferences: readonly string[] };
+
+export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvidenceDeps): Promise<GatheredEvidence> {
   const t0 = performance.now();
   const [context, imaging] = await Promise.all([
     gatherClinicalContext(input.fhir, { patientId: input.patientId, encounterId: input.encounterId, prefetch: input.prefetch, signal: input.signal }),
@@ -55,6 +64,8 @@ export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvi
     fetch: deps.fetch,
     pacs: deps.pacs,
     maxImages: deps.maxImages,
+    maxStudyPixels: deps.maxStudyPixels,
+    pixels: deps.pixels,
     fetchAttachment: fhir
       ? async (url, maxBytes) => {
           const b = await fhir.readAttachment({ url }, { maxBytes, signal: input.signal });
@@ -69,7 +80,7 @@ export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvi
     pacsMs: gathered.timings.pacsMs,
     imageMs: gathered.timings.imageMs,
   });
-  return bundle;
+  return { ...bundle, imageReferences: imageReferences(refs) };
 }
 
 /**

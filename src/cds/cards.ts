@@ -3,12 +3,13 @@
  * the detail lists per-eye findings with confidence, what could not be assessed and why, and the model
  * that produced it. Output of a random-weight test model is labelled as such and never raises an alarm.
  */
+import { randomUUID } from 'node:crypto';
 import type { AnalysisResult } from '../analysis/analyse.js';
-import type { EvidenceBundle } from '../evidence/types.js';
+import type { EvidenceBundle, Problem } from '../evidence/types.js';
 import type { EyeFindings, Urgency } from '../findings/findings-types.js';
 import { CONDITIONS } from '../findings/tasks.js';
+import { reasonInWords } from '../imaging/rejection.js';
 import { RANDOM_WEIGHTS_BANNER } from '../reports/codes.js';
-import { randomUUID } from 'node:crypto';
 import { OVERRIDE_REASONS } from './override-reasons.js';
 import type { CdsCard } from './types.js';
 
@@ -29,7 +30,7 @@ export interface CardContext {
   newUuid?: () => string;
 }
 
-function source(random: boolean, ctx: CardContext, name?: string): CdsCard['source'] {
+function source(random: boolean, ctx: Pick<CardContext, 'publicUrl'>, name?: string): CdsCard['source'] {
   return { label: random ? 'volmo-cds (test model)' : name ? `${name} via volmo-cds (AI)` : 'volmo-cds (AI)', url: `${ctx.publicUrl}/model-card`, topic: CARD_TOPIC };
 }
 
@@ -68,12 +69,19 @@ function eyeLines(e: EyeFindings): string[] {
   return lines;
 }
 
-function problemLines(evidence: EvidenceBundle): string[] {
-  const shown = evidence.problems.filter((p) => p.severity !== 'info');
-  return shown.length ? ['', '**Evidence problems**', ...shown.slice(0, 8).map((p) => `- ${p.message}`)] : [];
+/** A problem as a clinician reads it: image problems by their reasons in words, never by code. */
+function problemText(p: Problem): string {
+  if (!p.reasons?.length) return p.message;
+  const what = p.kind === 'image_ungradable' ? 'image ungradable' : 'image not used';
+  return `${what}: ${p.reasons.map(reasonInWords).join('; ')}`;
 }
 
-export function buildAnalysisCard(result: AnalysisResult, ctx: CardContext): CdsCard {
+function problemLines(evidence: EvidenceBundle): string[] {
+  const shown = evidence.problems.filter((p) => p.severity !== 'info');
+  return shown.length ? ['', '**Evidence problems**', ...shown.slice(0, 8).map((p) => `- ${problemText(p)}`)] : [];
+}
+
+export function buildAnalysisCard(result: AnalysisResult, ctx: CardContext & { note?: string }): CdsCard {
   const { findings, model } = result;
   const urgency = findings.referral.urgency;
   const headline = `AI draft: ${URGENCY_TEXT[urgency]}`;
@@ -83,6 +91,7 @@ export function buildAnalysisCard(result: AnalysisResult, ctx: CardContext): Cds
   if (summary.length > 139) summary = `${summary.slice(0, 138)}…`;
   const detail = [
     ...(model.random ? [`> **${TEST_MODEL_LABEL}.** This model has random weights; its answers mean nothing clinically.`, ''] : []),
+    ...(ctx.note ? [`> ${ctx.note}`, ''] : []),
     ...findings.eyes.flatMap((e) => [...eyeLines(e), '']),
     ...(findings.referral.reasons.length ? ['**Why**', ...findings.referral.reasons.map((r) => `- ${r}`)] : []),
     ...problemLines(result.evidence),
@@ -147,5 +156,45 @@ export function buildPendingCard(images: number, random: boolean, ctx: CardConte
     indicator: 'info',
     source: source(random, ctx),
     extension: { [ANALYSIS_EXTENSION]: ctx.analysisId },
+  };
+}
+
+/** Problems that stand for an image that could not be assessed (refused, or not fetched), with their reason codes. */
+export function unassessedImages(problems: readonly Problem[]): { count: number; reasons: Map<string, number> } {
+  const reasons = new Map<string, number>();
+  let count = 0;
+  for (const p of problems) {
+    if (p.kind !== 'image_rejected' && p.kind !== 'pacs_unreachable') continue;
+    count++;
+    const code = p.reasons?.[0] ?? (p.kind === 'pacs_unreachable' ? 'pacs_unreachable' : 'unknown');
+    reasons.set(code, (reasons.get(code) ?? 0) + 1);
+  }
+  return { count, reasons };
+}
+
+/**
+ * Images were found but none could be assessed: say how many and why, in plain words, so "no images" and
+ * "images we could not read" look different. No findings; nothing is concluded.
+ */
+export function buildUnassessedCard(problems: readonly Problem[], random: boolean, ctx: Pick<CardContext, 'publicUrl' | 'newUuid'>): CdsCard | undefined {
+  const { count, reasons } = unassessedImages(problems);
+  if (count === 0) return undefined;
+  const ranked = [...reasons].sort((a, b) => b[1] - a[1]);
+  const main = reasonInWords(ranked[0]![0]);
+  let summary = `${count} eye image${count === 1 ? '' : 's'} could not be assessed: ${main}`;
+  if (random) summary = `${TEST_MODEL_LABEL}: ${summary}`;
+  if (summary.length > 139) summary = `${summary.slice(0, 138)}…`;
+  const detail = [
+    '**Why**',
+    ...ranked.map(([code, n]) => `- ${n} image${n === 1 ? '' : 's'}: ${reasonInWords(code)}`),
+    '',
+    'No AI analysis was made of these images and nothing has been concluded about the eyes. Review the images directly, or retake them.',
+  ].join('\n');
+  return {
+    uuid: (ctx.newUuid ?? randomUUID)(),
+    summary,
+    detail,
+    indicator: 'info',
+    source: source(random, ctx),
   };
 }

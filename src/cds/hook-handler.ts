@@ -5,18 +5,19 @@
  * (see analysis-cache.ts); their drafts are kept for the clinician's review.
  */
 import { analyseEvidence } from '../analysis/analyse.js';
-import { AnalysisCache, analysisKey, analysisSubject, clientSubject, waitFor } from '../analysis/analysis-cache.js';
-import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
+import { AnalysisCache, analysisKey, analysisSubject, clientSubject, referencesKey, waitFor } from '../analysis/analysis-cache.js';
+import { gatherEvidence, type GatherEvidenceDeps, type GatheredEvidence } from '../analysis/gather-evidence.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
-import { buildAnalysisCard, buildPendingCard } from './cards.js';
 import { hookConcernsEyes, isEyeOrder, ordersInScope } from './eye-orders.js';
+import { reasonInWords } from '../imaging/rejection.js';
+import { buildAnalysisCard, buildPendingCard, buildUnassessedCard, type CardContext } from './cards.js';
 import type { CdsRequest } from './request-schema.js';
-import type { HookHandler } from './types.js';
+import type { CdsResponse, HookHandler } from './types.js';
 
 export interface HookHandlerDeps {
   log: Logger;
@@ -41,6 +42,10 @@ export interface HookHandlerDeps {
   pendingOutcome?: 'card' | 'none';
   maxTiles?: number;
   now?: () => Date;
+  /** Image-check settings for evidence gathering: pixel worker pool, pixel cap per call. */
+  imaging?: Pick<GatherEvidenceDeps, 'pixels' | 'maxStudyPixels'>;
+  /** When images were found but none could be assessed, say so in an info card (default true). */
+  unassessedImagesCard?: boolean;
 }
 
 /** The hook's FHIR server when this EHR may use it, else undefined (then prefetch alone is used, nothing is sent). */
@@ -63,7 +68,7 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     const fhirServer = allowedFhirServer(request, iss, deps, service.id);
     const fhir = fhirServer ? fhirClientForHook({ ...request, fhirServer }, { fetch: deps.fetch, logger: deps.log }) : undefined;
     const deadline = () => new AppError('upstream_timeout', 'gathering the evidence took longer than the hook deadline', { expose: true });
-    const evidence = await gatherEvidence({ patientId, encounterId, prefetch: request.prefetch, fhir, signal }, { fetch: deps.fetch, pacs: deps.pacs }).catch((e: unknown) => {
+    const evidence = await gatherEvidence({ patientId, encounterId, prefetch: request.prefetch, fhir, signal }, { fetch: deps.fetch, pacs: deps.pacs, ...deps.imaging }).catch((e: unknown) => {
       throw signal.aborted ? deadline() : e;
     });
     if (signal.aborted) throw deadline();
@@ -71,14 +76,13 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
       throw new AppError('bad_request', 'the patient could not be read from prefetch or the FHIR server', { status: 412, expose: true });
     }
     const imageCount = evidence.images.right.length + evidence.images.left.length + evidence.images.unknown.length;
-    if (imageCount === 0) {
-      deps.log.info({ service: service.id, problems: evidence.problems.map((p) => p.kind) }, 'no retinal images: no AI analysis');
-      return { cards: [] };
-    }
     // Whose analysis: the FHIR base this client is bound to, or — for a client bound to none, or a server it may
     // not name — the client alone, a subject no SMART launch ever matches (prefetch-only evidence is never
     // filed under a FHIR server the client was not bound to).
     const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
+    const byReferences = referencesKey(subject, evidence.imageReferences, engine.info.manifestSha256, taskSet);
+    const cardContext = { publicUrl: deps.publicUrl, patientId, eyeOrders: ordersInScope(request.context, request.hook).filter(isEyeOrder) };
+    if (imageCount === 0) return answerWithoutImages(deps, evidence, byReferences, { service: service.id, random: engine.info.random, cards: cardContext });
     const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {
@@ -88,10 +92,26 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
         'exam analysed',
       );
       return result;
-    });
+    }, { referencesKey: byReferences });
     const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
-    const cardContext = { analysisId: entry.id, publicUrl: deps.publicUrl, patientId, eyeOrders: ordersInScope(request.context, request.hook).filter(isEyeOrder) };
-    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, cardContext)] };
-    return { cards: [buildAnalysisCard(result, cardContext)] };
+    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, { ...cardContext, analysisId: entry.id })] };
+    return { cards: [buildAnalysisCard(result, { ...cardContext, analysisId: entry.id })] };
   };
+}
+
+/**
+ * No image could be used. When their pixels could not be fetched, the finished analysis of the same image
+ * references is served with a note; otherwise, when images were found but refused, an info card says how
+ * many and why (unless turned off); a record without images gets no card.
+ */
+function answerWithoutImages(deps: HookHandlerDeps, evidence: GatheredEvidence, byReferences: string | undefined, ctx: { service: string; random: boolean; cards: Omit<CardContext, 'analysisId'> }): CdsResponse {
+  deps.log.info({ service: ctx.service, problems: evidence.problems.map((p) => p.kind) }, 'no usable retinal images: no new AI analysis');
+  const notFetched = evidence.problems.flatMap((p) => p.reasons ?? []).find((r) => r === 'pacs_unreachable' || r === 'fetch_failed');
+  const earlier = notFetched ? deps.analyses.findByReferences(byReferences) : undefined;
+  if (earlier) {
+    const note = `The images could not be re-read just now (${reasonInWords(notFetched!)}): this is the analysis of the same images made ${new Date(earlier.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC.`;
+    return { cards: [buildAnalysisCard(earlier.result, { ...ctx.cards, analysisId: earlier.id, note })] };
+  }
+  const card = deps.unassessedImagesCard === false ? undefined : buildUnassessedCard(evidence.problems, ctx.random, ctx.cards);
+  return { cards: card ? [card] : [] };
 }

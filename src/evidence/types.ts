@@ -40,6 +40,11 @@ export interface Problem {
   readonly source: string;
   /** Human-readable, PHI-free and token-free (safe to log and to show). */
   readonly message: string;
+  /**
+   * Images only: why the image could not be used, as stable codes (an ImageRejection reason, gradability
+   * reasons, 'fetch_failed', 'pacs_unreachable'); cards say them in words (imaging/rejection.ts reasonInWords).
+   */
+  readonly reasons?: readonly string[];
 }
 
 // ---------- clinical context (filled by src/evidence/context*) ----------

@@ -1,7 +1,8 @@
 /**
- * DICOM Part 10 → one image frame, with dicom-parser (no pixel copy until the chosen frame is cut out).
+ * DICOM Part 10 → one image frame, with dicom-parser (no pixel copy: the chosen frame is a view).
  * JPEG baseline/extended (8-bit) frames are returned as the JPEG bytes stored in the file; uncompressed
- * Explicit/Implicit VR Little Endian frames are converted to 8-bit interleaved pixels for sharp's raw input.
+ * Explicit/Implicit VR Little Endian frames are returned as a checked NativeFrame, which `toEightBit`
+ * (dicom-pixels.ts, on a pixel worker for large frames) turns into 8-bit pixels for sharp's raw input.
  */
 import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
@@ -9,7 +10,7 @@ import type { Eye } from '../evidence/types.js';
 import { ImageRejection } from './rejection.js';
 import { LIMITS } from './thresholds.js';
 import { checkDimensions } from './probe.js';
-import { toEightBit } from './dicom-pixels.js';
+import { nativeFrame, type NativeFrame } from './dicom-pixels.js';
 
 export const TS = Object.freeze({
   implicitLE: '1.2.840.10008.1.2',
@@ -25,7 +26,7 @@ const RAW_SYNTAXES = new Set<string>([TS.implicitLE, TS.explicitLE]);
 
 export type DicomFrame =
   | { readonly kind: 'jpeg'; readonly bytes: Uint8Array }
-  | { readonly kind: 'raw'; readonly pixels: Buffer; readonly width: number; readonly height: number; readonly channels: 1 | 3 };
+  | { readonly kind: 'native'; readonly native: NativeFrame };
 
 export interface DicomImage {
   readonly modality?: string;
@@ -98,8 +99,7 @@ export function decodeDicom(bytes: Uint8Array, options: DecodeDicomOptions = {})
   if (JPEG_SYNTAXES.has(ts)) {
     frame = { kind: 'jpeg', bytes: jpegFrame(ds, pixel, frameNumber - 1, numberOfFrames) };
   } else if (RAW_SYNTAXES.has(ts) && !pixel.encapsulatedPixelData) {
-    const pixels = toEightBit(ds, pixel, frameNumber - 1, rows, columns);
-    frame = { kind: 'raw', pixels: pixels.data, width: columns, height: rows, channels: pixels.channels };
+    frame = { kind: 'native', native: nativeFrame(ds, pixel, frameNumber - 1, rows, columns) };
   } else {
     throw new ImageRejection('unsupported_transfer_syntax', `transfer syntax ${ts || '(none)'} is not decoded here`);
   }

@@ -7,6 +7,8 @@ import type { EvidenceImage, EvidenceImages, ImageProvenance, Problem } from '..
 import { isAppError } from '../errors.js';
 import { DicomWebClient, jsonString, parseWadoAddress, type InstanceIds, type PacsAuth } from './dicomweb-client.js';
 import type { HttpFetch } from './http.js';
+import { PixelBudget } from './pixel-budget.js';
+import type { PixelWork } from './pixel-workers.js';
 import { prepareImage, type PreparedImage } from './prepare.js';
 import { ImageRejection, isImageRejection } from './rejection.js';
 import { LIMITS } from './thresholds.js';
@@ -30,6 +32,10 @@ export interface GatherImagesOptions {
   readonly maxImages?: number;
   readonly concurrency?: number;
   readonly timeoutMs?: number;
+  /** Total pixels decoded for this call (default LIMITS.maxStudyPixels); images past it are refused with a reason. */
+  readonly maxStudyPixels?: number;
+  /** Where the image checks' pixel loops run (default: the process-wide pixel worker pool). */
+  readonly pixels?: PixelWork;
 }
 
 export interface GatheredImages {
@@ -55,6 +61,8 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
   const max = opts.maxImages ?? 24;
   const clients = new Map<string, DicomWebClient>();
   const sourceOf = (ref: ImageRef): string => `image:${ref.resourceType}`;
+  // The bytes are fetched or decoded here and used once: large native frames move to a pixel worker uncopied.
+  const prepareOpts = { budget: new PixelBudget(opts.maxStudyPixels ?? LIMITS.maxStudyPixels), pixels: opts.pixels, transferBytes: true };
   const problem = (p: Problem): void => void problems.push(p);
 
   const timed = async <T>(key: 'pacsMs' | 'imageMs', fn: () => Promise<T>): Promise<T> => {
@@ -103,7 +111,7 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
     if (s.kind === 'attachment') {
       let bytes: Uint8Array;
       let provenance: ImageProvenance;
-      if (s.data) {
+      if (s.data !== undefined) {
         if ((s.data.length * 3) / 4 > LIMITS.maxDicomBytes) throw new ImageRejection('too_large_bytes', 'inline attachment over the byte limit');
         bytes = Buffer.from(s.data, 'base64');
         provenance = { fhirRef: ref.fhirRef, via: 'inline' };
@@ -123,7 +131,7 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
         bytes = (await timed('pacsMs', () => fetcher(url, LIMITS.maxDicomBytes))).bytes;
         provenance = { fhirRef: ref.fhirRef, url: stripQuery(url), via: 'fhir-attachment' };
       }
-      return timed('imageMs', () => prepareImage(bytes, { ...hints, provenance }));
+      return timed('imageMs', () => prepareImage(bytes, { ...hints, provenance }, prepareOpts));
     }
     const c = clientFor(s.endpoint);
     if (!c) throw new ImageRejection('fetch_failed', 'no DICOMweb endpoint for this study and no PACS configured');
@@ -131,12 +139,15 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
     const provenance: ImageProvenance = { fhirRef: ref.fhirRef, studyInstanceUid: ids.study, seriesInstanceUid: ids.series, sopInstanceUid: ids.instance, url: c.client.baseUrl, via: 'wado-native' };
     try {
       const bytes = await timed('pacsMs', () => c.client.retrieveInstance(ids));
-      return await timed('imageMs', () => prepareImage(bytes, { ...hints, provenance }));
+      return await timed('imageMs', () => prepareImage(bytes, { ...hints, provenance }, prepareOpts));
     } catch (err) {
       const tooBig = isAppError(err) && !isImageRejection(err) && err.code === 'payload_too_large';
       if (!tooBig && !(isImageRejection(err) && FALLBACK_TO_RENDERED.has(err.reason))) throw err;
-      const jpeg = await timed('pacsMs', () => c.client.retrieveRendered(ids));
-      return timed('imageMs', () => prepareImage(jpeg, { ...hints, provenance: { ...provenance, via: 'wado-rendered' } }));
+      // No rendered copy either: the reason stays why the stored object was refused.
+      const jpeg = await timed('pacsMs', () => c.client.retrieveRendered(ids)).catch(() => {
+        throw err;
+      });
+      return timed('imageMs', () => prepareImage(jpeg, { ...hints, provenance: { ...provenance, via: 'wado-rendered' } }, prepareOpts));
     }
   }
 
@@ -146,7 +157,7 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
     try {
       expanded.push(...(await expand(ref)));
     } catch (err) {
-      problem({ kind: 'pacs_unreachable', severity: 'warning', code: isAppError(err) ? err.code : 'upstream_error', source: 'pacs', message: `instance search failed: ${isAppError(err) ? err.message : 'error'}` });
+      problem({ kind: 'pacs_unreachable', severity: 'warning', code: isAppError(err) ? err.code : 'upstream_error', source: 'pacs', message: `instance search failed: ${isAppError(err) ? err.message : 'error'}`, reasons: ['pacs_unreachable'] });
     }
   }
   if (expanded.length > max) {
@@ -164,11 +175,12 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
         results[i] = await one(ref);
       } catch (err) {
         if (isImageRejection(err) && err.reason !== 'fetch_failed') {
-          problem({ kind: 'image_rejected', severity: 'warning', code: err.code, source: sourceOf(ref), message: `${err.reason}: ${err.message}` });
+          problem({ kind: 'image_rejected', severity: 'warning', code: err.code, source: sourceOf(ref), message: `${err.reason}: ${err.message}`, reasons: [err.reason] });
         } else {
           const code = isAppError(err) ? err.code : 'internal';
           const pacs = ref.source.kind === 'dicomweb';
-          problem({ kind: pacs ? 'pacs_unreachable' : 'image_rejected', severity: 'warning', code, source: pacs ? 'pacs' : sourceOf(ref), message: `image could not be fetched: ${isAppError(err) ? err.message : 'unexpected error'}` });
+          const reason = code === 'payload_too_large' ? 'too_large_bytes' : pacs ? 'pacs_unreachable' : 'fetch_failed';
+          problem({ kind: pacs ? 'pacs_unreachable' : 'image_rejected', severity: 'warning', code, source: pacs ? 'pacs' : sourceOf(ref), message: `image could not be fetched: ${isAppError(err) ? err.message : 'unexpected error'}`, reasons: [reason] });
         }
       }
     }
@@ -189,7 +201,7 @@ export async function gatherImages(refs: readonly ImageRef[], opts: GatherImages
     byHash.add(img.contentHash);
     if (img.lateralityConflict) problem({ kind: 'missing_data', severity: 'warning', source, message: 'laterality in the record and in the DICOM header disagree; eye set to unknown' });
     if (img.gradability.status === 'ungradable') {
-      problem({ kind: 'image_ungradable', severity: 'warning', source, message: `${img.modality} image ungradable: ${img.gradability.reasons.join(', ')}` });
+      problem({ kind: 'image_ungradable', severity: 'warning', source, message: `${img.modality} image ungradable: ${img.gradability.reasons.join(', ')}`, reasons: img.gradability.reasons });
     }
     (img.eye === 'right' ? right : img.eye === 'left' ? left : unknown).push(img);
   });

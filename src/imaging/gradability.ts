@@ -8,14 +8,6 @@ import { GRADABILITY as G } from './thresholds.js';
 
 export type UngradableReason = 'no_fundus' | 'too_dark' | 'too_blurred' | 'no_disc';
 
-/** Each reason in plain words, for cards and reports. */
-export const UNGRADABLE_TEXT: Readonly<Record<UngradableReason, string>> = {
-  no_fundus: 'No fundus field could be found in the image',
-  too_dark: 'The image is too dark to assess',
-  too_blurred: 'The image is too blurred to assess',
-  no_disc: 'The optic disc could not be found in the image',
-};
-
 export interface FundusMetrics {
   /** Fraction of pixels inside the camera field (non-background). */
   fieldFraction: number;

@@ -1,8 +1,9 @@
 /**
  * One image's bytes (JPEG, PNG or DICOM Part 10) → a checked, model-ready EvidenceImage, or an
- * ImageRejection. Order: byte size → format sniff → declared dimensions (no decoding yet) → one shrunk
- * decode with sharp (limitInputPixels, fail on warnings) that both proves the file decodes and feeds the
- * gradability gate → content hash (content-hash.ts) of the model-ready bytes.
+ * ImageRejection. Order: byte size → format sniff → declared dimensions (no decoding yet) → the request's
+ * pixel budget → one shrunk decode with sharp (limitInputPixels, fail on warnings) that both proves the
+ * file decodes and feeds the gradability gate → content hash (content-hash.ts) of the model-ready bytes.
+ * Native DICOM pixels are converted on a pixel worker (pixel-workers.ts); sharp works on libuv threads.
  */
 import sharp from 'sharp';
 import type { OutputInfo, Sharp } from 'sharp';
@@ -14,6 +15,8 @@ import { decodeDicom } from './dicom-decode.js';
 import { fundusMetrics, hasField, judgeFundus, looksLikeFundus } from './gradability.js';
 import { GRADABILITY } from './thresholds.js';
 import { contentHash } from './content-hash.js';
+import type { PixelBudget } from './pixel-budget.js';
+import { sharedPixelPool, type PixelWork } from './pixel-workers.js';
 
 export interface PrepareHints {
   /** What the FHIR record says; 'other' or undefined = not stated. */
@@ -23,6 +26,15 @@ export interface PrepareHints {
   readonly frame?: number;
   readonly provenance: ImageProvenance;
   readonly acquired?: string;
+}
+
+export interface PrepareOptions {
+  /** Charged each image's width × height before it is decoded (one budget per request). */
+  readonly budget?: PixelBudget;
+  /** Where the pixel loops run (frame conversion, gradability metrics); default the process-wide worker pool. */
+  readonly pixels?: PixelWork;
+  /** The caller hands `bytes` over: a large native frame's buffer is moved to a worker, not copied. */
+  readonly transferBytes?: boolean;
 }
 
 export interface PreparedImage extends EvidenceImage {
@@ -39,7 +51,7 @@ function reconcileEye(record: Eye | undefined, dicom: Eye): { eye: Eye; conflict
   return { eye: 'unknown', conflict: true };
 }
 
-export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Promise<PreparedImage> {
+export async function prepareImage(bytes: Uint8Array, hints: PrepareHints, opts: PrepareOptions = {}): Promise<PreparedImage> {
   if (bytes.byteLength === 0) throw new ImageRejection('corrupt', 'image is empty');
   const format = sniffFormat(bytes);
   let payload: Uint8Array;
@@ -52,6 +64,7 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
   let acquired = hints.acquired;
   let width: number;
   let height: number;
+  const pixels = opts.pixels ?? sharedPixelPool();
 
   if (format === 'dicom') {
     const dcm = decodeDicom(bytes, { frame: hints.frame });
@@ -69,6 +82,7 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
       sopInstanceUid: provenance.sopInstanceUid ?? dcm.sopInstanceUid,
       ...(dcm.numberOfFrames > 1 ? { frame: dcm.frameNumber } : {}),
     };
+    opts.budget?.take(dcm.columns, dcm.rows);
     if (dcm.frame.kind === 'jpeg') {
       payload = dcm.frame.bytes;
       const p = probeImage(payload, LIMITS.maxDicomBytes);
@@ -78,8 +92,9 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
       mediaType = 'image/jpeg';
       img = sharp(payload, SHARP_OPTS);
     } else {
-      const { pixels, width: w, height: h, channels } = dcm.frame;
-      payload = await sharp(pixels, { raw: { width: w, height: h, channels } }).png({ compressionLevel: 1 }).toBuffer();
+      const native = dcm.frame.native;
+      const { data, channels } = await pixels.toEightBit(native, { transfer: opts.transferBytes });
+      payload = await sharp(data, { raw: { width: native.cols, height: native.rows, channels } }).png({ compressionLevel: 1 }).toBuffer();
       mediaType = 'image/png';
       img = sharp(payload, SHARP_OPTS);
     }
@@ -91,6 +106,7 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
     mediaType = format === 'jpeg' ? 'image/jpeg' : 'image/png';
     width = p.width;
     height = p.height;
+    opts.budget?.take(width, height);
     img = sharp(payload, SHARP_OPTS);
   } else {
     throw new ImageRejection('unsupported_format', `unsupported image format: ${format}`);
@@ -112,7 +128,7 @@ export async function prepareImage(bytes: Uint8Array, hints: PrepareHints): Prom
     throw new ImageRejection(reason, `image does not decode: ${msg.split('\n')[0].slice(0, 160)}`, { cause: err });
   }
   const { data, info } = analysis;
-  const metrics = fundusMetrics(data, info.width, info.height, info.channels);
+  const metrics = await pixels.fundusMetrics(data, info.width, info.height, info.channels);
   if (modality === 'other' && format !== 'dicom' && looksLikeFundus(metrics)) modality = 'OP';
   if (modality === 'OP' && hasField(metrics) && !looksLikeFundus(metrics)) {
     throw new ImageRejection('not_fundus_photo', `recorded as a fundus photograph (OP) but has no red-dominated camera field (red dominance ${metrics.redDominance.toFixed(2)}, field ${metrics.fieldFraction.toFixed(2)})`);

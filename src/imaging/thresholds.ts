@@ -18,6 +18,11 @@ export const LIMITS = Object.freeze({
   minSide: 64,
   /** Multi-frame objects (OCT volumes): more frames than this is refused. */
   maxFrames: 2_048,
+  /**
+   * Default total of declared pixels decoded for one request (all of a patient's images in one hook call;
+   * VOLMO_MAX_STUDY_PIXELS): 200 MP is 24 images of 8 MP, or four 7000×7000 frames.
+   */
+  maxStudyPixels: 200_000_000,
 });
 
 /**

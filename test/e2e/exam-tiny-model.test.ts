@@ -89,13 +89,19 @@ describe('CDS hook with the tiny test model', () => {
 
   it('ungradable image: the card says the eye could not be graded', async () => {
     const [card] = await call('ungradable');
-    expect(card!.detail).toMatch(/ungradable: too_dark/);
+    expect(card!.detail).toMatch(/ungradable: the image is too dark/);
+    expect(card!.detail).not.toMatch(/too_dark/); // plain words, never the internal code
     expect(card!.summary).toMatch(/review suggested|could not be assessed/);
   });
 
-  it('no usable images: no card (nothing to analyse), never invented findings', async () => {
+  it('no images: no card; images that could not be read: an info card that says so, never invented findings', async () => {
     expect(await call('no-images')).toEqual([]);
-    expect(await call('corrupt')).toEqual([]);
+    const cards = await call('corrupt');
+    expect(cards).toHaveLength(1);
+    expect(cards[0]!.indicator).toBe('info');
+    expect(cards[0]!.summary).toMatch(/^TEST MODEL.*: 1 eye image could not be assessed: the file is damaged or incomplete$/);
+    expect(cards[0]!.detail).toMatch(/nothing has been concluded/);
+    expect(`${cards[0]!.summary}${cards[0]!.detail}`).not.toMatch(/\b[a-z]+_[a-z_]+\b/); // no internal codes
   });
 });
 
@@ -110,7 +116,7 @@ describe('a model slower than the hook may wait', () => {
   }, 120_000);
   afterAll(async () => svc?.close());
 
-  it('answers "in progress" without findings, then shows the finished analysis under the same card uuid', async () => {
+  it('answers "in progress" without findings, then shows the finished analysis (same analysis id)', async () => {
     const sb = svc.sandbox!;
     const call = async () => {
       const res = await sb.ehr.callHook({
@@ -133,7 +139,8 @@ describe('a model slower than the hook may wait', () => {
     }
     expect(later.summary).not.toMatch(/in progress/);
     expect(later.detail).toMatch(/Right eye/);
-    expect(later.uuid).toBe(first.uuid);
+    expect(later.uuid).not.toBe(first.uuid); // a fresh uuid per card per response ...
+    expect(later.extension?.['org.volmo-cds.analysis-id']).toBe(first.extension?.['org.volmo-cds.analysis-id']); // ... for the same analysis
   }, 60_000);
 });
 

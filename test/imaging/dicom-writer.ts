@@ -128,3 +128,25 @@ export function imageModule(o: {
   if (o.laterality) el.push({ tag: '00200062', vr: 'CS', value: o.laterality });
   return el;
 }
+
+/**
+ * An uncompressed 16-bit MONOCHROME2 OCT-like frame (12 bits stored, explicit VR LE) of rows × cols: a
+ * smooth gradient with a bright band, so it decodes and compresses like a real scan. 7000 × 7000 is the
+ * 98 MB object that blocked the event loop in issue 14.
+ */
+export function sixteenBitDicom(rows: number, cols: number, o: { modality?: string; frames?: number } = {}): Buffer {
+  const frames = o.frames ?? 1;
+  const px = new Uint16Array(rows * cols * frames);
+  for (let y = 0; y < rows; y++) {
+    const band = Math.abs(y - rows / 2) < rows / 20 ? 2000 : 0;
+    const row = px.subarray(y * cols, (y + 1) * cols);
+    for (let x = 0; x < cols; x++) row[x] = Math.min(4095, 500 + Math.round((x * 1500) / cols) + band);
+  }
+  for (let f = 1; f < frames; f++) px.copyWithin(f * rows * cols, 0, rows * cols);
+  const el = imageModule({ modality: o.modality ?? 'OPT', rows, cols, bits: 16, frames: o.frames }).map((e) => (e.tag === '00280101' ? { ...e, value: 12 } : e.tag === '00280102' ? { ...e, value: 11 } : e));
+  return writeDicom({
+    transferSyntax: '1.2.840.10008.1.2.1',
+    sopClass: '1.2.840.10008.5.1.4.1.1.77.1.5.4',
+    elements: [...el, { tag: '7FE00010', vr: 'OW', value: new Uint8Array(px.buffer) }],
+  });
+}

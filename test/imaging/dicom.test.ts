@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { decodeDicom, TS } from '../../src/imaging/dicom-decode.js';
+import { decodeDicom, TS, type DicomImage } from '../../src/imaging/dicom-decode.js';
+import { toEightBit } from '../../src/imaging/dicom-pixels.js';
 import { prepareImage } from '../../src/imaging/prepare.js';
 import { ImageRejection } from '../../src/imaging/rejection.js';
 import { encapsulated, imageModule, writeDicom } from './dicom-writer.js';
@@ -10,6 +11,13 @@ import { fundusImage, fundusPixels } from './synthetic.js';
 const IDRID_DCM = ['fixtures/dicom/IDRiD_01_OP.dcm', '/work/shared/data/dicom/IDRiD_01_OP.dcm'].find((p) => existsSync(p));
 const IDRID_JPG = ['fixtures/fundus/IDRiD_01.jpg', '/work/shared/data/fundus/IDRiD_01.jpg'].find((p) => existsSync(p));
 const prov = { via: 'wado-native' as const };
+
+/** The 8-bit pixels of a decoded native frame. */
+function eightBit(d: DicomImage): { pixels: Buffer; channels: number } {
+  if (d.frame.kind !== 'native') throw new Error(`expected a native frame, got ${d.frame.kind}`);
+  const { data, channels } = toEightBit(d.frame.native);
+  return { pixels: data, channels };
+}
 
 function reason(fn: () => unknown): string {
   try {
@@ -82,8 +90,7 @@ describe('DICOM Part 10 decoding', () => {
       elements: [...imageModule({ modality: 'OPT', rows, cols, bits: 16 }), { tag: '7FE00010', vr: 'OW', value: px }],
     });
     const d = decodeDicom(dcm);
-    expect(d.frame.kind).toBe('raw');
-    const f = d.frame as { pixels: Buffer; channels: number };
+    const f = eightBit(d);
     expect([f.channels, f.pixels[0], f.pixels[79]]).toEqual([1, 0, 255]);
   });
 
@@ -91,10 +98,10 @@ describe('DICOM Part 10 decoding', () => {
     const dcm = octVolume(9, 64, 96);
     const central = decodeDicom(dcm);
     expect([central.numberOfFrames, central.frameNumber, central.laterality]).toEqual([9, 5, 'left']);
-    const px = (central.frame as { pixels: Buffer }).pixels;
+    const px = eightBit(central).pixels;
     expect([px[0], px[4 * 96], px.length]).toEqual([50, 250, 64 * 96]);
     const first = decodeDicom(dcm, { frame: 1 });
-    expect((first.frame as { pixels: Buffer }).pixels[96]).toBe(10);
+    expect(eightBit(first).pixels[96]).toBe(10);
     expect(reason(() => decodeDicom(dcm, { frame: 10 }))).toBe('frame_out_of_range');
     expect(reason(() => decodeDicom(dcm, { frame: 0 }))).toBe('frame_out_of_range');
   });

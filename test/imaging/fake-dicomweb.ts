@@ -1,4 +1,8 @@
-/** A small local DICOMweb server for tests: QIDO-RS, WADO-RS Part 10 (multipart) and /rendered, optional Basic auth. */
+/**
+ * A small local DICOMweb server for tests: QIDO-RS, WADO-RS Part 10 (multipart) and /rendered, optional
+ * Basic auth. `fail` turns it into a PACS that is down: every request answers that HTTP status, or 'drop'
+ * closes each connection without an answer. `files` serves plain bytes at /files/<name> (attachment URLs).
+ */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -14,15 +18,27 @@ export interface FakeInstance {
 
 export interface FakeDicomWeb {
   url: string;
+  /** Base of the /files/<name> route. */
+  filesUrl: string;
+  fail: number | 'drop' | undefined;
   requests: { url: string; accept?: string; authorization?: string }[];
   close(): Promise<void>;
 }
 
-export async function startFakeDicomWeb(instances: FakeInstance[], o: { basic?: string; root?: string } = {}): Promise<FakeDicomWeb> {
+export interface FakeFile {
+  body: Buffer;
+  contentType?: string;
+}
+
+export async function startFakeDicomWeb(instances: FakeInstance[], o: { basic?: string; root?: string; files?: Map<string, FakeFile> } = {}): Promise<FakeDicomWeb> {
   const root = o.root ?? '/dicom-web';
   const requests: FakeDicomWeb['requests'] = [];
   const server = http.createServer((req, res) => {
     requests.push({ url: req.url ?? '', accept: req.headers.accept, authorization: req.headers.authorization });
+    if (fake.fail === 'drop') return void req.socket.destroy();
+    if (fake.fail !== undefined) return void res.writeHead(fake.fail).end();
+    const file = req.url?.startsWith('/files/') ? o.files?.get(decodeURIComponent(req.url.slice(7))) : undefined;
+    if (file) return void res.writeHead(200, file.contentType ? { 'content-type': file.contentType } : {}).end(file.body);
     if (o.basic && req.headers.authorization !== `Basic ${Buffer.from(o.basic).toString('base64')}`) {
       res.writeHead(401, { 'www-authenticate': 'Basic' }).end();
       return;
@@ -65,9 +81,16 @@ export async function startFakeDicomWeb(instances: FakeInstance[], o: { basic?: 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return {
+  const fake: FakeDicomWeb = {
     url: `http://127.0.0.1:${port}${root}`,
+    filesUrl: `http://127.0.0.1:${port}/files`,
+    fail: undefined,
     requests,
-    close: () => new Promise((r) => server.close(() => r())),
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
+  return fake;
 }

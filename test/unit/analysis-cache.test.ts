@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
-import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../../src/analysis/analysis-cache.js';
+import { AnalysisCache, analysisKey, analysisSubject, referencesKey, waitFor } from '../../src/analysis/analysis-cache.js';
+import { imageReferences } from '../../src/imaging/references.js';
+import type { ImageRef } from '../../src/imaging/types.js';
 import type { EvidenceBundle } from '../../src/evidence/types.js';
 
 const result = (n: number) => ({ timings: { modelMs: n, questions: 1 } }) as unknown as AnalysisResult;
@@ -61,5 +63,29 @@ describe('analysis cache', () => {
     expect(await waiting).toBeUndefined();
     resolve(7);
     expect(await waitFor(slow, 20)).toBe(7);
+  });
+
+  it('finds a finished analysis by its image references: same subject, model and tasks only; not while running or after expiry', async () => {
+    const refs: ImageRef[] = [
+      { eye: 'right', modality: 'OP', resourceType: 'ImagingStudy', source: { kind: 'dicomweb', study: '1.2.3', series: '1.2.3.4', instance: '1.2.3.4.5' } },
+      { eye: 'left', resourceType: 'Media', fhirRef: 'Media/m1', source: { kind: 'attachment', url: 'https://ehr.example/Binary/b1?_format=x' } },
+    ];
+    const list = imageReferences(refs);
+    expect(imageReferences([...refs].reverse())).toEqual(list); // order-free
+    expect(list.join(' ')).not.toContain('_format'); // URL queries are not part of the reference
+    const key = referencesKey('s', list, 'm', 't')!;
+    expect(referencesKey('s', [], 'm', 't')).toBeUndefined();
+    for (const other of [referencesKey('s2', list, 'm', 't'), referencesKey('s', list, 'm2', 't'), referencesKey('s', list, 'm', 't2'), referencesKey('s', list.slice(1), 'm', 't')]) expect(other).not.toBe(key);
+    let now = 0;
+    const cache = new AnalysisCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
+    let finish!: (r: AnalysisResult) => void;
+    const entry = cache.getOrStart('content-key', 's', () => new Promise((r) => (finish = r)), { referencesKey: key });
+    expect(cache.findByReferences(key)).toBeUndefined(); // still running
+    finish(result(1));
+    await entry.promise;
+    expect(cache.findByReferences(key)).toMatchObject({ id: entry.id, result: entry.result });
+    expect(cache.findByReferences(referencesKey('s2', list, 'm', 't'))).toBeUndefined();
+    now = 5000;
+    expect(cache.findByReferences(key)).toBeUndefined();
   });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
-import { ANALYSIS_EXTENSION, buildAnalysisCard, buildPendingCard, TEST_MODEL_LABEL } from '../../src/cds/cards.js';
 import { modelCardPage } from '../../src/cds/model-card.js';
 import type { CdsCard } from '../../src/cds/types.js';
 import { eyeExamOrder } from '../../src/sandbox/orders.js';
+import { ANALYSIS_EXTENSION, buildAnalysisCard, buildPendingCard, buildUnassessedCard, TEST_MODEL_LABEL } from '../../src/cds/cards.js';
+import type { Problem } from '../../src/evidence/types.js';
+import { reasonInWords } from '../../src/imaging/rejection.js';
 import type { Urgency } from '../../src/findings/findings-types.js';
 
 function result(urgency: Urgency, random: boolean, reasons = ['right eye: ICDR 3 (severe NPDR)']): AnalysisResult {
@@ -126,5 +128,25 @@ describe('cards a clinician can act on (issue 9 item 5)', () => {
     expect(page).toContain(TEST_MODEL_LABEL);
     expect(modelCardPage({ ...info, name: '<script>x</script>', random: false })).not.toContain('<script>x');
     expect(modelCardPage(null)).toContain('No model is loaded');
+  });
+
+  it('says how many eye images could not be assessed and why, in words, never codes', () => {
+    const p = (kind: Problem['kind'], reason: string): Problem => ({ kind, severity: 'warning', source: 'image:Media', message: `${reason}: detail`, reasons: [reason] });
+    const card = buildUnassessedCard([p('image_rejected', 'too_many_pixels'), p('image_rejected', 'corrupt'), p('image_rejected', 'too_many_pixels'), { kind: 'missing_data', severity: 'warning', source: 'conditions', message: 'x' }], false, CTX)!;
+    expect(card.summary).toBe('3 eye images could not be assessed: the image is larger (in pixels) than this service decodes');
+    expect(card.detail).toContain('- 2 images: the image is larger (in pixels) than this service decodes');
+    expect(card.detail).toContain('- 1 image: the file is damaged or incomplete');
+    expect(`${card.summary}${card.detail}`).not.toMatch(/_/);
+    expect(card.indicator).toBe('info');
+    expect(buildUnassessedCard([p('pacs_unreachable', 'pacs_unreachable')], true, CTX)!.summary).toBe(`${TEST_MODEL_LABEL}: 1 eye image could not be assessed: the image archive (PACS) could not be reached`);
+    expect(buildUnassessedCard([{ kind: 'missing_data', severity: 'info', source: 'images', message: 'none' }], false, CTX)).toBeUndefined();
+  });
+
+  it('has words for every reason code, and an unknown code still reads as words', () => {
+    for (const code of ['too_dark', 'too_blurred', 'no_disc', 'no_fundus', 'study_pixel_limit', 'fetch_failed', 'pacs_unreachable']) {
+      expect(reasonInWords(code)).not.toMatch(/_|quality or format check/);
+    }
+    expect(reasonInWords('not_a_fundus_photograph_v2')).toBe('the image failed a quality or format check (not a fundus photograph v2)');
+    expect(reasonInWords('')).toBe('the image failed a quality or format check');
   });
 });
