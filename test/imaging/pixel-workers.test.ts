@@ -66,7 +66,8 @@ describe('pixel budget per request', () => {
   });
 
   it('gathering refuses the images past the per-request cap with the reason, and keeps the others', async () => {
-    const data = sixteenBitDicom(1500, 1500, { modality: 'OP' }).toString('base64');
+    // OCT (OPT): a synthetic grey frame recorded as OP would be refused by the fundus gate (not a colour photograph) first.
+    const data = sixteenBitDicom(1500, 1500, { modality: 'OPT' }).toString('base64');
     const refs = [1, 2, 3].map((n) => ({ eye: 'right' as const, resourceType: 'Media' as const, fhirRef: `Media/m${n}`, source: { kind: 'attachment' as const, data: `${data}` } }));
     const noFetch = async () => {
       throw new Error('no network here');
