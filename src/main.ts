@@ -99,7 +99,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         isFhirServerAllowed: (url, iss) => isOnAllowlist((iss !== undefined && boundFhirServers.get(iss)) || fhirAllowlist, url),
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
-        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory }),
+        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory, planRules: config.planRules }),
         analyses,
         waitMs: config.hookWaitMs,
         maxTiles: config.maxTiles,
