@@ -1,5 +1,5 @@
 /**
- * Compares VOLMO's own plan (assess-plan steps 3–5, free text) with the rule-derived plan and flags where
+ * Compares VOLMO's own plan (assess-plan steps 3 and 5, free text) with the rule-derived plan and flags where
  * they disagree on urgency. The model text is only read for explicit cues (urgent/immediate, routine/annual,
  * "refer", stated intervals such as "in 2-4 months"); nothing is inferred beyond them, and a text without
  * cues is not compared. Pure.
@@ -40,9 +40,12 @@ export function readModelPlan(text: string): ModelPlanReading {
   return reading;
 }
 
-/** Steps 3 (assessment and plan), 4 (treatments) and 5 (follow-up care) carry VOLMO's plan. */
+/**
+ * Steps 3 (assessment and plan) and 5 (follow-up care) carry VOLMO's plan; step 4 (treatments) is left out,
+ * and so are the prompt's own format labels ("Immediate outcome:"), which are not urgency cues.
+ */
 export function modelPlanText(steps: readonly { step: number; text: string }[]): string {
-  return steps.filter((s) => s.step >= 3).map((s) => s.text).join('\n');
+  return steps.filter((s) => s.step === 3 || s.step === 5).map((s) => s.text.replace(/\b(?:immediate|long-term) outcomes?:/gi, '')).join('\n');
 }
 
 export function compareWithModel(plan: ManagementPlan, steps: readonly { step: number; text: string }[]): PlanDisagreement[] {
