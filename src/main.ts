@@ -5,6 +5,7 @@
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
+import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
 import { MemoryReplayCache } from './cds/replay-cache.js';
@@ -21,6 +22,9 @@ import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import type { Sandbox } from './sandbox/index.js';
 import type { JSONWebKeySet } from 'jose';
+
+/** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
+const ASSESS_PLAN_MIN_TIMEOUT_MS = 15 * 60_000;
 
 export interface RunningService {
   url: string;
@@ -81,6 +85,12 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   if (sandbox) readiness.push(...sandbox.readiness);
 
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
+  // VOLMO's own assessment and plan: a second stage after the screening result (auto: GPU providers only).
+  const assessPlanOn = model.engine !== null && (config.tasks.assessPlan || assessPlanEnabled(config.assessPlan, model.engine.info.executionProvider));
+  const findings = resolveFindingsConfig({ tasks: { ...config.tasks, assessPlan: assessPlanOn }, assessPlanHistory: config.assessPlanHistory, planRules: config.planRules });
+  const secondStage = new InProcessSecondStage({ log: log.child({ component: 'second-stage' }) });
+  stops.push(() => secondStage.close());
+  log.info({ assessPlan: config.assessPlan, on: assessPlanOn, planRules: config.planRules.version }, assessPlanOn ? 'assessment and plan: second stage on' : 'assessment and plan: off (VOLMO_ASSESS_PLAN)');
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -99,8 +109,11 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         isFhirServerAllowed: (url, iss) => isOnAllowlist((iss !== undefined && boundFhirServers.get(iss)) || fhirAllowlist, url),
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
-        findings: resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory, planRules: config.planRules }),
+        findings,
         analyses,
+        ...(assessPlanOn && model.engine
+          ? { assessPlan: { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) } }
+          : {}),
         waitMs: config.hookWaitMs,
         maxTiles: config.maxTiles,
       }),

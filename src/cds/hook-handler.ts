@@ -6,6 +6,7 @@
  */
 import { analyseEvidence } from '../analysis/analyse.js';
 import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../analysis/analysis-cache.js';
+import { scheduleAssessPlan, type AssessPlanStageDeps } from '../analysis/assess-plan-stage.js';
 import { gatherEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
@@ -33,6 +34,8 @@ export interface HookHandlerDeps {
   waitMs: number;
   maxTiles?: number;
   now?: () => Date;
+  /** VOLMO's own assessment and plan as a second stage (VOLMO_ASSESS_PLAN); absent = off. */
+  assessPlan?: AssessPlanStageDeps;
 }
 
 /** The hook's FHIR server when this EHR may use it, else undefined (then prefetch alone is used, nothing is sent). */
@@ -69,13 +72,13 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {
-      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });
+      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles, deferAssessPlan: Boolean(deps.assessPlan) }, evidence, { patientId, encounterId });
       deps.log.info(
         { service: service.id, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },
         'exam analysed',
       );
       return result;
-    });
+    }, deps.assessPlan && ((stored) => scheduleAssessPlan(deps.assessPlan!, deps.analyses, stored, evidence)));
     const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
     if (!result) return { cards: [buildPendingCard(imageCount, engine.info.random, { uuid: entry.id })] };
     return { cards: [buildAnalysisCard(result, { uuid: entry.id })] };

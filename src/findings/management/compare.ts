@@ -33,10 +33,11 @@ export function readModelPlan(text: string): ModelPlanReading {
     }
   }
   const urgentCue = URGENT.exec(text);
+  const routineCue = ROUTINE.exec(text);
   if (urgentCue || (reading.soonestDays !== undefined && reading.soonestDays <= 7)) reading.urgency = 'urgent';
   else if (REFER.test(text)) reading.urgency = 'referral';
-  else if (ROUTINE.test(text) || (reading.soonestDays !== undefined && reading.soonestDays >= 180)) reading.urgency = 'routine';
-  if (urgentCue && !reading.phrase) reading.phrase = urgentCue[0];
+  else if (routineCue || (reading.soonestDays !== undefined && reading.soonestDays >= 180)) reading.urgency = 'routine';
+  reading.phrase ??= (reading.urgency === 'urgent' ? urgentCue?.[0] : routineCue?.[0]);
   return reading;
 }
 
