@@ -10,7 +10,10 @@
  * weights (bench/transformers-baseline; `auto` measures it when installed, `transformers` installs it on first
  * use), --snapshot=DIR (the snapshot of a --model=DIR, for the transformers.js export), --reps=N (3; decode
  * figures are medians of N interleaved rounds; other parts take the best of N), --skip-no-reuse (the exam
- * without prefix reuse runs 13 whole prompts: minutes at full size).
+ * without prefix reuse runs 13 whole prompts: minutes at full size). Part `assess-plan` (in --parts; default on):
+ * VOLMO's five assessment-and-plan steps for one case as the second stage runs them, --plan-tokens=N (16) new
+ * tokens per step (random weights never stop early), independent steps (one exam, shared image prefix) and
+ * chained steps (five exams, each with the earlier turns as history), against the screening exam of the same run.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,7 +153,7 @@ async function best(n: number, fn: () => Promise<number>): Promise<number> {
 export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   const steps = Number(opt(args, 'steps', '16'));
   const tiles = Number(opt(args, 'tiles', '7'));
-  const parts = opt(args, 'parts', 'vision,decode,exam').split(',');
+  const parts = opt(args, 'parts', 'vision,decode,exam,assess-plan').split(',');
   const contexts = opt(args, 'contexts', '256,1024,2048,4096').split(',').map(Number);
   const ep = opt(args, 'ep', 'cpu') as ExecutionProvider;
   const reps = Number(opt(args, 'reps', '3'));
@@ -179,6 +182,9 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   if (parts.includes('exam')) {
     const noReuse = !args.includes('--skip-no-reuse');
     tables.push(await examTable(s, spec, manifest.stopIds, manifest.tokens.imgContext, tiles, reps, noReuse, where));
+  }
+  if (parts.includes('assess-plan')) {
+    tables.push(await assessPlanTable(s, spec, manifest.tokens.imgContext, tiles, Number(opt(args, 'plan-tokens', '16')), reps, where));
   }
   await s.release();
   // maxRSS is the process high-water mark in KiB (memoryUsage().rss would be the RSS at the end of the run).
@@ -276,6 +282,56 @@ async function examTable(
     notes: [
       `target: whole exam <= 2x a single question; best of ${reps}${withNoReuse ? ' (1 run without prefix reuse)' : '; the no-reuse variant (13 whole prompts) skipped (--skip-no-reuse)'}`,
       'batched: rows sharing a prefix run together against it (broadcast); one question per run: batchRows 1',
+    ],
+  };
+}
+
+/**
+ * Token ids of one assessment-and-plan case with the lengths of VOLMO's prompts (step 1 with a case profile
+ * ~900 tokens, steps 2–5 ~120 each) after the same image prefix as the screening exam.
+ */
+function assessPlanCase(spec: DecoderSpec, tiles: number, imgContext: number, newTokens: number, mode: 'independent' | 'chained'): EncodedExam[] {
+  const base = screeningExam(spec, tiles, 1, imgContext);
+  const prefix = base.questions[0].ids.slice(0, 1 + 40 + 256 * tiles + 3);
+  let seed = 29;
+  const rnd = (n: number) => Array.from({ length: n }, () => 100 + ((seed = (seed * 48271) % 2147483647) % 20000));
+  const steps = [900, 120, 120, 120, 120].map(rnd);
+  const question = (i: number, ids: number[]) => ({ id: `step${i + 1}`, ids, maxNewTokens: newTokens });
+  if (mode === 'independent') return [{ imageEmbeds: base.imageEmbeds, questions: steps.map((st, i) => question(i, [...prefix, ...st])) }];
+  // Chained: step n carries steps 1..n-1 and an answer of `newTokens` tokens each as history.
+  return steps.map((_, i) => ({
+    imageEmbeds: base.imageEmbeds,
+    questions: [question(i, [...prefix, ...steps.slice(0, i + 1).flatMap((st, j) => (j < i ? [...st, ...rnd(newTokens)] : st))])],
+  }));
+}
+
+async function assessPlanTable(s: ModelSession, spec: DecoderSpec, imgContext: number, tiles: number, newTokens: number, reps: number, where: string): Promise<BenchTable> {
+  const screening = screeningExam(spec, tiles, 13, imgContext);
+  const run = async (exams: EncodedExam[]) => {
+    let tokens = 0;
+    const ms = await timed(async () => {
+      for (const e of exams) tokens += (await runExams(s, spec, [e], { stopIds: [] }))[0]!.reduce((n, a) => n + a.tokens.length, 0);
+    });
+    return { ms, tokens };
+  };
+  const screeningMs = await best(reps, () => timed(() => runExams(s, spec, [screening], { stopIds: [] })));
+  const rows: (string | number)[][] = [['screening exam, 12 TRUE/FALSE + DR stage (baseline)', 13, screeningMs, '—', 1]];
+  for (const mode of ['independent', 'chained'] as const) {
+    const exams = assessPlanCase(spec, tiles, imgContext, newTokens, mode);
+    let bestRun = { ms: Infinity, tokens: 0 };
+    for (let r = 0; r < reps; r++) {
+      const x = await run(exams);
+      if (x.ms < bestRun.ms) bestRun = x;
+    }
+    rows.push([`assess-plan, 5 steps ${mode}`, bestRun.tokens, bestRun.ms, bestRun.ms / bestRun.tokens, bestRun.ms / screeningMs]);
+  }
+  return {
+    title: `Runtime: assessment-and-plan second stage, one case, ${tiles} tile(s), ${newTokens} new tokens per step (${where})`,
+    columns: ['variant', 'tokens generated', 'ms per case', 'ms per generated token (incl. prefill)', 'x screening exam'],
+    rows,
+    notes: [
+      `best of ${reps}; random weights never emit the stop token, so every step generates exactly ${newTokens} tokens (VOLMO's budget is 1,024 per step; scale the decode share linearly)`,
+      'independent: one exam, the image prefix prefilled once for the five steps; chained (default): five exams, each re-prefilling the image prefix and the earlier turns (the engine keeps no prefix across exams)',
     ],
   };
 }

@@ -7,7 +7,8 @@ import { isAppError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import type { AppSession } from './launch-router.js';
-import { appPage, type DraftView, type PatientView } from './pages.js';
+import type { NoteDocument } from '../src/reports/note.js';
+import { appPage, type DraftSection, type DraftView, type PatientView } from './pages.js';
 
 export function patientView(p: Patient): PatientView {
   const name = p.name?.find((n) => n.use === 'official') ?? p.name?.[0];
@@ -19,6 +20,17 @@ export function patientView(p: Patient): PatientView {
     ...(p.birthDate ? { birthDate: p.birthDate } : {}),
     ...(mrn ? { mrn } : {}),
   };
+}
+
+const PER_EYE = [/^Diabetic retinopathy/, /^Screening/, /^Macular hole/];
+
+/** The draft's per-eye summary, its rule-derived plan and VOLMO's own plan, from the note's sections. */
+export function draftSections(doc: NoteDocument): Pick<DraftView, 'summary' | 'plan' | 'modelPlan'> {
+  const find = (re: RegExp): DraftSection | undefined => doc.sections.find((s) => re.test(s.title));
+  const summary = doc.sections.filter((s) => PER_EYE.some((re) => re.test(s.title)));
+  const plan = find(/^Plan\b/);
+  const modelPlan = find(/^VOLMO's own assessment and plan/);
+  return { summary, ...(plan ? { plan } : {}), ...(modelPlan ? { modelPlan } : {}) };
 }
 
 export async function renderAppPage(deps: {
@@ -43,6 +55,7 @@ export async function renderAppPage(deps: {
   const drafts: DraftView[] = deps.analyses.latestForPatient(analysisSubject(session.iss, session.patient)).map(({ id, result }) => ({
     id,
     noteText: result.report.note.text,
+    ...draftSections(result.report.note.document),
     random: result.model.random,
     model: `${result.model.name} ${result.model.version}`,
     ...(result.report.diagnosticReport.issued ? { generatedAt: result.report.diagnosticReport.issued } : {}),

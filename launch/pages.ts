@@ -10,7 +10,8 @@ const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}main
 .banner{background:#eef3f8;border-bottom:1px solid #c7d3e0;padding:.6rem 1.25rem}.banner strong{font-size:1.1rem}
 .test-model{background:#b00020;color:#fff;font-weight:700;padding:.75rem 1.25rem;font-size:1.1rem}
 .notice{border-left:4px solid #c77700;background:#fff6e5;padding:.5rem .75rem}
-pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}`;
+pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}
+.plan{border-left:4px solid #1f5fa8;background:#eef4fb;padding:.25rem .75rem}.model-plan{border-left:4px solid #777;background:#f4f4f4;padding:.25rem .75rem}`;
 
 function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
@@ -27,9 +28,21 @@ export interface PatientView {
   mrn?: string;
 }
 
+export interface DraftSection {
+  title: string;
+  lines: string[];
+}
+
 export interface DraftView {
   id: string;
   noteText: string;
+  /**
+   * Shown above the full note, in this order: the per-eye summary, then the rule-derived plan, then VOLMO's
+   * own assessment and plan (model-generated, unverified) when the second stage has produced it.
+   */
+  summary?: DraftSection[];
+  plan?: DraftSection;
+  modelPlan?: DraftSection;
   random: boolean;
   model: string;
   generatedAt?: string;
@@ -52,9 +65,16 @@ function banner(input: AppPageInput): string {
   return `<div class="banner" role="banner"><strong>${escapeHtml(p.name)}</strong>${facts ? ` <span class="muted">${facts}</span>` : ''}</div>`;
 }
 
+function block(kind: string, s: DraftSection | undefined): string {
+  if (!s) return '';
+  return `<div class="${kind}" data-section="${kind}"><h3>${escapeHtml(s.title)}</h3><ul>${s.lines.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul></div>`;
+}
+
 function draft(d: DraftView): string {
   const when = d.generatedAt ? ` · ${escapeHtml(d.generatedAt)}` : '';
-  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p><pre>${escapeHtml(d.noteText)}</pre></section>`;
+  const summary = (d.summary ?? []).map((s) => block('summary', s)).join('');
+  const top = `${summary}${block('plan', d.plan)}${block('model-plan', d.modelPlan)}`;
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
 }
 
 export function appPage(input: AppPageInput): string {

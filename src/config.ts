@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AppError } from './errors.js';
 import { parseSiteThresholds, type SiteThresholds } from './findings/site-thresholds.js';
+import { parsePlanRules } from './findings/management/rules-file.js';
+import { defaultPlanRuleTable, type PlanRuleTable } from './findings/management/rules.js';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(0).max(65535);
@@ -122,6 +124,13 @@ const schema = z
 
     /** Assessment-and-plan steps: `chained` (each step sees the earlier questions and answers) or `independent` (VOLMO's evaluation). */
     assessPlanHistory: z.enum(['chained', 'independent']).default('chained'),
+    /**
+     * VOLMO's own assessment and plan as a second stage after the screening result is stored: `auto` runs it
+     * when the model runs on a GPU execution provider (cuda, tensorrt, webgpu), not on CPU.
+     */
+    assessPlan: z.enum(['auto', 'always', 'never']).default('auto'),
+    /** A site's override of the management-plan rule table (JSON; docs/clinical-logic.md §12), checked at start-up. */
+    planRulesFile: z.string().min(1).optional(),
 
     modelDir: z.string().min(1).optional(),
     executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
@@ -152,6 +161,7 @@ const schema = z
     unassessedImagesCard: bool.default(true),
   })
   .superRefine((c, ctx) => {
+    if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
     if (c.profile === 'production') {
       if (c.sandbox === true) ctx.addIssue({ code: 'custom', path: ['sandbox'], message: 'the sandbox cannot run in the production profile' });
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
@@ -168,7 +178,7 @@ const schema = z
   });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string; findingsThresholds?: SiteThresholds }
+  Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string; findingsThresholds?: SiteThresholds; planRules: PlanRuleTable }
 >;
 
 /** Environment variable name for a config key: publicUrl -> VOLMO_PUBLIC_URL. */
@@ -222,7 +232,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const sandbox = c.sandbox ?? c.profile === 'sandbox';
   const host = c.host ?? (c.profile === 'production' ? '0.0.0.0' : '127.0.0.1');
   const publicUrl = (c.publicUrl ?? `http://127.0.0.1:${c.port}`).replace(/\/+$/, '');
-  return Object.freeze({ ...c, sandbox, host, publicUrl, ...(findingsThresholds ? { findingsThresholds } : {}) });
+  const planRules = c.planRulesFile ? readPlanRules(c.planRulesFile) : defaultPlanRuleTable();
+  return Object.freeze({ ...c, sandbox, host, publicUrl, planRules, ...(findingsThresholds ? { findingsThresholds } : {}) });
 }
 
 /** Reads and checks VOLMO_FINDINGS_THRESHOLDS_FILE; a problem is added to `problems` (reported with the rest). */
@@ -241,4 +252,14 @@ function readThresholdsFile(file: string, problems: string[]): SiteThresholds | 
     problems.push((e as Error).message);
     return undefined;
   }
+}
+
+function readPlanRules(file: string): PlanRuleTable {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new AppError('config_invalid', `VOLMO_PLAN_RULES_FILE: cannot read ${file}: ${(e as Error).message}`);
+  }
+  return parsePlanRules(text, file);
 }

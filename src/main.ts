@@ -7,6 +7,7 @@ import { createHookHandler } from './cds/hook-handler.js';
 import { modelCardRouter } from './cds/model-card.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { PixelWorkerPool } from './imaging/pixel-workers.js';
+import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
 import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
 import { MemoryReplayCache } from './cds/replay-cache.js';
@@ -24,6 +25,9 @@ import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import type { Sandbox } from './sandbox/index.js';
 import type { JSONWebKeySet } from 'jose';
+
+/** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
+const ASSESS_PLAN_MIN_TIMEOUT_MS = 15 * 60_000;
 
 export interface RunningService {
   url: string;
@@ -87,6 +91,12 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
   const pixels = new PixelWorkerPool({ size: config.imageWorkers });
   stops.push(() => pixels.close());
+  // VOLMO's own assessment and plan: a second stage after the screening result (auto: GPU providers only).
+  const assessPlanOn = model.engine !== null && (config.tasks.assessPlan || assessPlanEnabled(config.assessPlan, model.engine.info.executionProvider));
+  const findings = findingsConfig(config, model.engine, assessPlanOn, log);
+  const secondStage = new InProcessSecondStage({ log: log.child({ component: 'second-stage' }) });
+  stops.push(() => secondStage.close());
+  log.info({ assessPlan: config.assessPlan, on: assessPlanOn, planRules: config.planRules.version }, assessPlanOn ? 'assessment and plan: second stage on' : 'assessment and plan: off (VOLMO_ASSESS_PLAN)');
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -109,8 +119,11 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         },
         pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
         engine: () => model.engine,
-        findings: findingsConfig(config, model.engine, log),
+        findings,
         analyses,
+        ...(assessPlanOn && model.engine
+          ? { assessPlan: { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) } }
+          : {}),
         waitMs: config.hookWaitMs,
         pendingOutcome: config.pendingOutcome,
         maxTiles: config.maxTiles,
@@ -153,7 +166,7 @@ function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): 
 }
 
 /** The findings configuration, with the site's operating points when VOLMO_FINDINGS_THRESHOLDS_FILE names them. */
-function findingsConfig(config: Config, engine: VlmEngine | null, log: Logger): FindingsConfig {
+function findingsConfig(config: Config, engine: VlmEngine | null, assessPlan: boolean, log: Logger): FindingsConfig {
   const t = config.findingsThresholds;
   if (t) {
     log.info({ conditions: Object.keys(t.screening), referableDr: Boolean(t.referableDr), targetSensitivity: t.targetSensitivity }, 'site operating points loaded (VOLMO_FINDINGS_THRESHOLDS_FILE)');
@@ -161,7 +174,7 @@ function findingsConfig(config: Config, engine: VlmEngine | null, log: Logger): 
       log.warn('VOLMO_FINDINGS_THRESHOLDS_FILE was measured on another model build (manifest sha256 differs): re-run volmo eval with this model');
     }
   }
-  return resolveFindingsConfig({ tasks: config.tasks, assessPlanHistory: config.assessPlanHistory, ...siteThresholdOverrides(t) });
+  return resolveFindingsConfig({ tasks: { ...config.tasks, assessPlan }, assessPlanHistory: config.assessPlanHistory, planRules: config.planRules, ...siteThresholdOverrides(t) });
 }
 
 interface LoadedModel {

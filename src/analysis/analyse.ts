@@ -1,17 +1,18 @@
 /**
  * The exam use-case: EvidenceBundle -> task plan -> VOLMO questions (one engine exam per image set, so
  * the image prefix is computed once for all of its questions) -> findings -> draft report. No I/O beyond
- * the engine.
+ * the engine. With `deferAssessPlan`, VOLMO's five assessment-and-plan steps are left for the second stage
+ * (assess-plan-stage.ts): the screening result is ready without waiting for hundreds of decoded tokens.
  */
 import type { EvidenceBundle } from '../evidence/types.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { ExamFindings } from '../findings/findings-types.js';
 import { buildConversation, planTasks, type PlannedTask, type TaskPlan } from '../findings/plan.js';
 import { answersById, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
-import type { ModelIdentity } from '../findings/types.js';
-import type { Answer, VlmEngine } from '../model/runtime/types.js';
+import type { ExamContext, ModelAnswer, ModelIdentity } from '../findings/types.js';
+import type { Answer, RunOptions, VlmEngine } from '../model/runtime/types.js';
 import { buildDraftReport } from '../reports/draft.js';
-import type { ReportOutput } from '../reports/bundle.js';
+import type { AssessPlanStage, ReportOutput } from '../reports/bundle.js';
 import { toExamInputs } from './exam-context.js';
 
 export interface AnalysisResult {
@@ -21,7 +22,12 @@ export interface AnalysisResult {
   report: ReportOutput;
   /** The evidence it was computed from, without image bytes. */
   evidence: EvidenceBundle;
-  timings: { modelMs: number; questions: number };
+  /** What the model saw and answered (no pixels), so a later stage can rebuild the draft. */
+  context: ExamContext;
+  answers: Record<string, ModelAnswer>;
+  /** VOLMO's own assessment and plan as a second stage; absent when not requested. */
+  assessPlanStage?: AssessPlanStage;
+  timings: { modelMs: number; questions: number; assessPlanMs?: number; assessPlanTokens?: number };
 }
 
 export interface AnalyseDeps {
@@ -29,6 +35,8 @@ export interface AnalyseDeps {
   findings: FindingsConfig;
   now?: () => Date;
   maxTiles?: number;
+  /** Leave the assess-plan steps for the second stage (the result says `pending`). */
+  deferAssessPlan?: boolean;
 }
 
 /** Groups planned tasks by the exact image list they show, so each image set is prefilled once. */
@@ -41,32 +49,52 @@ function groupByImages(tasks: readonly PlannedTask[]): PlannedTask[][] {
   return [...groups.values()];
 }
 
-export async function analyseEvidence(
-  deps: AnalyseDeps,
-  evidence: EvidenceBundle,
-  ids: { patientId: string; encounterId?: string },
-  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
-): Promise<AnalysisResult> {
-  const now = deps.now?.() ?? new Date();
-  const { context, pixels } = toExamInputs(evidence, ids, now);
-  const plan = planTasks(context, deps.findings);
-  const t0 = performance.now();
-  const runnable = plan.tasks.filter((t) => t.imageIds.every((id) => pixels.has(id)));
+/**
+ * Runs `tasks` on the engine: independent questions as one exam per image set (shared prefix), then chained
+ * steps in order with their history (from `earlier` answers and those of this run).
+ */
+export async function runPlannedTasks(
+  deps: Pick<AnalyseDeps, 'engine' | 'maxTiles'>, plan: TaskPlan, tasks: readonly PlannedTask[], pixels: ReadonlyMap<string, Uint8Array>,
+  earlier: Record<string, ModelAnswer>, opts: RunOptions = {},
+): Promise<Answer[]> {
+  const runnable = tasks.filter((t) => t.imageIds.every((id) => pixels.has(id)));
   const imagesOf = (t: PlannedTask) => t.imageIds.map((id) => pixels.get(id)!);
-  // Independent questions: one exam per image set. Chained steps (conversation history) run after, in order.
-  const groups = groupByImages(runnable.filter((t) => t.historyKeys.length === 0));
   const answers: Answer[] = [];
-  for (const group of groups) {
+  for (const group of groupByImages(runnable.filter((t) => t.historyKeys.length === 0))) {
     answers.push(...(await deps.engine.exam({ images: imagesOf(group[0]!), maxTiles: deps.maxTiles, questions: group.map((t) => toRuntimeQuestion(t)) }, opts)));
   }
   for (const t of runnable.filter((c) => c.historyKeys.length > 0)) {
-    const sofar = answersById(answers);
+    const sofar = { ...earlier, ...answersById(answers) };
     if (!t.historyKeys.every((k) => k in sofar)) continue; // an earlier step could not run: this one is reported missing
     const history = buildConversation(t, plan, sofar).slice(0, -1);
     answers.push(...(await deps.engine.exam({ images: imagesOf(t), maxTiles: deps.maxTiles, questions: [toRuntimeQuestion(t, history)] }, opts)));
   }
+  return answers;
+}
+
+export const isAssessPlan = (t: PlannedTask) => t.task.kind === 'assess-plan';
+
+/** The plan without the tasks a later stage runs (the draft then neither shows nor misses them). */
+export function withoutTasks(plan: TaskPlan, drop: (t: PlannedTask) => boolean): TaskPlan {
+  return { ...plan, tasks: plan.tasks.filter((t) => !drop(t)) };
+}
+
+export async function analyseEvidence(
+  deps: AnalyseDeps,
+  evidence: EvidenceBundle,
+  ids: { patientId: string; encounterId?: string },
+  opts: RunOptions = {},
+): Promise<AnalysisResult> {
+  const now = deps.now?.() ?? new Date();
+  const { context, pixels } = toExamInputs(evidence, ids, now);
+  const plan = planTasks(context, deps.findings);
+  const deferred = deps.deferAssessPlan === true && plan.tasks.some(isAssessPlan);
+  const t0 = performance.now();
+  const firstPlan = deferred ? withoutTasks(plan, isAssessPlan) : plan;
+  const answers = answersById(await runPlannedTasks(deps, plan, firstPlan.tasks, pixels, {}, opts));
   const model = modelIdentity(deps.engine.info);
-  const report = buildDraftReport({ context, plan, answers: answersById(answers), model, config: deps.findings, generatedAt: now.toISOString() });
+  const assessPlanStage: AssessPlanStage | undefined = deferred ? { status: 'pending' } : undefined;
+  const report = buildDraftReport({ context, plan: firstPlan, answers, model, config: deps.findings, generatedAt: now.toISOString(), assessPlanStage });
   return {
     model,
     plan,
@@ -74,7 +102,10 @@ export async function analyseEvidence(
     report,
     // Kept for the card and the clinician's review; pixels are dropped so a cached analysis holds no image bytes.
     evidence: withoutPixels(evidence),
-    timings: { modelMs: performance.now() - t0, questions: answers.length },
+    context,
+    answers,
+    ...(assessPlanStage ? { assessPlanStage } : {}),
+    timings: { modelMs: performance.now() - t0, questions: Object.keys(answers).length },
   };
 }
 

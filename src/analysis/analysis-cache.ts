@@ -71,8 +71,12 @@ export class AnalysisCache {
     return this.opts.now?.() ?? Date.now();
   }
 
-  /** The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten (the next call retries). */
-  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { referencesKey?: string } = {}): AnalysisEntry {
+  /**
+   * The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten
+   * (the next call retries). `referencesKey` indexes the finished analysis by its image references;
+   * `onStored` runs once the new entry's result is stored (e.g. to queue a second stage).
+   */
+  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { referencesKey?: string; onStored?: (entry: AnalysisEntry) => void } = {}): AnalysisEntry {
     const existing = this.entries.get(key);
     if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
     this.evict();
@@ -81,6 +85,7 @@ export class AnalysisCache {
       (r) => {
         entry.result = r;
         if (entry.referencesKey && this.entries.get(key) === entry) this.byReferences.set(entry.referencesKey, entry);
+        opts.onStored?.(entry);
         return r;
       },
       (e: unknown) => {
@@ -96,6 +101,17 @@ export class AnalysisCache {
     this.entries.set(key, entry);
     this.byId.set(entry.id, entry);
     return entry;
+  }
+
+  /**
+   * Replaces the result of a finished, unexpired analysis in place (a second stage finished): same id, same
+   * entry, no new draft. False when it has expired or been evicted meanwhile.
+   */
+  update(id: string, result: AnalysisResult): boolean {
+    const e = this.byId.get(id);
+    if (!e?.result || this.now() - e.startedAt >= this.opts.ttlMs) return false;
+    e.result = result;
+    return true;
   }
 
   /** A finished analysis by its id (for the clinician's review), while it has not expired. */

@@ -1,6 +1,6 @@
 /** EvidenceBundle -> the findings layer's ExamContext, plus the model-ready bytes of each usable image. Pure. */
-import type { EvidenceBundle, EvidenceImage } from '../evidence/types.js';
-import type { ExamContext, ImageRecord } from '../findings/types.js';
+import type { EvidenceBundle, EvidenceImage, PatientContext } from '../evidence/types.js';
+import type { ClinicalFacts, ExamContext, ImageRecord } from '../findings/types.js';
 import { reasonInWords } from '../imaging/rejection.js';
 
 export interface ExamInputs {
@@ -42,7 +42,21 @@ export function toExamInputs(evidence: EvidenceBundle, ids: { patientId: string;
       images,
       notes: evidence.patient.notes.map((n) => n.ref),
       caseText: evidence.caseText,
+      facts: clinicalFacts(evidence.patient),
     },
     pixels,
+  };
+}
+
+/** The measurements plan rules depend on (HbA1c, blood pressure, IOP and visual acuity per eye). */
+export function clinicalFacts(p: PatientContext): ClinicalFacts {
+  const perEye = (r?: number, l?: number) => (r === undefined && l === undefined ? undefined : { ...(r !== undefined ? { right: r } : {}), ...(l !== undefined ? { left: l } : {}) });
+  const iop = perEye(p.iop.right?.mmHg, p.iop.left?.mmHg);
+  const logMar = perEye(p.visualAcuity.right?.logMar, p.visualAcuity.left?.logMar);
+  return {
+    ...(p.hba1c ? { hba1cPercent: p.hba1c.percent } : {}),
+    ...(p.bloodPressure ? { bloodPressure: { systolicMmHg: p.bloodPressure.systolicMmHg, diastolicMmHg: p.bloodPressure.diastolicMmHg } } : {}),
+    ...(iop ? { iopMmHg: iop } : {}),
+    ...(logMar ? { logMar } : {}),
   };
 }

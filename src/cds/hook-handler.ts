@@ -6,6 +6,7 @@
  */
 import { analyseEvidence } from '../analysis/analyse.js';
 import { AnalysisCache, analysisKey, analysisSubject, clientSubject, referencesKey, waitFor } from '../analysis/analysis-cache.js';
+import { scheduleAssessPlan, type AssessPlanStageDeps } from '../analysis/assess-plan-stage.js';
 import { gatherEvidence, type GatherEvidenceDeps, type GatheredEvidence } from '../analysis/gather-evidence.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
@@ -46,6 +47,8 @@ export interface HookHandlerDeps {
   imaging?: Pick<GatherEvidenceDeps, 'pixels' | 'maxStudyPixels'>;
   /** When images were found but none could be assessed, say so in an info card (default true). */
   unassessedImagesCard?: boolean;
+  /** VOLMO's own assessment and plan as a second stage (VOLMO_ASSESS_PLAN); absent = off. */
+  assessPlan?: AssessPlanStageDeps;
 }
 
 /** The hook's FHIR server when this EHR may use it, else undefined (then prefetch alone is used, nothing is sent). */
@@ -86,13 +89,13 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
     // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
     const entry = deps.analyses.getOrStart(key, subject, async () => {
-      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles }, evidence, { patientId, encounterId });
+      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles, deferAssessPlan: Boolean(deps.assessPlan) }, evidence, { patientId, encounterId });
       deps.log.info(
         { service: service.id, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },
         'exam analysed',
       );
       return result;
-    }, { referencesKey: byReferences });
+    }, { referencesKey: byReferences, onStored: deps.assessPlan && ((stored) => scheduleAssessPlan(deps.assessPlan!, deps.analyses, stored, evidence)) });
     const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
     if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, { ...cardContext, analysisId: entry.id })] };
     return { cards: [buildAnalysisCard(result, { ...cardContext, analysisId: entry.id })] };

@@ -2,7 +2,11 @@
  * Renders the patient context as a VOLMO case profile (volmo-model.md §1.3): the section headers the
  * model saw in training, with "Not documented" rather than guesses where data is missing.
  */
+import { quoteForPrompt, stripPromptControls } from '../model/prompt-safety.js';
 import type { ClinicalNote, EvidenceImage, EvidenceImages, PatientContext, VisualAcuity } from './types.js';
+
+/** Characters of one note's text in the case profile (notes are already cut at gathering; this bounds the prompt). */
+export const NOTE_PROMPT_MAX_CHARS = 2000;
 
 export const CASE_SECTIONS = ['[PATIENT CLINICAL PROFILE]', '[MEDICAL HISTORY]', '[SYMPTOMS]', '[EXAMINATION FINDINGS]', '[DIAGNOSTIC IMAGING]'] as const;
 
@@ -37,7 +41,7 @@ function history(p: PatientContext): string {
   if (p.medications.length === 0) lines.push('- Current eye medications: none recorded');
   else {
     lines.push('- Current eye medications:');
-    for (const m of p.medications) lines.push(`  - ${m.coding.display}${m.dosage ? ` (${neutraliseHeaders(m.dosage)})` : ''}`);
+    for (const m of p.medications) lines.push(`  - ${m.coding.display}${m.dosage ? ` (${neutraliseHeaders(stripPromptControls(m.dosage).replace(/\s+/g, ' ').slice(0, 200))})` : ''}`);
   }
   return lines.join('\n');
 }
@@ -46,7 +50,8 @@ function symptoms(notes: readonly ClinicalNote[]): string {
   if (notes.length === 0) return 'Not documented.';
   const parts = notes.map((n) => {
     const head = [day(n.date), n.type].filter(Boolean).join(', ');
-    return `From clinical note${head ? ` (${head})` : ''}:\n${neutraliseHeaders(n.text)}`;
+    // Record text is data: quoted line by line, bounded, with control sequences and chat/image tokens removed.
+    return `Quoted from clinical note${head ? ` (${stripPromptControls(head)})` : ''}:\n${quoteForPrompt(neutraliseHeaders(n.text), NOTE_PROMPT_MAX_CHARS)}`;
   });
   return parts.join('\n\n');
 }

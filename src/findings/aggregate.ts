@@ -12,6 +12,8 @@ import type {
 } from './findings-types.js';
 import { parseBooleanAnswer, parseDigitAnswer, type ParsedBoolean, type ParsedDigit } from './parse.js';
 import type { PlannedTask, TaskPlan } from './plan.js';
+import { compareWithModel } from './management/compare.js';
+import { deriveManagementPlan } from './management/derive.js';
 import { deriveReferral } from './referral.js';
 import { TASK_SET_VERSION, type ConditionId } from './tasks.js';
 import type { ExamContext, Eye, ModelAnswer } from './types.js';
@@ -130,8 +132,11 @@ export function aggregateFindings(
     };
   });
   flags.push(...checkConsistency(eyes, screeningResults, stageResults));
+  const steps = assessPlan.sort((x, y) => x.step - y.step);
+  const managementPlan = deriveManagementPlan(eyes, context.facts, config.planRules);
+  managementPlan.disagreements = compareWithModel(managementPlan, steps);
   return {
-    taskSetVersion: TASK_SET_VERSION, eyes, descriptions, assessPlan: assessPlan.sort((x, y) => x.step - y.step),
-    flags, referral: deriveReferral(eyes, config), skipped: plan.skipped, screeningResults, stageResults,
+    taskSetVersion: TASK_SET_VERSION, eyes, descriptions, assessPlan: steps,
+    flags, referral: deriveReferral(eyes, config), managementPlan, skipped: plan.skipped, screeningResults, stageResults,
   };
 }

@@ -3,7 +3,11 @@
  * volmo data/datajsons/assessplan/pmccasereports.json (steps 2–5 are identical for every case;
  * step 1 carries the clinical profile).
  */
+import { stripPromptControls } from '../model/prompt-safety.js';
 import type { ClinicalProfile } from './types.js';
+
+/** Upper bound of the case profile in step 1 (VOLMO's case prompts were 964–3,532 characters). */
+export const PROFILE_MAX_CHARS = 8000;
 
 const RULE = '#'.repeat(50);
 
@@ -46,7 +50,9 @@ export function renderProfileBlock(profile: ClinicalProfile): string {
  * sections, or an already rendered block (e.g. the evidence layer's caseText), inserted verbatim.
  */
 export function differentialDiagnosisPrompt(profile: ClinicalProfile | string): string {
-  const block = typeof profile === 'string' ? profile.trim() : renderProfileBlock(profile);
+  // Defence in depth: whatever built the profile, it cannot carry chat/image tokens or control sequences.
+  const raw = stripPromptControls(typeof profile === 'string' ? profile.trim() : renderProfileBlock(profile));
+  const block = raw.length > PROFILE_MAX_CHARS ? `${raw.slice(0, PROFILE_MAX_CHARS)}… [profile truncated]` : raw;
   return [
     `${RULE}\n### Task: Provide Differential Diagnoses ###\n`,
     'You are an ophthalmologist. You are given the clinical profile of a patient. Based on the clinical images and profile, please provide a differential diagnosis. For each potential diagnosis, include severity level.\n',

@@ -4,6 +4,7 @@
  * deployment must calibrate locally (VOLMO published no calibration data).
  */
 import { AppError } from '../errors.js';
+import { defaultPlanRuleTable, type PlanRuleTable } from './management/rules.js';
 import { CONDITIONS, type ConditionId } from './tasks.js';
 
 /** A probability cut-off pair: value > upper -> positive, value < lower -> negative, else indeterminate. */
@@ -37,6 +38,8 @@ export interface FindingsConfig {
   ungradableRefers: boolean;
   /** Emit LOINC 105914-6 (autonomous-AI DR screening result) where it applies. */
   emitAutonomousScreeningCode: boolean;
+  /** The management-plan rule table (defaults, or a site's VOLMO_PLAN_RULES_FILE). */
+  planRules: PlanRuleTable;
 }
 
 export const DEFAULT_FINDINGS_CONFIG: FindingsConfig = Object.freeze({
@@ -47,6 +50,7 @@ export const DEFAULT_FINDINGS_CONFIG: FindingsConfig = Object.freeze({
   referableDrBand: Object.freeze({ lower: 0.2, upper: 0.5 }),
   ungradableRefers: true,
   emitAutonomousScreeningCode: true,
+  planRules: defaultPlanRuleTable(),
 }) as FindingsConfig;
 
 export interface FindingsConfigOverrides {
@@ -58,6 +62,7 @@ export interface FindingsConfigOverrides {
   conditionBands?: Partial<Record<ConditionId, Band>>;
   ungradableRefers?: boolean;
   emitAutonomousScreeningCode?: boolean;
+  planRules?: PlanRuleTable;
 }
 
 function checkBand(name: string, b: Band): void {

@@ -1,5 +1,6 @@
 /** Output types of aggregation: per-image results, per-eye findings, flags and the derived referral. */
 import type { Call } from './confidence.js';
+import type { ManagementPlan } from './management/types.js';
 import type { SkippedTask } from './plan.js';
 import type { ParsedBoolean, ParsedDigit } from './parse.js';
 import type { ConditionId } from './tasks.js';
@@ -80,6 +81,8 @@ export interface ExamFindings {
   assessPlan: { step: number; title: string; text: string }[];
   flags: Flag[];
   referral: Referral;
+  /** Rule-derived management plan (and where VOLMO's own plan disagrees with it). */
+  managementPlan: ManagementPlan;
   skipped: SkippedTask[];
   screeningResults: ScreeningImageResult[];
   stageResults: StageImageResult[];

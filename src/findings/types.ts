@@ -50,6 +50,17 @@ export interface ExamContext {
    * e.g. EvidenceBundle.caseText; when present it is used verbatim instead of `profile`.
    */
   caseText?: string;
+  /** Measurements from the record that plan rules depend on (src/findings/management). */
+  facts?: ClinicalFacts;
+}
+
+/** Latest recorded values, per eye where it applies; absent = not documented. */
+export interface ClinicalFacts {
+  hba1cPercent?: number;
+  bloodPressure?: { systolicMmHg: number; diastolicMmHg: number };
+  iopMmHg?: { right?: number; left?: number };
+  /** Visual acuity as logMAR (0 = 6/6; 0.3 = 6/12). */
+  logMar?: { right?: number; left?: number };
 }
 
 /** One model answer as the runtime returns it. */

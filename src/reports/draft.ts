@@ -7,7 +7,7 @@ import type { FindingsConfig } from '../findings/config.js';
 import type { ExamFindings } from '../findings/findings-types.js';
 import type { TaskPlan } from '../findings/plan.js';
 import type { ExamContext, ModelAnswer, ModelIdentity } from '../findings/types.js';
-import { buildReportBundle, type ReportOutput } from './bundle.js';
+import { buildReportBundle, type AssessPlanStage, type ReportOutput } from './bundle.js';
 
 export interface DraftInput {
   context: ExamContext;
@@ -18,12 +18,14 @@ export interface DraftInput {
   config: FindingsConfig;
   generatedAt: string;
   newId?: () => string;
+  assessPlanStage?: AssessPlanStage;
 }
 
 export function buildDraftReport(input: DraftInput): ReportOutput & { findings: ExamFindings } {
   const findings = aggregateFindings(input.context, input.plan, input.answers, input.config);
   const out = buildReportBundle({
     context: input.context, findings, model: input.model, config: input.config, generatedAt: input.generatedAt, newId: input.newId,
+    assessPlanStage: input.assessPlanStage,
   });
   return { ...out, findings };
 }

@@ -4,9 +4,12 @@
  * sanitised (control characters removed, length capped) and HTML-escaped.
  */
 import type { ConditionFinding, EyeFindings, ExamFindings, StageFinding } from '../findings/findings-types.js';
+import { PLAN_SOURCES } from '../findings/management/rules.js';
+import type { ManagementPlan } from '../findings/management/types.js';
 import type { SkippedTask } from '../findings/plan.js';
 import { CONDITIONS } from '../findings/tasks.js';
 import type { ModelIdentity } from '../findings/types.js';
+import { followUpText, referralText } from '../findings/management/format.js';
 import { ICDR_ANSWERS, RANDOM_WEIGHTS_BANNER } from './codes.js';
 
 export interface NoteSection {
@@ -28,6 +31,8 @@ export interface NoteInput {
   generatedAt: string;
   effectiveDateTime: string;
   assessPlanHistory: 'chained' | 'independent';
+  /** VOLMO's own assessment and plan as a second stage (absent: not requested). */
+  assessPlanStage?: { status: 'pending' } | { status: 'done'; completedAt: string } | { status: 'failed'; message: string };
 }
 
 export const DRAFT_HEADLINE = 'AI-GENERATED DRAFT - PENDING CLINICIAN REVIEW';
@@ -116,6 +121,7 @@ export function buildNoteDocument(input: NoteInput): NoteDocument {
   if (mh.length > 0) {
     sections.push({ title: 'Macular hole stage (OCT; assumes a hole is present)', lines: mh.map((e) => `${EYE_TITLE[e.eye]}: ${macularHoleLine(e.macularHole)}`) });
   }
+  sections.push(planSection(f.managementPlan));
   sections.push({
     title: 'Suggested referral urgency',
     lines: [
@@ -129,14 +135,49 @@ export function buildNoteDocument(input: NoteInput): NoteDocument {
   }
   if (f.assessPlan.length > 0) {
     sections.push({
-      title: `Assessment and plan (model text, unverified; ${input.assessPlanHistory} steps)`,
+      title: `VOLMO's own assessment and plan (model-generated, unverified; ${input.assessPlanHistory} steps)`,
       lines: f.assessPlan.flatMap((s) => [`${s.step}. ${s.title}:`, ...indent(sanitiseModelText(s.text))]),
     });
+  } else if (input.assessPlanStage?.status === 'pending') {
+    sections.push({ title: "VOLMO's own assessment and plan", lines: ['Running after the screening result (second stage); this draft is updated when it finishes.'] });
+  } else if (input.assessPlanStage?.status === 'failed') {
+    sections.push({ title: "VOLMO's own assessment and plan", lines: [`Not available: ${input.assessPlanStage.message}`] });
   }
-  const skipped = f.skipped.filter((s) => s.reason !== 'ungradable');
+  const secondStage = input.assessPlanStage !== undefined;
+  const skipped = f.skipped.filter((s) => s.reason !== 'ungradable' && !(secondStage && s.kind === 'assess-plan'));
   if (skipped.length > 0) sections.push({ title: 'Not assessed', lines: skipped.map((s) => `- ${KIND_TEXT[s.kind]}: ${SKIP_TEXT[s.reason]}`) });
   const footer = ['End of AI-generated draft. It becomes part of the record only after clinician review and signature.'];
   return { banner, header, sections, footer };
+}
+
+const SCOPE_TITLE = { ...EYE_TITLE, patient: 'Patient' } as const;
+
+/** The rule-derived plan: consolidated proposals first, then each rule's line, then disagreements with VOLMO. */
+function planSection(plan: ManagementPlan): NoteSection {
+  const lines: string[] = [];
+  if (plan.lines.length === 0) lines.push('No plan: nothing was assessed. Examine the patient or repeat the imaging.');
+  for (const r of plan.referrals) {
+    lines.push(`Proposed referral: ${r.priority.toUpperCase()} - ${referralSummary(r.to, r.withinDays, r.tests)} [rules ${r.ruleIds.join(', ')}]`);
+  }
+  for (const f of plan.followUps) lines.push(`Proposed follow-up: ${followUpText(f)} [rules ${f.ruleIds.join(', ')}]`);
+  for (const scope of ['right', 'left', 'unknown', 'patient'] as const) {
+    const own = plan.lines.filter((l) => l.scope === scope);
+    if (own.length === 0) continue;
+    lines.push(`${SCOPE_TITLE[scope]}:`);
+    for (const l of own) lines.push(`  - ${l.text}${l.basis.length ? ` (${l.basis.join('; ')})` : ''} [rule ${l.ruleId}]`);
+  }
+  if (plan.disagreements.length > 0) {
+    lines.push("DISAGREEMENT with VOLMO's own plan (review both):");
+    lines.push(...plan.disagreements.map((d) => `  - [${d.code}] ${d.message}`));
+  }
+  const sources = [...new Set(plan.lines.map((l) => l.source))];
+  lines.push(`Rule-derived from the AI findings above (${plan.rulesVersion}); proposals, not orders. Sources:`);
+  lines.push(...sources.map((s) => `  - ${PLAN_SOURCES[s] ?? s}`));
+  return { title: 'Plan (rule-derived proposals from the AI findings)', lines };
+}
+
+function referralSummary(to: Parameters<typeof referralText>[0]['to'], withinDays: number, tests: string[]): string {
+  return referralText({ to, withinDays, priority: 'routine', tests });
 }
 
 function indent(text: string): string[] {

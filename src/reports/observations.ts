@@ -6,6 +6,7 @@
 import type { CodeableConcept, Observation, Reference } from 'fhir/r4.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { ConditionFinding, EyeFindings, ExamFindings, StageFinding } from '../findings/findings-types.js';
+import { findingKey } from '../findings/management/derive.js';
 import { CONDITIONS } from '../findings/tasks.js';
 import type { ExamContext, Eye, ModelIdentity } from '../findings/types.js';
 import { aiMeta, confidenceExtension } from './ai-transparency.js';
@@ -138,21 +139,28 @@ function gradability(input: ObservationInput): Observation[] {
   });
 }
 
+/** An Observation with the key of the finding it reports (findingKey in src/findings/management/derive.ts). */
+export interface KeyedObservation {
+  key: string;
+  observation: Observation;
+}
+
 /** All result Observations, in report order: per eye DR severity, screening, macular hole; then 105914-6; then gradability. */
-export function buildObservations(input: ObservationInput): Observation[] {
-  const out: Observation[] = [];
+export function buildKeyedObservations(input: ObservationInput): KeyedObservation[] {
+  const out: KeyedObservation[] = [];
+  const push = (key: string, o: Observation | undefined) => {
+    if (o) out.push({ key, observation: o });
+  };
   for (const e of input.findings.eyes) {
-    const dr = drSeverity(input, e);
-    if (dr) out.push(dr);
-    for (const f of e.screening) {
-      const s = screening(input, e, f);
-      if (s) out.push(s);
-    }
-    const mh = macularHole(input, e);
-    if (mh) out.push(mh);
+    push(findingKey.dr(e.eye), drSeverity(input, e));
+    for (const f of e.screening) push(findingKey.screening(e.eye, f.condition), screening(input, e, f));
+    push(findingKey.macularHole(e.eye), macularHole(input, e));
   }
-  const auto = autonomousScreening(input);
-  if (auto) out.push(auto);
-  out.push(...gradability(input));
+  push('autonomous-dr-screening', autonomousScreening(input));
+  for (const g of gradability(input)) push('gradability', g);
   return out;
+}
+
+export function buildObservations(input: ObservationInput): Observation[] {
+  return buildKeyedObservations(input).map((k) => k.observation);
 }

@@ -23,13 +23,13 @@ export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet
       clientId: SANDBOX_CLIENT_IDS.smartApp,
       kind: 'public',
       redirectUris: [`${opts.publicUrl}/launch/callback`],
-      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.cru patient/Observation.c patient/Provenance.c patient/Device.c patient/DocumentReference.c`,
+      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.cru patient/Observation.c patient/Provenance.c patient/Device.c patient/DocumentReference.c patient/ServiceRequest.c patient/CarePlan.c`,
     },
     {
       clientId: SANDBOX_CLIENT_IDS.backend,
       kind: 'backend',
       ...(opts.backendJwks ? { jwks: opts.backendJwks } : { jwksUri: `${opts.publicUrl}/.well-known/jwks.json` }),
-      scope: `${systemRead} system/DiagnosticReport.cru system/Observation.c system/Provenance.c system/Device.c system/DocumentReference.c`,
+      scope: `${systemRead} system/DiagnosticReport.cru system/Observation.c system/Provenance.c system/Device.c system/DocumentReference.c system/ServiceRequest.c system/CarePlan.c`,
     },
     {
       clientId: SANDBOX_CLIENT_IDS.ehrSimulator,

@@ -161,7 +161,7 @@ describe('draft reports with the tiny test model', () => {
     sb = await startSandbox({ config, log: silentLogger(), backendJwks: publicJwks(key) as never });
     engine = await createEngine({ modelDir, log: silentLogger() });
     gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, sb.authIssuer, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
-    const scope = [...READ_SCOPES.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c'].join(' ');
+    const scope = [...READ_SCOPES.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c', 'system/ServiceRequest.c', 'system/CarePlan.c'].join(' ');
     // Count what reaches the real token endpoint: the token must be obtained once and reused.
     const counting = Object.assign(
       (url: string | URL, init?: Parameters<GuardedFetch>[1]) => {

@@ -1,4 +1,4 @@
-import type { Bundle, DiagnosticReport, Device, Observation, Provenance, Resource } from 'fhir/r4.js';
+import type { Bundle, CarePlan, DiagnosticReport, Device, Observation, Provenance, Resource, ServiceRequest } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
 import { resolveFindingsConfig } from '../../src/findings/config.js';
 import {
@@ -112,7 +112,7 @@ describe('report content', () => {
     expect(prov.agent[0]?.who?.reference).toBe(out.fullUrls.device);
     expect(prov.agent[0]?.type?.coding?.[0]?.code).toBe('author');
     expect(prov.entity?.map((e) => e.what.reference)).toEqual(['ImagingStudy/fundus-1', 'DocumentReference/note-1']);
-    expect(prov.target.map((t) => t.reference)).toEqual([out.fullUrls.diagnosticReport, ...out.fullUrls.observations]);
+    expect(prov.target.map((t) => t.reference)).toEqual([out.fullUrls.diagnosticReport, ...out.fullUrls.observations, ...out.fullUrls.serviceRequests, out.fullUrls.carePlan]);
     expect(prov.reason?.[0]?.coding?.[0]?.code).toBe('AIAST');
   });
   it('ungradable eye: explicit ungradable DR result and gradability observation, no screening rows', () => {
@@ -180,5 +180,47 @@ describe('report content', () => {
     expect(out.note.text).not.toContain('\u0007');
     const long = buildFor(DIABETIC, (p) => answersFor(p, { 'describe:r1': { text: 'x'.repeat(10_000) } }));
     expect(long.note.text).toContain(`${'x'.repeat(4000)} [truncated]`);
+  });
+});
+
+describe('the management plan as FHIR proposals', () => {
+  const out = CASES.diabetic();
+  const byUrl = new Map(out.bundle.entry!.map((e) => [e.fullUrl, e.resource as Resource]));
+  const [sr] = ofType<ServiceRequest>(out.bundle, 'ServiceRequest');
+  const [cp] = ofType<CarePlan>(out.bundle, 'CarePlan');
+
+  it('a referral ServiceRequest: draft proposal, priority from the rules, reasons -> the findings', () => {
+    expect(ofType<ServiceRequest>(out.bundle, 'ServiceRequest')).toHaveLength(1);
+    expect(sr).toMatchObject({ status: 'draft', intent: 'proposal', priority: 'urgent', subject: { reference: 'Patient/p-diabetic-1' }, encounter: { reference: 'Encounter/e-1' } });
+    expect(sr!.code?.text).toBe('Referral to ophthalmology (retina) within 1 month');
+    expect(sr!.occurrencePeriod).toEqual({ start: '2026-11-29', end: '2026-12-29' });
+    const reasons = sr!.reasonReference!.map((r) => byUrl.get(r.reference!) as Observation);
+    expect(reasons.map((o) => o.code.text)).toEqual([
+      'right eye diabetic retinopathy severity (ICDR), by AI', 'left eye diabetic retinopathy severity (ICDR), by AI', 'Macular edema, left eye (AI screening)',
+    ]);
+    expect(sr!.meta?.security).toContainEqual(AIAST);
+    expect(sr!.note?.[0]?.text).toMatch(/^Rule-derived proposal .*rules dr-icdr2, dr-icdr3-me \(volmo-plan-rules\/1\.0\.0\)/);
+  });
+
+  it('the follow-up as a CarePlan: draft proposal referencing the referral, model plan marked, disagreement flagged', () => {
+    expect(cp).toMatchObject({ status: 'draft', intent: 'proposal', subject: { reference: 'Patient/p-diabetic-1' } });
+    expect(cp!.activity?.[0]?.reference?.reference).toBe(out.fullUrls.serviceRequests[0]);
+    expect(cp!.activity?.[1]?.detail).toMatchObject({ status: 'not-started', scheduledPeriod: { start: '2026-11-29', end: '2026-12-29' } });
+    expect(cp!.activity?.[1]?.detail?.description).toContain('[rules dr-icdr2, dr-icdr3-me; rule-derived]');
+    const notes = cp!.note!.map((n) => n.text);
+    expect(notes.some((n) => n.startsWith('DISAGREEMENT') && n.includes('model-later-than-rules'))).toBe(true);
+    expect(notes.some((n) => n.startsWith('VOLMO Outline Follow-Up Care (model-generated, unverified): 1. Follow-up care: Retina review in 2-4 months'))).toBe(true);
+    expect(cp!.meta?.security).toContainEqual(AIAST);
+  });
+
+  it('no referral, no ServiceRequest; a follow-up still gives a CarePlan; nothing assessed gives neither', () => {
+    const negative = CASES.ungradable();
+    expect(ofType(negative.bundle, 'ServiceRequest')).toHaveLength(0);
+    expect(ofType<CarePlan>(negative.bundle, 'CarePlan')[0]!.activity!.map((a) => a.detail?.code?.text)).toEqual([
+      'repeat the photographs (with pupil dilation); if still ungradable, dilated eye examination within 1 month', 'retinal screening again in 12–24 months',
+    ]);
+    const none = CASES['no image']();
+    expect(ofType(none.bundle, 'CarePlan')).toHaveLength(0);
+    expect(none.note.text).toContain('No plan: nothing was assessed');
   });
 });

@@ -66,6 +66,13 @@ describe('sandbox FHIR server accepts the draft report transaction', () => {
     expect(dr.result[0].reference).toMatch(/^Observation\/[A-Za-z0-9-]+$/);
     const prov = (await get(`/Provenance?target=DiagnosticReport/${dr.id}`)).entry[0].resource;
     expect(prov.agent[0].who.reference).toMatch(/^Device\//);
+    // The plan as proposals: a draft referral whose reasons resolve to the stored findings, and a draft CarePlan.
+    const sr = (await get(`/ServiceRequest?subject=${ctx.patient}`)).entry[0].resource;
+    expect([sr.status, sr.intent, sr.priority]).toEqual(['draft', 'proposal', 'urgent']);
+    expect(sr.reasonReference.every((r: any) => /^Observation\/[A-Za-z0-9-]+$/.test(r.reference))).toBe(true);
+    const cp = (await get(`/CarePlan?subject=${ctx.patient}`)).entry[0].resource;
+    expect([cp.status, cp.intent]).toEqual(['draft', 'proposal']);
+    expect(cp.activity[0].reference.reference).toBe(`ServiceRequest/${sr.id}`);
   });
 
   it('ungradable fixture patient with a random-weights model', async () => {
