@@ -12,6 +12,7 @@ const PARTS: Record<string, () => Promise<Part>> = {
   runtime: async () => (await import('./runtime.js')).runRuntimeBench,
   attention: async () => (await import('./attention.js')).runAttentionBench,
   evidence: async () => (await import('./evidence.js')).runEvidenceBench,
+  hooks: async () => (await import('./hooks.js')).runHooksBench,
   imaging: async () => {
     const { runImagingBench, runPixelBench } = await import('./imaging.js');
     return async () => {

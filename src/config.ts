@@ -146,6 +146,20 @@ const schema = z
     hookWaitMs: z.coerce.number().int().min(0).max(600_000).default(0),
     /** What a hook answers while its analysis runs: `card` (an info card "AI review in progress") or `none` (no card). */
     pendingOutcome: z.enum(['card', 'none']).default('card'),
+    /**
+     * Analyse new eye images ahead of any hook (the image watcher). Default: on in the sandbox, off in
+     * production until configured (then VOLMO_WATCH_FHIR_BASE is required).
+     */
+    watch: bool.optional(),
+    /** The FHIR server whose ImagingStudy/Media records are polled (`_lastUpdated`), read with Backend Services. */
+    watchFhirBase: httpUrl.optional(),
+    /** Also poll the PACS (VOLMO_PACS_URL; the sandbox's Orthanc) with QIDO-RS for new OP/OPT studies. */
+    watchPacs: bool.default(true),
+    /** The identifier system of the DICOM PatientID on the FHIR server (Patient?identifier=system|id); unset: any system. */
+    watchPatientIdentifierSystem: z.string().min(1).optional(),
+    watchIntervalMs: z.coerce.number().int().min(200).max(86_400_000).default(30_000),
+    /** Where the watcher keeps its high-water marks (default var/watcher-marks.json; the sandbox: its state dir). */
+    watchStateFile: z.string().min(1).optional(),
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
     /**
@@ -170,6 +184,8 @@ const schema = z
       c.cdsClients.forEach((client, i) => {
         if (!client.fhirServers?.length) ctx.addIssue({ code: 'custom', path: ['cdsClients', i, 'fhirServers'], message: `production binds every CDS client to its FHIR servers (${client.iss} has none)` });
       });
+      if (c.watch === true && !c.watchFhirBase) ctx.addIssue({ code: 'custom', path: ['watchFhirBase'], message: 'the image watcher needs the FHIR server to poll' });
+      if (c.watchFhirBase && !c.fhirAllowlist.includes(c.watchFhirBase.replace(/\/+$/, ''))) ctx.addIssue({ code: 'custom', path: ['watchFhirBase'], message: 'must be on VOLMO_FHIR_ALLOWLIST' });
       if (!c.operatorToken) ctx.addIssue({ code: 'custom', path: ['operatorToken'], message: 'production needs an operator token for /metrics' });
       if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
       if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });

@@ -5,6 +5,14 @@
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
 import { modelCardRouter } from './cds/model-card.js';
+import type { PipelineDeps } from './analysis/pipeline.js';
+import type { ServiceKey } from './fhir/service-keys.js';
+import type { Metrics } from './http/metrics.js';
+import { DicomWebClient } from './imaging/dicomweb-client.js';
+import { describeOrigin } from './net/allowlist.js';
+import type { GuardedFetch } from './net/guarded-fetch.js';
+import type { ImageWatcher } from './watcher/image-watcher.js';
+import { startWatcher } from './watcher/start-watcher.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { PixelWorkerPool } from './imaging/pixel-workers.js';
 import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
@@ -97,6 +105,10 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const secondStage = new InProcessSecondStage({ log: log.child({ component: 'second-stage' }) });
   stops.push(() => secondStage.close());
   log.info({ assessPlan: config.assessPlan, on: assessPlanOn, planRules: config.planRules.version }, assessPlanOn ? 'assessment and plan: second stage on' : 'assessment and plan: off (VOLMO_ASSESS_PLAN)');
+  const assessPlan = assessPlanOn && model.engine
+    ? { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) }
+    : undefined;
+  const pacs = config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined;
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -117,13 +129,11 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
           const bound = iss === undefined ? undefined : boundFhirServers.get(iss);
           return bound !== undefined && isOnAllowlist(bound, url) && isOnAllowlist(fhirAllowlist, url);
         },
-        pacs: config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined,
+        pacs,
         engine: () => model.engine,
         findings,
         analyses,
-        ...(assessPlanOn && model.engine
-          ? { assessPlan: { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) } }
-          : {}),
+        ...(assessPlan ? { assessPlan } : {}),
         waitMs: config.hookWaitMs,
         pendingOutcome: config.pendingOutcome,
         maxTiles: config.maxTiles,
@@ -147,6 +157,14 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
     ],
   });
   server.setHandler(app);
+  const watcher = imageWatcher(config, sandbox, model.engine, {
+    fetch,
+    serviceKey,
+    metrics,
+    log: log.child({ component: 'watcher' }),
+    pipeline: { log: log.child({ component: 'analysis' }), findings, analyses, images: { fetch, pacs, pixels, maxStudyPixels: config.maxStudyPixels }, maxTiles: config.maxTiles, assessPlan },
+  });
+  if (watcher) stops.push(() => watcher.stop());
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
   if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted, prefetch only (never do this in production)');
   const unbound = cdsClients.filter((c) => !c.fhirServers?.length).length;
@@ -155,6 +173,28 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   // Graceful: stop taking requests and let in-flight ones finish first, then the rest.
   stops[0] = () => server.close(config.shutdownGraceMs);
   return { url: server.url, sandbox, close: stopAll };
+}
+
+/** The image watcher when configured (on by default in the sandbox) and a model is loaded. */
+function imageWatcher(
+  config: Config,
+  sandbox: Sandbox | null,
+  engine: VlmEngine | null,
+  deps: { fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
+): ImageWatcher | undefined {
+  const fhirBaseUrl = config.watchFhirBase ?? sandbox?.fhirBaseUrl;
+  if (!(config.watch ?? Boolean(sandbox)) || !engine || !fhirBaseUrl) return undefined;
+  const pacs = config.watchPacs && deps.pipeline.images.pacs ? { client: new DicomWebClient({ baseUrl: deps.pipeline.images.pacs.baseUrl, auth: deps.pipeline.images.pacs.auth, fetch: deps.fetch }), identifierSystem: config.watchPatientIdentifierSystem ?? sandbox?.mrnSystem } : undefined;
+  deps.log.info({ fhir: describeOrigin(fhirBaseUrl), pacs: Boolean(pacs), intervalMs: config.watchIntervalMs }, 'image watcher on: new eye images are analysed ahead of any hook');
+  return startWatcher(
+    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? (sandbox ? `${config.sandboxStateDir}/watcher-marks.json` : 'var/watcher-marks.json'), intervalMs: config.watchIntervalMs },
+    {
+      fetch: deps.fetch,
+      log: deps.log,
+      pipeline: { ...deps.pipeline, engine },
+      counters: { seen: (source, n) => deps.metrics.watcherSeen.inc({ source: source.split(' ')[0] }, n), outcome: (outcome) => deps.metrics.watcherPatients.inc({ outcome }) },
+    },
+  );
 }
 
 function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): boolean {

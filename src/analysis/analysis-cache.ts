@@ -1,27 +1,30 @@
 /**
- * Analyses keyed by what they were computed from (patient, image content hashes, case text, model, task
- * set): a hook call that finds a finished analysis answers at once; one that finds it running waits a
- * bounded time; otherwise it starts one in the background. A finished analysis is also found by the
- * references of its images (`referencesKey`): when the pixels cannot be fetched (PACS down), the analysis
- * of the same images for the same subject, model and tasks is served, marked as not re-read. Model runs outlive the hook call that started
- * them (CDS clients expect answers in about a second; a 2B model on CPU takes far longer), and their
- * result is shown on the next hook for the same evidence and kept for the clinician's review.
+ * Analyses keyed by what identifies them without downloading a pixel: the subject (EHR + patient), the image
+ * references (DICOM UIDs, Media/DocumentReference ids and versions, attachment URLs or hashes), the case-text
+ * inputs (the clinical context the prompts use), the model and the task set. A hook call that finds a
+ * finished analysis answers at once, with no PACS request and no image decoding; one that finds it running
+ * answers "in progress" (or waits a bounded time); otherwise it starts one in the background. Model runs
+ * outlive the hook call that started them, and their result is shown on the next hook for the same images
+ * and kept for the clinician's review. Pixel content hashes stay inside the analysis as its integrity record.
+ * A run that failed is forgotten (the next call retries) unless its error asks for a pause (`retryAfterMs`):
+ * images that could not be assessed are not fetched again on every chart open.
  * In memory only (it holds PHI): entries expire after `ttlMs` and the map is bounded.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { EvidenceBundle } from '../evidence/types.js';
+import { renderCaseText } from '../evidence/case-text.js';
+import type { PatientContext } from '../evidence/types.js';
 import type { AnalysisResult } from './analyse.js';
 
 export interface AnalysisEntry {
-  /** Stable for the analysis: the card uuid (CDS feedback refers to it) and the draft's id in the SMART app. */
+  /** Stable for the analysis: named by every card about it (extension, SMART link) and the draft's id in the SMART app. */
   id: string;
   /** Whose analysis: `analysisSubject(fhirServer, patientId)` — patient ids are only unique within one EHR. */
   subject: string;
   promise: Promise<AnalysisResult>;
   result?: AnalysisResult;
   startedAt: number;
-  /** `referencesKey` of its images, when known: indexed once the analysis has finished. */
-  referencesKey?: string;
+  /** A run that failed with a pause (`PausingError`): kept, and answered from, until `until`. */
+  failure?: { error: unknown; until: number };
 }
 
 /** A FHIR base URL in one canonical form: lower-case host, no default port, no trailing slash. */
@@ -46,24 +49,29 @@ export function clientSubject(iss: string | undefined, patientId: string): strin
   return `cds-client:${iss ?? '(unsigned)'}|Patient/${patientId}`;
 }
 
-export function analysisKey(subject: string, encounterId: string | undefined, evidence: EvidenceBundle, modelSha: string, taskSet: string): string {
-  const images = [...evidence.images.right, ...evidence.images.left, ...evidence.images.unknown].map((i) => `${i.eye}:${i.contentHash}:${i.gradability.status}`).sort();
-  return createHash('sha256').update(JSON.stringify([subject, encounterId ?? null, images, evidence.caseText, modelSha, taskSet])).digest('hex');
+/**
+ * The identity of an analysis: subject, image references, the case text as the clinical context renders it
+ * (images aside), model and task set. The encounter is not part of it: the same images and history give the
+ * same findings whichever visit asks (and an analysis started ahead of any hook has no encounter).
+ */
+export function analysisKey(subject: string, listed: { references: readonly string[]; context: { patient: PatientContext } }, modelSha: string, taskSet: string): string {
+  const caseInputs = renderCaseText(listed.context.patient, { right: [], left: [], unknown: [] });
+  return createHash('sha256').update(JSON.stringify([subject, [...listed.references].sort(), caseInputs, modelSha, taskSet])).digest('hex');
 }
 
-/**
- * The lookup key by image references (imaging/references.ts): the same subject, model and task set and the
- * same list of references. Undefined when there are none (nothing to match).
- */
-export function referencesKey(subject: string, references: readonly string[], modelSha: string, taskSet: string): string | undefined {
-  if (references.length === 0) return undefined;
-  return createHash('sha256').update(JSON.stringify(['references', subject, [...references].sort(), modelSha, taskSet])).digest('hex');
+/** An error that asks the cache to keep the failed run for a while instead of retrying on the next call. */
+export interface PausingError {
+  readonly retryAfterMs: number;
+}
+
+function pauseOf(e: unknown): number {
+  const ms = (e as Partial<PausingError> | null)?.retryAfterMs;
+  return typeof ms === 'number' && ms > 0 ? ms : 0;
 }
 
 export class AnalysisCache {
   private readonly entries = new Map<string, AnalysisEntry>();
   private readonly byId = new Map<string, AnalysisEntry>();
-  private readonly byReferences = new Map<string, AnalysisEntry>();
 
   constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number }) {}
 
@@ -72,35 +80,40 @@ export class AnalysisCache {
   }
 
   /**
-   * The finished or running analysis for `key`, starting `run` when there is none. A failed run is forgotten
-   * (the next call retries). `referencesKey` indexes the finished analysis by its image references;
+   * The finished, running or (for a while) failed analysis for `key`, starting `run` when there is none.
    * `onStored` runs once the new entry's result is stored (e.g. to queue a second stage).
    */
-  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { referencesKey?: string; onStored?: (entry: AnalysisEntry) => void } = {}): AnalysisEntry {
+  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { onStored?: (entry: AnalysisEntry) => void } = {}): AnalysisEntry {
     const existing = this.entries.get(key);
-    if (existing && this.now() - existing.startedAt < this.opts.ttlMs) return existing;
+    if (existing && this.live(existing)) return existing;
     this.evict();
     const id = randomUUID();
     const promise = run().then(
       (r) => {
         entry.result = r;
-        if (entry.referencesKey && this.entries.get(key) === entry) this.byReferences.set(entry.referencesKey, entry);
         opts.onStored?.(entry);
         return r;
       },
       (e: unknown) => {
-        if (this.entries.get(key) === entry) {
+        const pause = pauseOf(e);
+        if (pause > 0) entry.failure = { error: e, until: this.now() + pause };
+        else if (this.entries.get(key) === entry) {
           this.entries.delete(key);
           this.byId.delete(id);
         }
         throw e;
       },
     );
-    const entry: AnalysisEntry = { id, subject, startedAt: this.now(), promise, ...(opts.referencesKey ? { referencesKey: opts.referencesKey } : {}) };
+    const entry: AnalysisEntry = { id, subject, startedAt: this.now(), promise };
     entry.promise.catch(() => {}); // observed by waiters; never an unhandled rejection
     this.entries.set(key, entry);
     this.byId.set(entry.id, entry);
     return entry;
+  }
+
+  private live(e: AnalysisEntry): boolean {
+    const now = this.now();
+    return e.failure ? now < e.failure.until : now - e.startedAt < this.opts.ttlMs;
   }
 
   /**
@@ -120,13 +133,6 @@ export class AnalysisCache {
     return e && this.now() - e.startedAt < this.opts.ttlMs ? e.result : undefined;
   }
 
-  /** The newest finished, unexpired analysis of the same image references (see `referencesKey`). */
-  findByReferences(key: string | undefined): { id: string; startedAt: number; result: AnalysisResult } | undefined {
-    const e = key === undefined ? undefined : this.byReferences.get(key);
-    if (!e?.result || this.now() - e.startedAt >= this.opts.ttlMs) return undefined;
-    return { id: e.id, startedAt: e.startedAt, result: e.result };
-  }
-
   /**
    * Finished, unexpired analyses of `subject` (`analysisSubject(fhirBase, patientId)`), newest first
    * (for the SMART app).
@@ -142,14 +148,12 @@ export class AnalysisCache {
   }
 
   private evict(): void {
-    const now = this.now();
     const drop = (k: string) => {
       const e = this.entries.get(k)!;
       this.byId.delete(e.id);
-      if (e.referencesKey && this.byReferences.get(e.referencesKey) === e) this.byReferences.delete(e.referencesKey);
       this.entries.delete(k);
     };
-    for (const [k, e] of this.entries) if (now - e.startedAt >= this.opts.ttlMs) drop(k);
+    for (const [k, e] of this.entries) if (!this.live(e)) drop(k);
     while (this.entries.size >= this.opts.maxEntries) drop(this.entries.keys().next().value as string);
   }
 }

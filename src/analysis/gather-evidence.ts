@@ -1,12 +1,14 @@
 /**
- * Hook context -> EvidenceBundle: clinical context (prefetch first, then FHIR), imaging resources
- * (ImagingStudy + Endpoint, Media), pixels over DICOMweb or FHIR attachments, image checks, assembly.
- * Never throws for missing data or failing upstreams: those become `problems`.
+ * Hook context -> EvidenceBundle in two steps: `listEvidence` reads the clinical context and the image
+ * references (prefetch first, then FHIR; no pixel is downloaded), which is all a hook needs to find an
+ * analysis already made; `fetchEvidence` then fetches the pixels over DICOMweb or FHIR attachments, checks
+ * and grades them, and assembles the bundle. Never throws for missing data or failing upstreams: those
+ * become `problems`.
  */
 import type { Resource } from 'fhir/r4.js';
 import { EVIDENCE_PREFETCH } from '../../cds-hooks/prefetch.js';
 import { assembleEvidenceBundle } from '../evidence/assemble.js';
-import { gatherClinicalContext } from '../evidence/gather-context.js';
+import { gatherClinicalContext, type ClinicalContextResult } from '../evidence/gather-context.js';
 import { fillTemplate, resolveQuery } from '../evidence/prefetch.js';
 import type { EvidenceBundle, Problem } from '../evidence/types.js';
 import type { FhirClient } from '../fhir/client.js';
@@ -38,10 +40,20 @@ export interface GatherEvidenceDeps {
 
 const IMAGING_KEYS = ['imagingStudies', 'media'] as const;
 
-/** The bundle, and the references of the images the record points at (imaging/references.ts), fetched or not. */
-export type GatheredEvidence = EvidenceBundle & { readonly imageReferences: readonly string[] };
+/**
+ * What a hook can know without downloading a pixel: the clinical context and the references of the images
+ * (DICOM UIDs, Media/DocumentReference ids and versions, attachment URLs or hashes).
+ */
+export interface ListedEvidence {
+  readonly context: ClinicalContextResult;
+  readonly refs: readonly ImageRef[];
+  /** One stable string per image (imaging/references.ts): with the context, what identifies an analysis. */
+  readonly references: readonly string[];
+  readonly problems: readonly Problem[];
+}
 
-export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvidenceDeps): Promise<GatheredEvidence> {
+/** Step 1: the clinical context and the image references, from prefetch first, then the FHIR server. */
+export async function listEvidence(input: GatherEvidenceInput, deps: { pacsConfigured: boolean }): Promise<ListedEvidence> {
   const t0 = performance.now();
   const [context, imaging] = await Promise.all([
     gatherClinicalContext(input.fhir, { patientId: input.patientId, encounterId: input.encounterId, prefetch: input.prefetch, signal: input.signal }),
@@ -51,16 +63,20 @@ export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvi
       ),
     ),
   ]);
-  const fhirMs = performance.now() - t0;
   const resources: Resource[] = [];
   const problems: Problem[] = [];
   for (const r of imaging) {
     resources.push(...r.resources);
     problems.push(...r.problems.filter((p) => p.kind !== 'missing_data'));
   }
-  const refs = reachableRefs(selectImages(resources), deps.pacs !== undefined);
+  const refs = reachableRefs(selectImages(resources), deps.pacsConfigured);
+  return { context: { ...context, fhirMs: performance.now() - t0 }, refs, references: imageReferences(refs), problems };
+}
+
+/** Step 2: the pixels of the listed images (DICOMweb or attachments), checked and graded, joined with the context. */
+export async function fetchEvidence(listed: ListedEvidence, input: Pick<GatherEvidenceInput, 'fhir' | 'signal'>, deps: GatherEvidenceDeps): Promise<EvidenceBundle> {
   const fhir = input.fhir;
-  const gathered = await gatherImages(refs, {
+  const gathered = await gatherImages(listed.refs, {
     fetch: deps.fetch,
     pacs: deps.pacs,
     maxImages: deps.maxImages,
@@ -73,14 +89,18 @@ export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvi
         }
       : undefined,
   });
-  const bundle = assembleEvidenceBundle({
-    context: { ...context, fhirMs },
+  return assembleEvidenceBundle({
+    context: listed.context,
     images: gathered.images,
-    imageProblems: [...problems, ...gathered.problems],
+    imageProblems: [...listed.problems, ...gathered.problems],
     pacsMs: gathered.timings.pacsMs,
     imageMs: gathered.timings.imageMs,
   });
-  return { ...bundle, imageReferences: imageReferences(refs) };
+}
+
+/** Both steps at once (site validation, benchmarks, tests). */
+export async function gatherEvidence(input: GatherEvidenceInput, deps: GatherEvidenceDeps): Promise<EvidenceBundle> {
+  return fetchEvidence(await listEvidence(input, { pacsConfigured: deps.pacs !== undefined }), input, deps);
 }
 
 /**

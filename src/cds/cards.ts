@@ -198,3 +198,20 @@ export function buildUnassessedCard(problems: readonly Problem[], random: boolea
     source: source(random, ctx),
   };
 }
+
+/**
+ * No AI review this time, for a reason outside the images (the EHR's records did not arrive in time, the
+ * model failed): say so plainly, without findings; the next chart action tries again.
+ */
+export function buildUnavailableCard(reason: string, random: boolean, ctx: Pick<CardContext, 'publicUrl' | 'newUuid'>): CdsCard {
+  let summary = `AI review not available: ${reason}`;
+  if (random) summary = `${TEST_MODEL_LABEL}: ${summary}`;
+  if (summary.length > 139) summary = `${summary.slice(0, 138)}…`;
+  return {
+    uuid: (ctx.newUuid ?? randomUUID)(),
+    summary,
+    detail: 'Nothing has been concluded about the eyes. The review is tried again on the next chart action.',
+    indicator: 'info',
+    source: source(random, ctx),
+  };
+}

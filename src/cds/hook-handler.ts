@@ -1,24 +1,24 @@
 /**
- * The hook use-case: verify the FHIR server is allowed, gather the evidence (prefetch first), run the
- * VOLMO exam, and answer with a card. Without a loaded model it answers honestly with no cards — it never
- * invents findings. Model runs continue in the background when they take longer than the hook may wait
- * (see analysis-cache.ts); their drafts are kept for the clinician's review.
+ * The hook use-case: is it an eye matter, may this client name that FHIR server, what evidence is there
+ * (listed from prefetch first, no pixels), and is it analysed already? A finished analysis is answered at
+ * once; otherwise the analysis starts in the background (analysis/pipeline.ts) and the hook answers "in
+ * progress" (or waits `waitMs`). Without a loaded model it answers with no cards — it never invents findings.
  */
-import { analyseEvidence } from '../analysis/analyse.js';
-import { AnalysisCache, analysisKey, analysisSubject, clientSubject, referencesKey, waitFor } from '../analysis/analysis-cache.js';
-import { scheduleAssessPlan, type AssessPlanStageDeps } from '../analysis/assess-plan-stage.js';
-import { gatherEvidence, type GatherEvidenceDeps, type GatheredEvidence } from '../analysis/gather-evidence.js';
+import { analysisSubject, clientSubject, waitFor, type AnalysisCache, type AnalysisEntry } from '../analysis/analysis-cache.js';
+import type { AssessPlanStageDeps } from '../analysis/assess-plan-stage.js';
+import { listEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
+import { NoUsableImages } from '../analysis/no-usable-images.js';
+import { analysisFor } from '../analysis/pipeline.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
+import { buildAnalysisCard, buildPendingCard, buildUnassessedCard, buildUnavailableCard, type CardContext } from './cards.js';
 import { hookConcernsEyes, isEyeOrder, ordersInScope } from './eye-orders.js';
-import { reasonInWords } from '../imaging/rejection.js';
-import { buildAnalysisCard, buildPendingCard, buildUnassessedCard, type CardContext } from './cards.js';
 import type { CdsRequest } from './request-schema.js';
-import type { CdsResponse, HookHandler } from './types.js';
+import type { CdsCard, CdsResponse, HookHandler } from './types.js';
 
 export interface HookHandlerDeps {
   log: Logger;
@@ -60,61 +60,69 @@ function allowedFhirServer(request: CdsRequest, iss: string | undefined, deps: H
 }
 
 export function createHookHandler(deps: HookHandlerDeps): HookHandler {
-  const taskSet = JSON.stringify(deps.findings);
+  const images = { fetch: deps.fetch, pacs: deps.pacs, ...deps.imaging };
   return async (request, service, { signal, iss }) => {
     // Not an eye order: nothing to say, and nothing is read (no FHIR, no PACS, no model).
     if (!hookConcernsEyes(request.hook, request.context)) return { cards: [] };
     const engine = deps.engine();
     if (!engine) return { cards: [] };
     const { patientId, encounterId } = request.context;
+    const random = engine.info.random;
+    const cards: Omit<CardContext, 'analysisId'> = { publicUrl: deps.publicUrl, patientId, eyeOrders: ordersInScope(request.context, request.hook).filter(isEyeOrder) };
     if (request.fhirAuthorizationUnusable) deps.log.warn({ service: service.id, reason: request.fhirAuthorizationUnusable }, 'fhirAuthorization not used: prefetch only');
     const fhirServer = allowedFhirServer(request, iss, deps, service.id);
     const fhir = fhirServer ? fhirClientForHook({ ...request, fhirServer }, { fetch: deps.fetch, logger: deps.log }) : undefined;
-    const deadline = () => new AppError('upstream_timeout', 'gathering the evidence took longer than the hook deadline', { expose: true });
-    const evidence = await gatherEvidence({ patientId, encounterId, prefetch: request.prefetch, fhir, signal }, { fetch: deps.fetch, pacs: deps.pacs, ...deps.imaging }).catch((e: unknown) => {
-      throw signal.aborted ? deadline() : e;
+
+    const listed = await listEvidence({ patientId, encounterId, prefetch: request.prefetch, fhir, signal }, { pacsConfigured: deps.pacs !== undefined }).catch((e: unknown) => {
+      if (signal.aborted) return undefined;
+      throw e;
     });
-    if (signal.aborted) throw deadline();
-    if (evidence.problems.some((p) => p.source === 'patient' && p.severity === 'error')) {
+    if (!listed || signal.aborted) {
+      deps.log.warn({ service: service.id }, 'listing the evidence took longer than the hook deadline: no AI review this time');
+      return say(deps, buildUnavailableCard("the patient's records could not be read in time", random, cards));
+    }
+    if (listed.context.problems.some((p) => p.source === 'patient' && p.severity === 'error')) {
       throw new AppError('bad_request', 'the patient could not be read from prefetch or the FHIR server', { status: 412, expose: true });
     }
-    const imageCount = evidence.images.right.length + evidence.images.left.length + evidence.images.unknown.length;
+    if (listed.refs.length === 0) {
+      deps.log.info({ service: service.id }, 'no retinal images listed: no AI analysis');
+      return { cards: [] };
+    }
     // Whose analysis: the FHIR base this client is bound to, or — for a client bound to none, or a server it may
     // not name — the client alone, a subject no SMART launch ever matches (prefetch-only evidence is never
     // filed under a FHIR server the client was not bound to).
     const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
-    const byReferences = referencesKey(subject, evidence.imageReferences, engine.info.manifestSha256, taskSet);
-    const cardContext = { publicUrl: deps.publicUrl, patientId, eyeOrders: ordersInScope(request.context, request.hook).filter(isEyeOrder) };
-    if (imageCount === 0) return answerWithoutImages(deps, evidence, byReferences, { service: service.id, random: engine.info.random, cards: cardContext });
-    const key = analysisKey(subject, encounterId, evidence, engine.info.manifestSha256, taskSet);
-    // The model run is not tied to this call's signal: it outlives a hook that stops waiting.
-    const entry = deps.analyses.getOrStart(key, subject, async () => {
-      const result = await analyseEvidence({ engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles, deferAssessPlan: Boolean(deps.assessPlan) }, evidence, { patientId, encounterId });
-      deps.log.info(
-        { service: service.id, urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random },
-        'exam analysed',
-      );
-      return result;
-    }, { referencesKey: byReferences, onStored: deps.assessPlan && ((stored) => scheduleAssessPlan(deps.assessPlan!, deps.analyses, stored, evidence)) });
-    const result = entry.result ?? (await waitFor(entry.promise, deps.waitMs, signal));
-    if (!result) return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(imageCount, engine.info.random, { ...cardContext, analysisId: entry.id })] };
-    return { cards: [buildAnalysisCard(result, { ...cardContext, analysisId: entry.id })] };
+    const pipeline = { log: deps.log, engine, findings: deps.findings, analyses: deps.analyses, images, maxTiles: deps.maxTiles, now: deps.now, assessPlan: deps.assessPlan };
+    const entry = analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir });
+    return answer(deps, entry, await settled(entry, deps.waitMs, signal), { ...cards, analysisId: entry.id }, { random, images: listed.refs.length });
   };
 }
 
-/**
- * No image could be used. When their pixels could not be fetched, the finished analysis of the same image
- * references is served with a note; otherwise, when images were found but refused, an info card says how
- * many and why (unless turned off); a record without images gets no card.
- */
-function answerWithoutImages(deps: HookHandlerDeps, evidence: GatheredEvidence, byReferences: string | undefined, ctx: { service: string; random: boolean; cards: Omit<CardContext, 'analysisId'> }): CdsResponse {
-  deps.log.info({ service: ctx.service, problems: evidence.problems.map((p) => p.kind) }, 'no usable retinal images: no new AI analysis');
-  const notFetched = evidence.problems.flatMap((p) => p.reasons ?? []).find((r) => r === 'pacs_unreachable' || r === 'fetch_failed');
-  const earlier = notFetched ? deps.analyses.findByReferences(byReferences) : undefined;
-  if (earlier) {
-    const note = `The images could not be re-read just now (${reasonInWords(notFetched!)}): this is the analysis of the same images made ${new Date(earlier.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC.`;
-    return { cards: [buildAnalysisCard(earlier.result, { ...ctx.cards, analysisId: earlier.id, note })] };
+/** The entry's outcome once it is known, or after waiting at most `ms`: a result, a failure, or nothing yet. */
+async function settled(entry: AnalysisEntry, ms: number, signal: AbortSignal): Promise<{ result?: AnalysisEntry['result']; error?: unknown }> {
+  if (entry.result) return { result: entry.result };
+  if (entry.failure) return { error: entry.failure.error };
+  try {
+    return { result: await waitFor(entry.promise, ms, signal) };
+  } catch (error) {
+    return { error };
   }
-  const card = deps.unassessedImagesCard === false ? undefined : buildUnassessedCard(evidence.problems, ctx.random, ctx.cards);
-  return { cards: card ? [card] : [] };
+}
+
+function answer(deps: HookHandlerDeps, entry: AnalysisEntry, outcome: { result?: AnalysisEntry['result']; error?: unknown }, ctx: CardContext, o: { random: boolean; images: number }): CdsResponse {
+  if (outcome.result) return { cards: [buildAnalysisCard(outcome.result, ctx)] };
+  if (outcome.error instanceof NoUsableImages) {
+    // Images were found but none could be assessed: how many and why, in words ("no images" looks different).
+    return say(deps, buildUnassessedCard(outcome.error.problems, o.random, ctx));
+  }
+  if (outcome.error !== undefined) {
+    deps.log.warn({ analysis: entry.id, code: (outcome.error as { code?: string }).code }, 'analysis failed: the next hook retries');
+    return say(deps, buildUnavailableCard('the analysis could not be completed; it is retried on the next chart action', o.random, ctx));
+  }
+  return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(o.images, o.random, ctx)] };
+}
+
+/** An informational card about why there is no review, unless the site turned those off. */
+function say(deps: HookHandlerDeps, card: CdsCard | undefined): CdsResponse {
+  return { cards: card && deps.unassessedImagesCard !== false ? [card] : [] };
 }

@@ -8,6 +8,8 @@ export interface Metrics {
   hookCalls: Counter<'service' | 'outcome'>;
   cards: Counter<'service' | 'indicator'>;
   feedback: Counter<'service' | 'outcome' | 'reason'>;
+  watcherSeen: Counter<'source'>;
+  watcherPatients: Counter<'outcome'>;
   modelReady: Gauge;
 }
 
@@ -27,6 +29,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     hookCalls: new Counter({ name: 'volmo_cds_hook_calls_total', help: 'CDS Hooks calls by service and outcome', labelNames: ['service', 'outcome'], registers: [registry] }),
     cards: new Counter({ name: 'volmo_cds_cards_total', help: 'Cards returned by service and indicator', labelNames: ['service', 'indicator'], registers: [registry] }),
     feedback: new Counter({ name: 'volmo_cds_feedback_total', help: 'Card feedback recorded (first report per card and outcome) by service, outcome and override reason', labelNames: ['service', 'outcome', 'reason'], registers: [registry] }),
+    watcherSeen: new Counter({ name: 'volmo_watcher_patients_seen_total', help: 'Patients with new eye images noticed by the image watcher, by source', labelNames: ['source'], registers: [registry] }),
+    watcherPatients: new Counter({ name: 'volmo_watcher_patients_total', help: 'Patients the image watcher handled, by outcome (analysed, known, no-images, failed)', labelNames: ['outcome'], registers: [registry] }),
     modelReady: new Gauge({ name: 'volmo_model_ready', help: '1 when the model is loaded and ready', registers: [registry] }),
   };
 }

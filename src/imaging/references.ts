@@ -1,9 +1,9 @@
 /**
  * What identifies a patient's images without downloading them: one stable string per ImageRef, sorted
  * and de-duplicated. DICOM: Study/Series/SOP Instance UIDs (and the endpoint when the record names one);
- * attachments: the FHIR resource (Media/x, DocumentReference/x) and the URL without its query, or for inline
- * data a hash of the data. The analysis cache records these on each finished analysis, so a hook whose
- * pixels cannot be fetched (PACS down) can still be answered with the analysis of the same images.
+ * attachments: the FHIR resource (Media/x, DocumentReference/x) with its version (meta.versionId, else
+ * lastUpdated) and the URL without its query, or for inline data a hash of the data. Analyses are keyed by
+ * these (analysis-cache.ts), so a hook for images already analysed is answered without a PACS request.
  * Pure; the strings hold identifiers (UIDs, resource ids): keep them in memory, never log them.
  */
 import { createHash } from 'node:crypto';
@@ -18,7 +18,7 @@ export function imageReference(ref: ImageRef): string {
   const mod = ref.modality ? `${ref.modality}:` : '';
   if (s.kind === 'dicomweb') return `dicom:${mod}${s.endpoint ? withoutQuery(s.endpoint) : ''}|${s.study}|${s.series ?? ''}|${s.instance ?? ''}`;
   const where = s.url ? withoutQuery(s.url) : s.data ? `sha256:${createHash('sha256').update(s.data).digest('hex')}` : '';
-  return `attachment:${mod}${ref.fhirRef ?? ''}|${where}`;
+  return `attachment:${mod}${ref.fhirRef ?? ''}${ref.version ? `@${ref.version}` : ''}|${where}`;
 }
 
 export function imageReferences(refs: readonly ImageRef[]): string[] {

@@ -121,6 +121,9 @@ export function selectImages(resources: readonly unknown[]): ImageRef[] {
   for (const { r, fullUrl } of sorted) {
     if (EXCLUDED_STATUS.has(str(r.status) ?? '')) continue;
     const fhirRef = fhirRefOf(r, fullUrl);
+    const meta = obj(r.meta);
+    const v = str(meta?.versionId) ?? str(meta?.lastUpdated);
+    const version = v ? { version: v } : {};
     if (r.resourceType === 'ImagingStudy') {
       const study = studyUidOf(r);
       if (!study) continue;
@@ -134,14 +137,14 @@ export function selectImages(resources: readonly unknown[]): ImageRef[] {
         const base = { kind: 'dicomweb' as const, ...(endpoint ? { endpoint } : {}), study, ...(seriesUid ? { series: seriesUid } : {}) };
         const instances = objects(series.instance);
         if (instances.length === 0 || !seriesUid) {
-          push({ resourceType: 'ImagingStudy', eye, modality, source: base, fhirRef, acquired });
+          push({ resourceType: 'ImagingStudy', eye, modality, source: base, fhirRef, ...version, acquired });
           continue;
         }
         for (const inst of instances) {
           const instance = normaliseUid(str(inst.uid));
           if (!instance) continue;
           const sopClass = normaliseUid(str(obj(inst.sopClass)?.code));
-          push({ resourceType: 'ImagingStudy', eye, modality, source: { ...base, instance, ...(sopClass ? { sopClass } : {}) }, fhirRef, acquired });
+          push({ resourceType: 'ImagingStudy', eye, modality, source: { ...base, instance, ...(sopClass ? { sopClass } : {}) }, fhirRef, ...version, acquired });
         }
       }
     } else if (r.resourceType === 'Media') {
@@ -149,13 +152,13 @@ export function selectImages(resources: readonly unknown[]): ImageRef[] {
       if (!source) continue;
       const modality = modalityOf(r.modality, r.type, r.view);
       const eye = eyeFromCodings(r.bodySite);
-      push({ resourceType: 'Media', eye, modality, source, fhirRef, acquired: str(r.createdDateTime) ?? str(r.issued) });
+      push({ resourceType: 'Media', eye, modality, source, fhirRef, ...version, acquired: str(r.createdDateTime) ?? str(r.issued) });
     } else if (r.resourceType === 'DocumentReference') {
       const modality = modalityOf(r.type, ...arr(r.category), { text: str(r.description) });
       const eye = eyeFromText(str(r.description));
       for (const c of objects(r.content)) {
         const source = attachmentSource(c.attachment);
-        if (source) push({ resourceType: 'DocumentReference', eye, modality, source, fhirRef, acquired: str(r.date) });
+        if (source) push({ resourceType: 'DocumentReference', eye, modality, source, fhirRef, ...version, acquired: str(r.date) });
       }
     } else if (r.resourceType === 'Binary') {
       const contentType = str(r.contentType);

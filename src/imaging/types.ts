@@ -32,5 +32,7 @@ export interface ImageRef {
   readonly resourceType: 'ImagingStudy' | 'Media' | 'DocumentReference' | 'Binary';
   /** 'ImagingStudy/x', 'Media/x', 'DocumentReference/x', 'Binary/x' (or the bundle fullUrl). */
   readonly fhirRef?: string;
+  /** The resource's meta.versionId (else meta.lastUpdated): a re-recorded image is another image. */
+  readonly version?: string;
   readonly acquired?: string;
 }

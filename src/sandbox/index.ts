@@ -14,13 +14,15 @@ import type { Logger } from '../log.js';
 import { startAuthServer, type AuthSandbox } from './auth-server.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
 import { openFhirServer, type FhirSandbox } from './fhir-server.js';
-import { listFixturePatients, loadFixtureBundles } from './fixtures.js';
+import { FIXTURE_MRN_SYSTEM, listFixturePatients, loadFixtureBundles } from './fixtures.js';
 import { findOrthanc, startOrthanc, type OrthancSandbox } from './orthanc.js';
 import { sandboxClients } from './sandbox-clients.js';
 import { authEndpoint } from './auth/smart-configuration.js';
 
 export interface Sandbox {
   fhirBaseUrl: string;
+  /** The identifier system of the fixture patients' MRNs (the DICOM PatientID of their studies). */
+  mrnSystem: string;
   authIssuer: string;
   /**
    * The exact URLs the service may call besides the FHIR base: the auth server's token and JWKS endpoints
@@ -29,6 +31,8 @@ export interface Sandbox {
   outboundAllowlist: string[];
   /** null when no PACS runs: fixture images are then FHIR attachments. */
   dicomWebUrl: string | null;
+  /** The sandbox PACS (Orthanc), to store new studies as a modality would; null without one. */
+  pacs: OrthancSandbox | null;
   fhir: FhirSandbox;
   auth: AuthSandbox;
   ehr: EhrSimulator;
@@ -88,9 +92,11 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
 
     return {
       fhirBaseUrl: fhir.baseUrl,
+      mrnSystem: FIXTURE_MRN_SYSTEM,
       authIssuer: auth.issuer,
       outboundAllowlist: [authEndpoint(auth.issuer, 'token'), auth.jwksUrl, ...(pacs ? [pacs.dicomWebUrl] : [])],
       dicomWebUrl: pacs?.dicomWebUrl ?? null,
+      pacs,
       fhir,
       auth,
       ehr,

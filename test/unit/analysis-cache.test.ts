@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
-import { AnalysisCache, analysisKey, analysisSubject, referencesKey, waitFor } from '../../src/analysis/analysis-cache.js';
+import { AnalysisCache, analysisKey, analysisSubject, waitFor } from '../../src/analysis/analysis-cache.js';
+import { NoUsableImages } from '../../src/analysis/no-usable-images.js';
 import { imageReferences } from '../../src/imaging/references.js';
 import type { ImageRef } from '../../src/imaging/types.js';
-import type { EvidenceBundle } from '../../src/evidence/types.js';
+import type { PatientContext } from '../../src/evidence/types.js';
 
 const result = (n: number) => ({ timings: { modelMs: n, questions: 1 } }) as unknown as AnalysisResult;
-const evidence = (hash: string) =>
-  ({ images: { right: [{ eye: 'right', contentHash: hash, gradability: { status: 'gradable' } }], left: [], unknown: [] }, caseText: 'x' }) as unknown as EvidenceBundle;
+const patient = (age: number) => ({ ageYears: age, sex: 'female', conditions: [], medications: [], notes: [], visualAcuity: {}, iop: {} }) as unknown as PatientContext;
+const listed = (refs: string[], age = 60) => ({ references: refs, context: { patient: patient(age) } });
 
 describe('analysis cache', () => {
   it('identifies a patient by EHR and id', () => {
@@ -17,12 +18,30 @@ describe('analysis cache', () => {
     expect(analysisSubject('https://EHR-A.example:443/fhir/', 'p1')).toBe(analysisSubject('https://ehr-a.example/fhir', 'p1'));
   });
 
-  it('keys on patient, image content, case text, model and task set', () => {
-    const k = analysisKey('p1', undefined, evidence('a'), 'm', 't');
-    expect(analysisKey('p1', undefined, evidence('a'), 'm', 't')).toBe(k);
-    for (const other of [analysisKey('p2', undefined, evidence('a'), 'm', 't'), analysisKey('p1', undefined, evidence('b'), 'm', 't'), analysisKey('p1', undefined, evidence('a'), 'm2', 't'), analysisKey('p1', undefined, evidence('a'), 'm', 't2'), analysisKey('p1', 'enc-2', evidence('a'), 'm', 't')]) {
+  it('keys on subject, image references (in any order), case-text inputs, model and task set — not on the encounter', () => {
+    const k = analysisKey('p1', listed(['a', 'b']), 'm', 't');
+    expect(analysisKey('p1', listed(['b', 'a']), 'm', 't')).toBe(k);
+    for (const other of [analysisKey('p2', listed(['a', 'b']), 'm', 't'), analysisKey('p1', listed(['a']), 'm', 't'), analysisKey('p1', listed(['a', 'b'], 61), 'm', 't'), analysisKey('p1', listed(['a', 'b']), 'm2', 't'), analysisKey('p1', listed(['a', 'b']), 'm', 't2')]) {
       expect(other).not.toBe(k);
     }
+  });
+
+  it('keeps a "no usable images" outcome for its pause, then tries again', async () => {
+    let now = 0;
+    const cache = new AnalysisCache({ ttlMs: 1e6, maxEntries: 10, now: () => now });
+    let runs = 0;
+    const failing = cache.getOrStart('k', 's', async () => {
+      runs++;
+      throw new NoUsableImages([], 1000);
+    });
+    await expect(failing.promise).rejects.toBeInstanceOf(NoUsableImages);
+    expect(failing.failure?.error).toBeInstanceOf(NoUsableImages);
+    expect(cache.getOrStart('k', 's', async () => result(++runs))).toBe(failing); // not fetched again yet
+    now = 1000;
+    const again = cache.getOrStart('k', 's', async () => result(++runs));
+    expect(again).not.toBe(failing);
+    await again.promise;
+    expect(runs).toBe(2);
   });
 
   it('runs once per key, keeps the result under a stable id, and retries after a failure', async () => {
@@ -65,27 +84,16 @@ describe('analysis cache', () => {
     expect(await waitFor(slow, 20)).toBe(7);
   });
 
-  it('finds a finished analysis by its image references: same subject, model and tasks only; not while running or after expiry', async () => {
+  it('image references: order-free, URL queries left out, versions and inline data told apart', () => {
     const refs: ImageRef[] = [
       { eye: 'right', modality: 'OP', resourceType: 'ImagingStudy', source: { kind: 'dicomweb', study: '1.2.3', series: '1.2.3.4', instance: '1.2.3.4.5' } },
-      { eye: 'left', resourceType: 'Media', fhirRef: 'Media/m1', source: { kind: 'attachment', url: 'https://ehr.example/Binary/b1?_format=x' } },
+      { eye: 'left', resourceType: 'Media', fhirRef: 'Media/m1', version: '3', source: { kind: 'attachment', url: 'https://ehr.example/Binary/b1?_format=x' } },
     ];
     const list = imageReferences(refs);
-    expect(imageReferences([...refs].reverse())).toEqual(list); // order-free
-    expect(list.join(' ')).not.toContain('_format'); // URL queries are not part of the reference
-    const key = referencesKey('s', list, 'm', 't')!;
-    expect(referencesKey('s', [], 'm', 't')).toBeUndefined();
-    for (const other of [referencesKey('s2', list, 'm', 't'), referencesKey('s', list, 'm2', 't'), referencesKey('s', list, 'm', 't2'), referencesKey('s', list.slice(1), 'm', 't')]) expect(other).not.toBe(key);
-    let now = 0;
-    const cache = new AnalysisCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
-    let finish!: (r: AnalysisResult) => void;
-    const entry = cache.getOrStart('content-key', 's', () => new Promise((r) => (finish = r)), { referencesKey: key });
-    expect(cache.findByReferences(key)).toBeUndefined(); // still running
-    finish(result(1));
-    await entry.promise;
-    expect(cache.findByReferences(key)).toMatchObject({ id: entry.id, result: entry.result });
-    expect(cache.findByReferences(referencesKey('s2', list, 'm', 't'))).toBeUndefined();
-    now = 5000;
-    expect(cache.findByReferences(key)).toBeUndefined();
+    expect(imageReferences([...refs].reverse())).toEqual(list);
+    expect(list.join(' ')).not.toContain('_format');
+    expect(imageReferences([refs[0]!, { ...refs[1]!, version: '4' }])).not.toEqual(list); // re-recorded: another image
+    const inline = (data: string): ImageRef => ({ eye: 'left', resourceType: 'Media', fhirRef: 'Media/m2', source: { kind: 'attachment', data } });
+    expect(imageReferences([inline('AAAA')])).not.toEqual(imageReferences([inline('BBBB')]));
   });
 });
