@@ -117,7 +117,7 @@ function answer(deps: HookHandlerDeps, entry: AnalysisEntry, outcome: { result?:
   }
   if (outcome.error !== undefined) {
     deps.log.warn({ analysis: entry.id, code: (outcome.error as { code?: string }).code }, 'analysis failed: the next hook retries');
-    return say(deps, buildUnavailableCard('the analysis could not be completed; it is retried on the next chart action', o.random, ctx));
+    return say(deps, buildUnavailableCard('the analysis failed; retried on the next chart action', o.random, ctx));
   }
   return { cards: deps.pendingOutcome === 'none' ? [] : [buildPendingCard(o.images, o.random, ctx)] };
 }

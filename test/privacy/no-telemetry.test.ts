@@ -49,8 +49,8 @@ describe('onnxruntime telemetry is off wherever the model runs', () => {
     // The native lookup of the collector's host (a UDP connect to the resolver's port 53) comes ~9 s after the
     // session opens; on a loaded machine it may fall after the child's 12 s. When it comes, it is refused.
     const lookups = control.os.filter((l) => /htons\(53\)/.test(l));
-    for (const l of lookups) expect(l).toMatch(/EACCES/);
-    if (lookups.length === 0) console.warn('no-telemetry control: the DNS lookup did not come within the run (loaded machine); the telemetry files alone show the check works');
+    if (lookups.length > 0) expect(control.os.some((l) => /EACCES/.test(l))).toBe(true); // strace may print the result on a "resumed" line
+    else console.warn('no-telemetry control: the DNS lookup did not come within the run (loaded machine); the telemetry files alone show the check works');
   });
 
   it('canary: deliberate lookups and connections are refused and recorded at the Node level (and the native one by strace)', async () => {

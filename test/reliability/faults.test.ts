@@ -29,11 +29,12 @@ vi.mock('node:worker_threads', async (importOriginal) => {
   class TrackedWorker extends real.Worker {
     constructor(...args: ConstructorParameters<typeof real.Worker>) {
       super(...args);
-      tracked.workers.push(this);
+      // The model's workers only (the image checks have a worker pool of their own).
+      if (/model[\\/]runtime/.test(String(args[0]))) tracked.workers.push(this);
     }
     override postMessage(msg: unknown, transfer?: readonly import('node:worker_threads').TransferListItem[]): void {
       super.postMessage(msg, transfer);
-      if ((msg as { type?: string }).type === 'run') tracked.onRun?.();
+      if ((msg as { type?: string }).type === 'run' && tracked.workers.includes(this)) tracked.onRun?.();
     }
   }
   return { ...real, Worker: TrackedWorker, default: { ...real, Worker: TrackedWorker } };
@@ -157,7 +158,7 @@ describe('faults while hook traffic flows', () => {
   // An analysis whose worker died: a 200 with "the analysis could not be completed; it is retried", not a 503.
   it('model worker killed mid-exam: the hook answers 200 with an info card saying it is retried', () => {
     expect(degraded.crash).toBe(200);
-    expect(degradedCards.crash?.[0]?.summary).toMatch(/AI review not available: the analysis could not be completed; it is retried on the next chart action$/);
+    expect(degradedCards.crash?.[0]?.summary).toMatch(/AI review not available: the analysis failed; retried on the next chart action$/);
   });
 
   it.each([

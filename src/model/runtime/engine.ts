@@ -7,9 +7,8 @@
 // First: onnxruntime's telemetry off in the process environment before any worker loads the library.
 import '../../platform/no-telemetry.js';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, spawnModuleWorker } from '../../platform/ts-worker.js';
 import { AppError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { InferenceCancelledError } from './cancel.js';
@@ -46,14 +45,9 @@ function fromWire(e: WireError): Error {
   return new AppError(e.code as ErrorCode, e.message);
 }
 
-/** Starts a worker; `.ts` sources (run through tsx) get tsx's loader registered inside the thread first. */
+/** Starts a worker (`.ts` sources get tsx's loader registered inside the thread first: platform/ts-worker.ts). */
 function spawn(init: WorkerInit): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL('./worker.js', self), { workerData: init });
-  const tsxApi = pathToFileURL(createRequire(self).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./worker.ts', self).href;
-  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init });
+  return spawnModuleWorker(siblingModule(import.meta.url, 'worker'), { workerData: init });
 }
 
 function forwardLog(log: Logger, line: string): void {
