@@ -78,8 +78,10 @@ export class CdsJwtVerifier {
       throw new CdsAuthError('malformed JWT header');
     }
     if (!header.alg || !CDS_JWT_ALGORITHMS.includes(header.alg)) throw new CdsAuthError(`algorithm not allowed: ${String(header.alg)}`);
-    if (!header.kid) throw new CdsAuthError('JWT header has no kid');
-    if (header.typ !== undefined && header.typ.toUpperCase() !== 'JWT') throw new CdsAuthError('JWT typ is not JWT');
+    // Header fields are untrusted JSON: a non-string value is refused, never used (found by test/fuzz/jwt.test.ts).
+    if (typeof header.kid !== 'string' || !header.kid) throw new CdsAuthError('JWT header has no kid');
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT')) throw new CdsAuthError('JWT typ is not JWT');
+    if (header.jku !== undefined && typeof header.jku !== 'string') throw new CdsAuthError('JWT jku is not a URL');
 
     const iss = unverifiedIssuer(token);
     const client = this.opts.clients.find((c) => c.iss === iss);
