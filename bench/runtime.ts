@@ -14,14 +14,15 @@
  * VOLMO's five assessment-and-plan steps for one case as the second stage runs them, --plan-tokens=N (16) new
  * tokens per step (random weights never stop early), independent steps (one exam, shared image prefix) and
  * chained steps (five exams, each with the earlier turns as history), against the screening exam of the same run.
+ * The `builds` part (bench/builds.ts) measures one eye per build variant (--builds=int4,int4-a8,...) and each
+ * variant's accuracy cost vs fp32.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, createLogger, type Logger } from '../src/log.js';
 import { readManifest, type Manifest } from '../src/model/manifest.js';
 import { buildModel } from '../src/model/build/build-model.js';
-import { writeBenchSnapshot } from '../src/model/bench-snapshot.js';
 import { openSession, type ExecutionProvider, type ModelSession } from '../src/model/runtime/onnx-session.js';
 import { decoderSpecOf } from '../src/model/runtime/model-dir.js';
 import { argmax, decode, firstStep, prefill, type DecoderSpec } from '../src/model/runtime/generate.js';
@@ -33,6 +34,8 @@ import type { TensorLike } from '../src/model/runtime/tensor.js';
 import type { BenchTable } from './table.js';
 import { assertSameGreedy, openTransformersBaseline, type BaselineMode } from './transformers-baseline/bench-part.js';
 import type { TransformersDecoder } from './transformers-baseline/baseline.js';
+import { assertProvider, benchSnapshot, BUILD_VARIANTS, buildsTable, selectVariants } from './builds.js';
+import { measureAccuracy } from './accuracy.js';
 
 /** `--name=value` (bench/index.ts takes every bare word as a part name). */
 function opt(args: string[], name: string, dflt: string): string {
@@ -64,9 +67,7 @@ async function ensureModel(args: string[]): Promise<BenchModel> {
   const dtype = opt(args, 'dtype', full ? 'int4' : 'fp32') as 'fp32' | 'fp16' | 'int4';
   const name = full ? 'volmo-bench-full' : `volmo-bench-${layers}l`;
   const dir = join(tmpdir(), `${name}-${dtype}`);
-  const snap = join(tmpdir(), `${name}-snapshot`);
-  mkdirSync(snap, { recursive: true });
-  if (!existsSync(join(snap, 'config.json'))) writeBenchSnapshot(snap, { layers, visionLayers: full ? 24 : 1 });
+  const snap = benchSnapshot(name, layers, full ? 24 : 1);
   if (!existsSync(join(dir, 'manifest.json'))) await buildModel(snap, dir, { dtype });
   return { dir, snapshot: snap, layers };
 }
@@ -153,21 +154,74 @@ async function best(n: number, fn: () => Promise<number>): Promise<number> {
 export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
   const steps = Number(opt(args, 'steps', '16'));
   const tiles = Number(opt(args, 'tiles', '7'));
-  const parts = opt(args, 'parts', 'vision,decode,exam,assess-plan').split(',');
+  const parts = opt(args, 'parts', 'vision,decode,exam,assess-plan,builds').split(',');
   const contexts = opt(args, 'contexts', '256,1024,2048,4096').split(',').map(Number);
   const ep = opt(args, 'ep', 'cpu') as ExecutionProvider;
   const reps = Number(opt(args, 'reps', '3'));
   const baselineMode = opt(args, 'baseline', 'auto') as BaselineMode;
   if (!['auto', 'transformers', 'none'].includes(baselineMode)) throw new Error('--baseline must be auto, transformers or none');
+  const log = args.includes('--verbose') ? createLogger() : silentLogger();
+  const tables: BenchTable[] = [];
+  const modelParts = parts.filter((p) => p !== 'builds' && p !== 'accuracy');
+  if (modelParts.length) tables.push(...(await modelTables(args, modelParts, { steps, tiles, contexts, ep, reps, baselineMode, log })));
+  if (parts.includes('builds')) tables.push(await buildsPart(args, { steps, tiles, ep, log }));
+  if (parts.includes('accuracy')) tables.push(await accuracyPart(args, log));
+  // maxRSS is the process high-water mark in KiB (memoryUsage().rss would be the RSS at the end of the run).
+  tables[0]?.notes?.push(`peak RSS of the whole bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  return tables;
+}
+
+/** One eye per build variant (bench/builds.ts), on the bench model's size (--full: VOLMO-2B size). */
+async function buildsPart(args: string[], o: { steps: number; tiles: number; ep: ExecutionProvider; log: Logger }): Promise<BenchTable> {
+  const full = args.includes('--full');
+  const layers = full ? 24 : Number(opt(args, 'layers', '2'));
+  // Its own folders (not ensureModel's): other checkouts on a shared machine build bench models too.
+  const stem = full ? 'volmo-builds-full' : `volmo-builds-${layers}l`;
+  const snapshot = benchSnapshot(stem, layers, full ? 24 : 1);
+  return buildsTable({
+    variants: selectVariants(opt(args, 'builds', BUILD_VARIANTS.map((v) => v.name).join(','))),
+    snapshot, stem, layers, ep: o.ep, tiles: o.tiles, steps: o.steps, log: o.log,
+    accuracyLayers: Number(opt(args, 'accuracy-layers', '8')),
+    accuracyTiles: Number(opt(args, 'accuracy-tiles', '1')),
+    deps: { decodeMs: splitDecode, exam: (spec, tiles, img) => screeningExam(spec, tiles, 13, img) },
+  });
+}
+
+/** Accuracy cost of each build variant vs fp32 alone (bench/accuracy.ts), without the timings. */
+async function accuracyPart(args: string[], log: Logger): Promise<BenchTable> {
+  const variants = selectVariants(opt(args, 'builds', BUILD_VARIANTS.map((v) => v.name).join(',')));
+  const layers = Number(opt(args, 'accuracy-layers', '8'));
+  const { rows, notes } = await measureAccuracy(variants, layers, Number(opt(args, 'accuracy-tiles', '1')), log);
+  return {
+    title: `Accuracy cost of each build vs the fp32 build (${layers}-layer TEST MODEL, fixture fundus photos)`,
+    columns: ['build', 'logit rel. error mean', 'logit rel. error max', 'answers = fp32', 'vocabulary top-1 = fp32'],
+    rows: rows.map((r) => [r.variant, r.meanRelErr.toExponential(2), r.maxRelErr.toExponential(2), `${r.agree}/${r.total}`, `${r.top1Agree}/${r.total}`]),
+    notes,
+  };
+}
+
+interface ModelPartOptions {
+  steps: number;
+  tiles: number;
+  contexts: number[];
+  ep: ExecutionProvider;
+  reps: number;
+  baselineMode: BaselineMode;
+  log: Logger;
+}
+
+/** The vision, decode and exam parts on one built model. */
+async function modelTables(args: string[], parts: string[], o: ModelPartOptions): Promise<BenchTable[]> {
+  const { steps, tiles, contexts, ep, reps, baselineMode, log } = o;
   const { dir, snapshot, layers } = await ensureModel(args);
   const manifest = readManifest(dir);
   const spec = decoderSpecOf(manifest);
-  const log = args.includes('--verbose') ? createLogger() : silentLogger();
   const tables: BenchTable[] = [];
   const where = `${manifest.modelName}, ${layers} layers, ${manifest.dtype}, EP ${ep}`;
   if (parts.includes('vision')) tables.push(await visionTable(dir, manifest, ep, tiles, reps, log, where));
 
   const s = await openSession(join(dir, manifest.graphs.decoder.file), { executionProvider: ep, log, keepOnDevice: ['present_*'] });
+  assertProvider(s, ep);
   await splitDecode(s, spec, 64, 2); // warm-up
   if (parts.includes('decode')) {
     const base = await openTransformersBaseline(baselineMode, snapshot, layers, manifest.dtype);
@@ -187,8 +241,6 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
     tables.push(await assessPlanTable(s, spec, manifest.tokens.imgContext, tiles, Number(opt(args, 'plan-tokens', '16')), reps, where));
   }
   await s.release();
-  // maxRSS is the process high-water mark in KiB (memoryUsage().rss would be the RSS at the end of the run).
-  tables[0]?.notes?.push(`peak RSS of the whole bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   return tables;
 }
 
@@ -196,6 +248,7 @@ export async function runRuntimeBench(args: string[]): Promise<BenchTable[]> {
 async function visionTable(dir: string, manifest: Manifest, ep: ExecutionProvider, tiles: number, reps: number, log: Logger, where: string): Promise<BenchTable> {
   const vision = await openSession(join(dir, manifest.graphs.vision.file), { executionProvider: ep, log });
   try {
+    assertProvider(vision, ep);
     const S = manifest.imageSize;
     const image = (n: number) => ({ tileCount: n, tiles: Float32Array.from({ length: n * 3 * S * S }, (_, i) => Math.sin(i) * 0.8) });
     const model = { manifest, vision };

@@ -1,5 +1,6 @@
 /**
- * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--external-data] [--allow-unused]`,
+ * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--activations fp32|int8]
+ * [--vision fp32|fp16|int4|int8] [--external-data] [--allow-unused]`,
  * `bench-snapshot <out> --layers N [--vision-layers M]`. Returns the process exit code.
  */
 import '../platform/no-telemetry.js'; // first: onnxruntime telemetry off before anything can load it
@@ -12,7 +13,8 @@ import { writeTinySnapshot } from './tiny.js';
 
 const USAGE = `usage:
   volmo model tiny <out-dir> [--seed N]
-  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4] [--external-data] [--max-tiles N] [--allow-unused]
+  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4] [--activations fp32|int8]
+                    [--vision fp32|fp16|int4|int8] [--external-data] [--max-tiles N] [--allow-unused]
   volmo model bench-snapshot <out-dir> --layers N [--vision-layers M] [--seed N]
 `;
 
@@ -47,6 +49,12 @@ function intFlag(p: Parsed, name: string, fallback?: number): number | undefined
   return n;
 }
 
+function stringFlag(p: Parsed, name: string): string | undefined {
+  const v = p.flags.get(name);
+  if (v === true) throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
 export async function runModelCli(args: string[]): Promise<number> {
   const log = createLogger({ name: 'volmo-model', destination: process.stderr, level: process.env.LOG_LEVEL ?? 'info' });
   try {
@@ -72,9 +80,13 @@ export async function runModelCli(args: string[]): Promise<number> {
           externalData: p.flags.get('external-data') === true,
           maxTiles: intFlag(p, 'max-tiles'),
           allowUnused: p.flags.get('allow-unused') === true,
+          activations: stringFlag(p, 'activations'),
+          vision: stringFlag(p, 'vision'),
           logger: log,
         });
-        process.stdout.write(`built ${res.manifest.modelName} (${res.manifest.dtype}${res.manifest.random ? ', RANDOM WEIGHTS' : ''}) in ${res.outDir}\n`);
+        const q = res.manifest.quantization;
+        const what = `${res.manifest.dtype}${q ? `, ${q.activations} activations, vision ${q.vision}` : ''}${res.manifest.random ? ', RANDOM WEIGHTS' : ''}`;
+        process.stdout.write(`built ${res.manifest.modelName} (${what}) in ${res.outDir}\n`);
         return 0;
       }
       case 'bench-snapshot': {

@@ -20,6 +20,15 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.number().int().nonnegative();
 const fp16RangeShape = { overflow: count, subnormal: count, flushedToZero: count };
 
+/** Activations of the int4 MatMulNBits layers: fp32, or int8 (`accuracy_level` 4). */
+export const ACTIVATION_DTYPES = ['fp32', 'int8'] as const;
+export type ActivationDtype = (typeof ACTIVATION_DTYPES)[number];
+/** Weights of the vision encoder's Linear layers (int4: MatMulNBits; int8: DynamicQuantizeMatMul). */
+export const VISION_DTYPES = ['fp32', 'fp16', 'int4', 'int8'] as const;
+export type VisionDtype = (typeof VISION_DTYPES)[number];
+export const quantizationSchema = z.object({ activations: z.enum(ACTIVATION_DTYPES), vision: z.enum(VISION_DTYPES) });
+export type Quantization = z.infer<typeof quantizationSchema>;
+
 const graphSchema = z.object({
   file: z.string(),
   inputs: z.array(z.string()),
@@ -40,6 +49,8 @@ export const manifestSchema = z.object({
     tokenizer: sha256Hex.nullable(),
   }),
   dtype: z.enum(['fp32', 'fp16', 'int4']),
+  /** Beyond `dtype` (absent in directories built before it existed: fp32 activations, vision like `dtype`'s). */
+  quantization: quantizationSchema.optional(),
   /** dtype of every graph input/output tensor that carries floats (activations and KV cache). */
   ioDtype: z.literal('float32'),
   template: z.string(),

@@ -55,4 +55,12 @@ describe('volmo model CLI', () => {
     const wqkv = tensorSpecs(g).find((s) => s.name === 'language_model.model.layers.0.attention.wqkv.weight');
     expect(wqkv?.shape).toEqual([4096, 2048]);
   });
+
+  it('bench snapshot with the tiny tokenizer takes its special-token ids (inside the bench vocabulary)', () => {
+    const { geometry: g } = parseConfig(benchConfig({ layers: 1, tokenizer: true }));
+    expect(g.llm.vocab).toBe(92553);
+    const plain = parseConfig(benchConfig({ layers: 1 }));
+    expect(plain.config.volmo_special_tokens).not.toEqual(parseConfig(benchConfig({ layers: 1, tokenizer: true })).config.volmo_special_tokens);
+    expect(parseConfig(benchConfig({ layers: 1, tokenizer: true })).config.volmo_special_tokens).toMatchObject({ imgContext: 802, imEnd: 798 });
+  });
 });

@@ -44,6 +44,20 @@ describe('exam orchestration', () => {
     expect(noReuse.runs.every((r) => r.B === 1)).toBe(true);
   });
 
+  it('shows every choice answer\'s full logits to onChoiceLogits (exam index, question id), and nothing for text answers', async () => {
+    const seen: { e: number; id: string; argmax: number }[] = [];
+    const a = await runExams(fakeSession(), FAKE_SPEC, exams, {
+      stopIds: [7],
+      onChoiceLogits: (e, id, logits) => seen.push({ e, id, argmax: logits.indexOf(Math.max(...logits)) }),
+    });
+    expect(seen.map((x) => `${x.e}:${x.id}`).sort()).toEqual(['0:q1', '0:q2', '1:x', '1:y']);
+    // the logits are those the answer came from: their argmax is the winning candidate 'C' (the greedy token)
+    for (const x of seen) {
+      const ans = a[x.e].find((q) => q.id === x.id)!;
+      expect(x.argmax).toBe(ans.candidates!.find((c) => c.label === 'C')!.tokenId);
+    }
+  });
+
   it('gives questions sharing a stem beyond the exam prefix that longer prefix, with unchanged answers', async () => {
     const stem = [4, 4, 4, 4, 4];
     const stemmed: EncodedExam[] = [{ questions: [choice('s1', [...stem, 1]), choice('s2', [...stem, 2, 9]), choice('other', [8]), { id: 'free', ids: [...sys, ...stem, 3], maxNewTokens: 5 }] }];

@@ -5,7 +5,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as ort from 'onnxruntime-node';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { writeTinySnapshot } from '../../src/model/tiny.js';
 import { buildModel } from '../../src/model/build/build-model.js';
@@ -312,6 +313,35 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
       await gpu.vision.release();
     }
   }, 240_000); // software Vulkan is slow on a shared 2-core machine (60 s was exceeded under load)
+
+  it('opens the decoder graph once (its weights in device memory once), copying host outputs out through a copy graph', async (ctx) => {
+    const create = vi.spyOn(ort.InferenceSession, 'create');
+    try {
+      const gpu = await openModelDir(modelDir, { ...opts, executionProvider: 'webgpu' });
+      try {
+        if (gpu.decoder.executionProvider !== 'webgpu') {
+          if (process.env.VOLMO_REQUIRE_WEBGPU === '1') throw new Error('VOLMO_REQUIRE_WEBGPU=1 but WebGPU fell back to CPU');
+          ctx.skip();
+          return;
+        }
+        const ids = model.tokenizer.encode('<|im_start|>system\nYou are an ophthalmologist.<|im_end|>');
+        const prefix = await prefill(gpu.decoder, gpu.spec, ids);
+        expect(prefix.onDevice).toBe(true);
+        const out = await generate(gpu.decoder, gpu.spec, prefix, [5, 6], { maxNewTokens: 4, stopIds: [] });
+        prefix.dispose();
+        const cpuPrefix = await prefill(model.decoder, model.spec, ids);
+        expect(out.tokens).toEqual((await generate(model.decoder, model.spec, cpuPrefix, [5, 6], { maxNewTokens: 4, stopIds: [] })).tokens);
+        cpuPrefix.dispose();
+        const decoderOpens = create.mock.calls.filter((c) => String(c[0] as unknown).endsWith('decoder.onnx'));
+        expect(decoderOpens).toHaveLength(1);
+      } finally {
+        await gpu.decoder.release();
+        await gpu.vision.release();
+      }
+    } finally {
+      create.mockRestore();
+    }
+  }, 240_000);
 });
 
 describe('bad exam input', () => {

@@ -17,7 +17,8 @@ import { tensorSpecs, unusedTensorNames, V } from '../snapshot/tensor-names.js';
 import { convertTokenizer } from '../tokenizer/index.js';
 import { buildDecoderGraph, DECODER_LAYER_NAMES } from './decoder-graph.js';
 import { Fp16Audit } from './fp16-audit.js';
-import { LinearEmitter, type WeightDtype } from './linear.js';
+import { LinearEmitter, type LinearDtype, type WeightDtype } from './linear.js';
+import { graphLinear, resolveQuantization } from './quant-options.js';
 import { buildVisionGraph } from './vision-graph.js';
 
 export const VISION_FILE = 'vision.onnx';
@@ -30,6 +31,10 @@ export interface BuildOptions {
   externalData?: boolean;
   /** Default maximum tiles per image written to the manifest (VOLMO evaluates with 6). */
   maxTiles?: number;
+  /** int8: the int4 MatMulNBits layers quantise their activations to int8 (`accuracy_level` 4). */
+  activations?: string;
+  /** Weights of the vision encoder's Linear layers: fp32, fp16, int4 or int8 (default: fp32 for fp32 builds, else fp16). */
+  vision?: string;
   logger?: Logger;
   /** Build even when the checkpoint has tensors the graphs do not use; they are listed in the manifest. */
   allowUnused?: boolean;
@@ -41,8 +46,8 @@ export interface BuildResult {
   warnings: string[];
 }
 
-function estimateBytes(geo: ModelGeometry, part: 'vision' | 'decoder', dtype: WeightDtype): number {
-  const bytes = dtype === 'fp32' ? 4 : dtype === 'fp16' ? 2 : 0.6;
+function estimateBytes(geo: ModelGeometry, part: 'vision' | 'decoder', dtype: LinearDtype): number {
+  const bytes = { fp32: 4, fp16: 2, int8: 1, int4: 0.6 }[dtype];
   return tensorSpecs(geo)
     .filter((s) => (part === 'vision') === (s.name.startsWith(`${V}.`) || s.name.startsWith('mlp1.')))
     .reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * bytes, 0);
@@ -70,6 +75,9 @@ function buildGraph(
 
 export async function buildModel(snapshotDir: string, outDir: string, opts: BuildOptions = {}): Promise<BuildResult> {
   const dtype = opts.dtype ?? 'fp32';
+  const quantization = resolveQuantization(dtype, opts);
+  const visionLin = graphLinear(quantization, 'vision', dtype);
+  const decoderLin = graphLinear(quantization, 'decoder', dtype);
   const log = opts.logger;
   const warnings: string[] = [];
   const { config, geometry: geo } = readConfig(snapshotDir);
@@ -83,18 +91,17 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
   if (resolve(snapshotDir) === resolve(outDir)) throw new SnapshotError('output directory must differ from the snapshot directory');
   mkdirSync(outDir, { recursive: true });
 
-  const ms = opsets(dtype);
-  const visionExt = opts.externalData === true || estimateBytes(geo, 'vision', dtype) > EXTERNAL_LIMIT;
+  const visionExt = opts.externalData === true || estimateBytes(geo, 'vision', visionLin.dtype) > EXTERNAL_LIMIT;
   const decoderExt = opts.externalData === true || estimateBytes(geo, 'decoder', dtype) > EXTERNAL_LIMIT;
-  log?.info({ dtype, visionExt, decoderExt }, 'building vision graph');
+  log?.info({ dtype, quantization, visionExt, decoderExt }, 'building vision graph');
   const audit = new Fp16Audit();
-  const visionData = buildGraph(outDir, VISION_FILE, visionExt, ms, (g) =>
-    buildVisionGraph(g, new LinearEmitter(g, dtype === 'int4' ? 'fp16' : dtype, audit), reader, geo),
+  const visionData = buildGraph(outDir, VISION_FILE, visionExt, opsets(visionLin.dtype), (g) =>
+    buildVisionGraph(g, new LinearEmitter(g, visionLin.dtype, visionLin.opts, audit), reader, geo),
   );
   log?.info('building decoder graph');
   let decoderIo = { inputs: [] as string[], outputs: [] as string[] };
-  const decoderData = buildGraph(outDir, DECODER_FILE, decoderExt, ms, (g) => {
-    decoderIo = buildDecoderGraph(g, new LinearEmitter(g, dtype, audit), reader, geo, tokens.imgContext);
+  const decoderData = buildGraph(outDir, DECODER_FILE, decoderExt, opsets(dtype), (g) => {
+    decoderIo = buildDecoderGraph(g, new LinearEmitter(g, dtype, decoderLin.opts, audit), reader, geo, tokens.imgContext);
   });
   const fp16Storage = audit.report();
   if (fp16Storage?.keptFp32.length) warnings.push(`kept fp32 (values beyond the fp16 range): ${fp16Storage.keptFp32.join(', ')}`);
@@ -134,6 +141,7 @@ export async function buildModel(snapshotDir: string, outDir: string, opts: Buil
     builder: 'volmo-cds model build',
     source,
     dtype,
+    quantization,
     ioDtype: 'float32',
     template: geo.template,
     systemMessage: geo.systemMessage,
@@ -197,7 +205,7 @@ function checkUnused(unused: string[], allow: boolean, warnings: string[]): stri
   return unused;
 }
 
-/** Opset imports of a graph built with `dtype` weights (int4's MatMulNBits lives in com.microsoft). */
-export function opsets(dtype: WeightDtype): { domain: string; version: number }[] {
-  return dtype === 'int4' ? [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] : [{ domain: '', version: 17 }];
+/** Opset imports of a graph built with `dtype` weights (MatMulNBits, DynamicQuantizeMatMul live in com.microsoft). */
+export function opsets(dtype: LinearDtype): { domain: string; version: number }[] {
+  return dtype === 'int4' || dtype === 'int8' ? [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] : [{ domain: '', version: 17 }];
 }

@@ -52,3 +52,38 @@ export function dequantizeInt4(q: Int4Weight): Float32Array {
   }
   return out;
 }
+
+/**
+ * Per-output-channel int8 weights for com.microsoft DynamicQuantizeMatMul: for W [N,K] (HF Linear [out,in]),
+ * B int8 [K,N] (transposed, as MatMul takes it), symmetric, zero point 0, in a 7-bit range by default
+ * (scale = absmax / 63, onnxruntime's `reduce_range`): the activations are quantised to uint8 at run time and
+ * on x86 CPUs without VNNI the u8 x s8 kernel adds pairs of products in int16, which saturates with full-range
+ * weights (measured here on AVX2: outputs off by 100%+; test/model/build-quantization.test.ts).
+ */
+export interface Int8Weight {
+  n: number;
+  k: number;
+  /** [K,N] row-major. */
+  values: Int8Array;
+  scales: Float32Array;
+}
+
+export function quantizeInt8(w: Float32Array, n: number, k: number, maxCode = 63): Int8Weight {
+  const values = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let amax = 0;
+    for (let c = 0; c < k; c++) amax = Math.max(amax, Math.abs(w[r * k + c]));
+    const scale = amax / maxCode || 1;
+    scales[r] = scale;
+    for (let c = 0; c < k; c++) values[c * n + r] = Math.max(-maxCode, Math.min(maxCode, Math.round(w[r * k + c] / scale)));
+  }
+  return { n, k, values, scales };
+}
+
+/** Dequantises back to [N,K] float32 (HF layout; tests). */
+export function dequantizeInt8(q: Int8Weight): Float32Array {
+  const out = new Float32Array(q.n * q.k);
+  for (let r = 0; r < q.n; r++) for (let c = 0; c < q.k; c++) out[r * q.k + c] = q.values[c * q.n + r] * q.scales[r];
+  return out;
+}

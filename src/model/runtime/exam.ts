@@ -47,6 +47,8 @@ export interface ExamRunOptions {
   /** Most rows per batched single-step run, and the most bytes of stacked prefix KV such a run may copy. */
   batchRows?: number;
   batchBytes?: number;
+  /** Sees the full-vocabulary logits of every single-step (choice) answer (accuracy measurements). */
+  onChoiceLogits?: (exam: number, questionId: string, logits: Float32Array) => void;
 }
 
 /** Length of the common prefix of all sequences, leaving at least one token of each for its own run. */
@@ -161,7 +163,10 @@ async function answerChoices(session: ModelSession, spec: DecoderSpec, prepared:
   const answerRows = async (chunk: Row[]) => {
     throwIfCancelled(opts.signal);
     const logits = await classifyBatch(session, spec, chunk.map((r) => ({ prefix: r.prefix, ids: r.own, embeds: r.p.rest })));
-    chunk.forEach((r, k) => (answers[r.e][r.i] = answerFromLogits(r.q, logits[k])));
+    chunk.forEach((r, k) => {
+      opts.onChoiceLogits?.(r.e, r.q.id, logits[k]);
+      answers[r.e][r.i] = answerFromLogits(r.q, logits[k]);
+    });
   };
   // Rows that share a prefix run together against it (broadcast, no copy). Rows whose own tokens carry
   // image rows run alone. What is left (one row per prefix, e.g. from several requests) is stacked,

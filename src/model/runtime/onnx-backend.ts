@@ -52,7 +52,7 @@ function toAnswer(model: LoadedModel, a: RawAnswer): Answer {
   return { id: a.id, text, tokenIds: a.tokens, stopReason: a.stopReason, candidates: a.candidates, choice: a.choice, greedyIsCandidate: a.greedyIsCandidate };
 }
 
-async function encodeExam(model: LoadedModel, input: ExamInput, signal: CancelSignal): Promise<EncodedExam> {
+export async function encodeExam(model: Pick<LoadedModel, 'manifest' | 'vision' | 'tokenizer' | 'template' | 'spec'>, input: ExamInput, signal: CancelSignal): Promise<EncodedExam> {
   if (!input.questions.length) throw new AppError('bad_request', 'an exam needs at least one question');
   const images: PreprocessedImage[] = [];
   for (const img of input.images) images.push(img instanceof Uint8Array ? await preprocessImage(img, model.manifest, input.maxTiles) : img);
@@ -64,7 +64,7 @@ async function encodeExam(model: LoadedModel, input: ExamInput, signal: CancelSi
   return { questions, imageEmbeds };
 }
 
-function encodeQuestion(model: LoadedModel, q: Question, tileCounts: number[], systemMessage?: string): EncodedQuestion {
+function encodeQuestion(model: Pick<LoadedModel, 'manifest' | 'tokenizer' | 'template'>, q: Question, tileCounts: number[], systemMessage?: string): EncodedQuestion {
   const prompt = (text: string) =>
     buildVolmoPrompt({
       template: model.template,

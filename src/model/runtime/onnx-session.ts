@@ -12,6 +12,7 @@ import type { Logger } from '../../log.js';
 import { AppError } from '../../errors.js';
 import { ModelLoadError } from './load-error.js';
 import { isDeviceTensor, type DeviceTensor, type FeedValue, type TensorType } from './tensor.js';
+import { DeviceDownloader } from './device-download.js';
 
 export const EXECUTION_PROVIDERS = ['cpu', 'webgpu', 'cuda', 'tensorrt'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
@@ -23,8 +24,9 @@ export interface SessionOptions {
   threads?: number;
   /**
    * Outputs (exact names or `*`-suffixed prefixes) that runs asked for `outputsOnDevice` leave on the device
-   * (WebGPU). The Node binding cannot read such tensors back, only feed them again or dispose them, so a
-   * second session of the same graph (weights loaded twice) serves the runs whose outputs JS must read.
+   * (WebGPU). The Node binding cannot read such tensors back, only feed them again or dispose them, so the
+   * session leaves every output on the device and the ones JS must read are copied to the host by a tiny
+   * Identity graph (device-download.ts); the model itself is opened once.
    */
   keepOnDevice?: readonly string[];
 }
@@ -66,7 +68,7 @@ export function precheckProvider(requested: ExecutionProvider): string | undefin
     `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, see docs/dev/runtime.md)`;
 }
 
-function ortOptions(provider: ExecutionProvider, opts: SessionOptions, outputNames?: readonly string[]) {
+function ortOptions(provider: ExecutionProvider, opts: SessionOptions, deviceOutputs: boolean) {
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
@@ -74,11 +76,7 @@ function ortOptions(provider: ExecutionProvider, opts: SessionOptions, outputNam
     logSeverityLevel: 3,
   };
   if (opts.threads) o.intraOpNumThreads = opts.threads;
-  if (provider === 'webgpu' && opts.keepOnDevice?.length && outputNames) {
-    const loc: Record<string, 'gpu-buffer' | 'cpu'> = {};
-    for (const n of outputNames) loc[n] = matchesAny(n, opts.keepOnDevice) ? 'gpu-buffer' : 'cpu';
-    o.preferredOutputLocation = loc;
-  }
+  if (deviceOutputs) o.preferredOutputLocation = 'gpu-buffer';
   return o;
 }
 
@@ -86,17 +84,18 @@ function matchesAny(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
 }
 
-interface OrtPair {
-  host: ort.InferenceSession;
-  device?: ort.InferenceSession;
+interface OrtSession {
+  session: ort.InferenceSession;
+  /** Set when every output stays on the device (WebGPU with keepOnDevice): copies outputs to the host. */
+  download?: DeviceDownloader;
+  keepOnDevice: readonly string[];
 }
 
-async function createOrt(file: string, provider: ExecutionProvider, opts: SessionOptions): Promise<OrtPair> {
-  const host = await ort.InferenceSession.create(file, ortOptions(provider, opts));
-  if (provider !== 'webgpu' || !opts.keepOnDevice?.length) return { host };
-  // Output locations need the output names, which only a session knows.
-  const device = await ort.InferenceSession.create(file, ortOptions(provider, opts, host.outputNames));
-  return { host, device };
+async function createOrt(file: string, provider: ExecutionProvider, opts: SessionOptions): Promise<OrtSession> {
+  const keepOnDevice = opts.keepOnDevice ?? [];
+  const deviceOutputs = provider === 'webgpu' && keepOnDevice.length > 0;
+  const session = await ort.InferenceSession.create(file, ortOptions(provider, opts, deviceOutputs));
+  return deviceOutputs ? { session, download: DeviceDownloader.of(session, provider), keepOnDevice } : { session, keepOnDevice };
 }
 
 /** Opens `file` on the requested provider or, failing that, on CPU. Load failures become ModelLoadError. */
@@ -109,7 +108,7 @@ export async function openSession(file: string, opts: SessionOptions): Promise<M
   const requested = opts.executionProvider;
   let provider: ExecutionProvider = requested;
   let reason = requested === 'cpu' ? undefined : precheckProvider(requested);
-  let session: OrtPair | undefined;
+  let session: OrtSession | undefined;
   if (requested !== 'cpu' && reason === undefined) {
     try {
       session = await createOrt(file, requested, opts);
@@ -150,25 +149,29 @@ export function checkFeeds(inputNames: readonly string[], feeds: Record<string, 
   }
 }
 
-function wrap(pair: OrtPair, provider: ExecutionProvider): ModelSession {
-  const session = pair.host;
+function wrap(o: OrtSession, provider: ExecutionProvider): ModelSession {
+  const { session, download } = o;
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     executionProvider: provider,
     async run(feeds, options) {
       checkFeeds(session.inputNames, feeds);
-      const target = options?.outputsOnDevice && pair.device ? pair.device : session;
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-      const out = await target.run(ortFeeds);
+      let out = (await session.run(ortFeeds)) as Record<string, ort.Tensor>;
+      if (download) {
+        const stay = options?.outputsOnDevice ? (n: string) => matchesAny(n, o.keepOnDevice) : () => false;
+        const names = Object.keys(out);
+        out = { ...out, ...(await download.toHost(out, names.filter((n) => !stay(n)))) };
+      }
       const result: Record<string, FeedValue> = {};
-      for (const [k, v] of Object.entries(out)) result[k] = fromOrt(v as ort.Tensor);
+      for (const [k, v] of Object.entries(out)) result[k] = fromOrt(v);
       return result;
     },
     async release() {
+      await download?.release();
       await session.release();
-      await pair.device?.release();
     },
   };
 }
