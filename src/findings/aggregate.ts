@@ -14,7 +14,7 @@ import { parseBooleanAnswer, parseDigitAnswer, type ParsedBoolean, type ParsedDi
 import type { PlannedTask, TaskPlan } from './plan.js';
 import { compareWithModel } from './management/compare.js';
 import { deriveManagementPlan } from './management/derive.js';
-import { deriveReferral } from './referral.js';
+import { alignWithPlan, deriveReferral } from './referral.js';
 import { TASK_SET_VERSION, type ConditionId } from './tasks.js';
 import type { ExamContext, Eye, ModelAnswer } from './types.js';
 
@@ -137,6 +137,6 @@ export function aggregateFindings(
   managementPlan.disagreements = compareWithModel(managementPlan, steps);
   return {
     taskSetVersion: TASK_SET_VERSION, eyes, descriptions, assessPlan: steps,
-    flags, referral: deriveReferral(eyes, config), managementPlan, skipped: plan.skipped, screeningResults, stageResults,
+    flags, referral: alignWithPlan(deriveReferral(eyes, config), managementPlan), managementPlan, skipped: plan.skipped, screeningResults, stageResults,
   };
 }

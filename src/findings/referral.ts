@@ -4,6 +4,8 @@
  */
 import type { FindingsConfig } from './config.js';
 import type { EyeFindings, Referral, Urgency } from './findings-types.js';
+import { referralText } from './management/format.js';
+import type { ManagementPlan } from './management/types.js';
 import { CONDITIONS } from './tasks.js';
 
 const RANK: Record<Exclude<Urgency, 'undetermined'>, number> = { routine: 0, soon: 1, urgent: 2 };
@@ -67,4 +69,21 @@ export function deriveReferral(eyes: EyeFindings[], cfg: FindingsConfig): Referr
     };
   }
   return { urgency: 'routine', reasons: ['no referable finding in the assessed images'] };
+}
+
+/**
+ * The card's urgency never says less than the management plan: a plan referral with priority urgent or asap
+ * (RVO within a week, AMD with reduced vision, hypertensive retinopathy at a hypertensive emergency…) makes the
+ * urgency 'urgent', a routine one at least 'soon', each named as a reason. It only raises, never lowers.
+ */
+export function alignWithPlan(referral: Referral, plan: ManagementPlan): Referral {
+  const fromPlan: Reason[] = plan.referrals.map((r) => ({
+    level: r.priority === 'routine' ? 'soon' : 'urgent',
+    text: `management plan: ${referralText(r)} (rule${r.ruleIds.length > 1 ? 's' : ''} ${r.ruleIds.join(', ')})`,
+  }));
+  const current = referral.urgency === 'undetermined' ? -1 : RANK[referral.urgency];
+  const raising = fromPlan.filter((r) => RANK[r.level] > current).sort((a, b) => RANK[b.level] - RANK[a.level]);
+  if (!raising.length) return referral;
+  const kept = referral.urgency === 'soon' || referral.urgency === 'urgent' ? referral.reasons : [];
+  return { urgency: raising[0].level, reasons: [...raising.map((r) => r.text), ...kept] };
 }

@@ -164,6 +164,18 @@ describe('ungradable, unparseable and missing evidence', () => {
     expect(f.eyes.map((e) => e.eye)).toEqual(['right', 'left', 'unknown']);
     expect(cond(f, 'unknown', 'glaucoma').status).toBe('positive');
   });
+  it('the urgency never says less than the management plan (an RVO referral within a week is urgent)', () => {
+    const f = run(DIABETIC, { 'screening:retinal-vascular-occlusion:r1': TRUE_ANSWER(0.9) });
+    expect(f.managementPlan.referrals[0]).toMatchObject({ to: 'ophthalmology', withinDays: 7, priority: 'urgent' });
+    expect(f.referral.urgency).toBe('urgent');
+    expect(f.referral.reasons[0]).toMatch(/^management plan: URGENT: refer to ophthalmology within 1 week .*retinal-vascular-occlusion/);
+    expect(f.referral.reasons).toContain('right eye: screening positive for retinal vascular occlusion');
+  });
+  it('a plan that asks no more than the ICDR rule leaves the urgency and its reasons as they were', () => {
+    const f = run(DIABETIC, { 'screening:choroidal-nevus:r1': TRUE_ANSWER(0.9) });
+    expect(f.managementPlan.referrals.map((r) => r.priority)).toEqual(['routine']);
+    expect(f.referral).toEqual({ urgency: 'soon', reasons: ['right eye: screening positive for choroidal nevus'] });
+  });
   it('all-negative gradable exam is routine', () => {
     expect(run(DIABETIC, {}).referral).toEqual({ urgency: 'routine', reasons: ['no referable finding in the assessed images'] });
   });
