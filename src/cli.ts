@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'model': {
         const { runModelCli } = await import('./model/cli.js');
-        return await runModelCli(rest);
+        return await runModelCli(rest, { logLevel: config().logLevel });
       }
       case 'eval': {
         const { runEvalCli } = await import('./eval/cli.js');

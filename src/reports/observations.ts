@@ -160,7 +160,3 @@ export function buildKeyedObservations(input: ObservationInput): KeyedObservatio
   for (const g of gradability(input)) push('gradability', g);
   return out;
 }
-
-export function buildObservations(input: ObservationInput): Observation[] {
-  return buildKeyedObservations(input).map((k) => k.observation);
-}

@@ -22,7 +22,7 @@ import type { SandboxedService } from '../../src/sandbox/service.js';
 import { createEngine } from '../../src/model/runtime/engine.js';
 import type { VlmEngine } from '../../src/model/runtime/types.js';
 import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
-import { validateReportBundle } from '../../src/reports/validate.js';
+import { validateReportBundle } from '../reports/validate.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
 import { loadSandboxSettings } from '../../src/sandbox/settings.js';

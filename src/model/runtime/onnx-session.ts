@@ -46,12 +46,6 @@ export interface RunOptions {
   outputsOnDevice?: boolean;
 }
 
-export interface ProviderChoice {
-  provider: ExecutionProvider;
-  /** Empty when the requested provider is used. */
-  fallbackReason?: string;
-}
-
 const PROVIDER_LIBS: Partial<Record<ExecutionProvider, string>> = {
   cuda: 'libonnxruntime_providers_cuda.so',
   tensorrt: 'libonnxruntime_providers_tensorrt.so',
