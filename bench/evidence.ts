@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { EVIDENCE_PREFETCH } from '../cds-hooks/prefetch.js';
 import { gatherEvidence } from '../src/analysis/gather-evidence.js';
-import { loadConfig } from '../src/config.js';
 import { HttpFhirClient } from '../src/fhir/http-client.js';
 import { fhirAuthorizationTokenSource } from '../src/fhir/token-source.js';
 import { silentLogger } from '../src/log.js';
@@ -20,17 +19,18 @@ import { DEFAULT_MEAN, DEFAULT_STD, planTiles, preprocessImage } from '../src/mo
 import { createGuardedFetch } from '../src/net/guarded-fetch.js';
 import { ehrToken, fixturePatientId } from '../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../src/sandbox/fixtures.js';
+import { loadSandboxSettings } from '../src/sandbox/settings.js';
 import { startSandbox } from '../src/sandbox/index.js';
 import type { BenchTable } from './table.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function pipelineTable(reps: number): Promise<BenchTable> {
-  const config = loadConfig({
+  const env = {
     VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
     VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-bench-')),
-  });
-  const sb = await startSandbox({ config, log: silentLogger() });
+  };
+  const sb = await startSandbox({ settings: loadSandboxSettings(env), publicUrl: 'http://127.0.0.1:8080', log: silentLogger() });
   const gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
   try {
     const tok = await ehrToken(sb.fhirBaseUrl, sb.ehr);

@@ -15,7 +15,9 @@ import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
-import { startService, type RunningService } from '../src/main.js';
+import type { SandboxedService } from '../src/sandbox/service.js';
+import { startServiceWithSandbox } from '../src/sandbox/service.js';
+import { loadSandboxSettings } from '../src/sandbox/settings.js';
 import { ehrToken, fixturePatientId, sandboxHookCall } from '../src/sandbox/ehr-access.js';
 import type { EhrSimulator, HookCall } from '../src/sandbox/ehr-simulator.js';
 import { listFixturePatients } from '../src/sandbox/fixtures.js';
@@ -72,7 +74,7 @@ async function startCeiling(ehr: EhrSimulator): Promise<{ url: string; close(): 
   return { url, close: () => server.close() };
 }
 
-async function untilAnalysed(svc: RunningService, call: HookCall): Promise<void> {
+async function untilAnalysed(svc: SandboxedService, call: HookCall): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const res = await svc.sandbox!.ehr.callHook(call);
     const cards = (res.body as { cards?: { summary: string }[] }).cards ?? [];
@@ -86,13 +88,11 @@ export async function runHooksBench(args: string[]): Promise<BenchTable[]> {
   const durationS = Number(args.find((a) => a.startsWith('--duration='))?.split('=')[1] ?? 8);
   const root = mkdtempSync(join(tmpdir(), 'volmo-bench-hooks-'));
   // Without VOLMO_MODEL_DIR the sandbox builds and loads its tiny random-weight test model (as `npm start` does).
-  const svc = await startService(
-    loadConfig({
-      VOLMO_PORT: '0', VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
-      VOLMO_SANDBOX_STATE_DIR: join(root, 'state'), VOLMO_LOG_LEVEL: 'silent', VOLMO_WATCH: 'false',
-    }),
-    silentLogger(),
-  );
+  const env = {
+    VOLMO_PORT: '0', VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
+    VOLMO_SANDBOX_STATE_DIR: join(root, 'state'), VOLMO_LOG_LEVEL: 'silent', VOLMO_WATCH: 'false',
+  };
+  const svc = await startServiceWithSandbox(loadConfig(env), loadSandboxSettings(env), silentLogger());
   const sb = svc.sandbox!;
   const ceiling = await startCeiling(sb.ehr);
   try {

@@ -1,6 +1,7 @@
 /**
  * `volmo <command>`: serve (default), sandbox, demo, model, eval, bench, doctor. Each sub-command loads
- * configuration once, validates it, and reports problems plainly.
+ * configuration once, validates it, and reports problems plainly. `serve` picks the composition root: the
+ * service alone (src/main.ts) or the sandbox's (src/sandbox/service.ts), which starts the sandbox first.
  */
 import './platform/no-telemetry.js'; // first: onnxruntime telemetry off before anything can load it
 import { loadConfig, type Config } from './config.js';
@@ -43,8 +44,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': {
         const cfg = config();
         const log = createLogger({ level: cfg.logLevel });
-        const { startService } = await import('./main.js');
-        const svc = await startService(cfg, log);
+        // The sandbox settings and code load only when asked for: the service alone never imports src/sandbox.
+        const { loadSandboxSettings } = await import('./sandbox/settings.js');
+        const settings = loadSandboxSettings(process.env, cfg.profile);
+        const svc = settings.sandbox
+          ? await (await import('./sandbox/service.js')).startServiceWithSandbox(cfg, settings, log)
+          : await (await import('./main.js')).startService(cfg, log);
         const sig = await waitForSignal();
         log.info({ signal: sig }, 'signal received');
         await svc.close();
@@ -53,8 +58,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'sandbox': {
         const cfg = config();
         const log = createLogger({ level: cfg.logLevel });
+        const { loadSandboxSettings } = await import('./sandbox/settings.js');
         const { startSandbox } = await import('./sandbox/index.js');
-        const sb = await startSandbox({ config: cfg, log });
+        const sb = await startSandbox({ settings: loadSandboxSettings(process.env, cfg.profile), publicUrl: cfg.publicUrl, log });
         await waitForSignal();
         await sb.stop();
         return 0;
@@ -65,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'model': {
         const { runModelCli } = await import('./model/cli.js');
-        return await runModelCli(rest);
+        return await runModelCli(rest, { logLevel: config().logLevel });
       }
       case 'eval': {
         const { runEvalCli } = await import('./eval/cli.js');

@@ -1,7 +1,9 @@
 /**
  * Configuration: read once at start-up from environment variables (VOLMO_*) and an optional JSON file
  * (VOLMO_CONFIG_FILE, same keys in camelCase; environment wins), validated as a whole so that every bad
- * value is reported at once, then frozen. This is the only module that reads process.env.
+ * value is reported at once, then frozen. This is the only module that reads process.env (its default
+ * argument); the sandbox's own settings (VOLMO_SANDBOX*, src/sandbox/settings.ts) are read through
+ * `readSettings` here, and are no part of the service's `Config`.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -10,8 +12,8 @@ import { parseSiteThresholds, type SiteThresholds } from './findings/site-thresh
 import { parsePlanRules } from './findings/management/rules-file.js';
 import { defaultPlanRuleTable, type PlanRuleTable } from './findings/management/rules.js';
 
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-const port = z.coerce.number().int().min(0).max(65535);
+export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+export const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 const urlList = z
@@ -51,17 +53,6 @@ const schema = z
     /** Most values in one JSON request body (checked before parsing). */
     requestJsonMaxNodes: z.coerce.number().int().min(1000).max(10_000_000).default(250_000),
     corsOrigins: z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean)).default([]),
-
-    sandbox: bool.optional(),
-    sandboxFhirPort: port.default(8103),
-    sandboxAuthPort: port.default(8104),
-    sandboxPacsPort: port.default(8142),
-    sandboxEhrPort: port.default(8105),
-    /** Where the sandbox keeps state that must survive restarts (the EHR simulator's signing key). */
-    sandboxStateDir: z.string().min(1).default('var/sandbox'),
-    sandboxPacs: z.enum(['auto', 'orthanc', 'none']).default('auto'),
-    /** Sandbox without VOLMO_MODEL_DIR: `tiny` builds and loads the tiny random-weight test model (labelled as such everywhere). */
-    sandboxModel: z.enum(['tiny', 'none']).default('tiny'),
 
     cdsRequireJwt: bool.default(true),
     cdsClients: z.preprocess((v) => {
@@ -147,8 +138,8 @@ const schema = z
     /** What a hook answers while its analysis runs: `card` (an info card "AI review in progress") or `none` (no card). */
     pendingOutcome: z.enum(['card', 'none']).default('card'),
     /**
-     * Analyse new eye images ahead of any hook (the image watcher). Default: on in the sandbox, off in
-     * production until configured (then VOLMO_WATCH_FHIR_BASE is required).
+     * Analyse new eye images ahead of any hook (the image watcher). Default: off (the sandbox's composition
+     * root turns it on for its FHIR server); on needs VOLMO_WATCH_FHIR_BASE.
      */
     watch: bool.optional(),
     /** The FHIR server whose ImagingStudy/Media records are polled (`_lastUpdated`), read with Backend Services. */
@@ -177,7 +168,6 @@ const schema = z
   .superRefine((c, ctx) => {
     if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
     if (c.profile === 'production') {
-      if (c.sandbox === true) ctx.addIssue({ code: 'custom', path: ['sandbox'], message: 'the sandbox cannot run in the production profile' });
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
       if (c.cdsRequireJwt === false) ctx.addIssue({ code: 'custom', path: ['cdsRequireJwt'], message: 'production cannot accept unsigned hook calls' });
       if (c.cdsClients.length === 0) ctx.addIssue({ code: 'custom', path: ['cdsClients'], message: 'production needs at least one trusted CDS client (iss + jku/jwks)' });
@@ -194,7 +184,7 @@ const schema = z
   });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'sandbox' | 'host' | 'publicUrl'> & { sandbox: boolean; host: string; publicUrl: string; findingsThresholds?: SiteThresholds; planRules: PlanRuleTable }
+  Omit<z.infer<typeof schema>, 'host' | 'publicUrl'> & { host: string; publicUrl: string; findingsThresholds?: SiteThresholds; planRules: PlanRuleTable }
 >;
 
 /** Environment variable name for a config key: publicUrl -> VOLMO_PUBLIC_URL. */
@@ -205,18 +195,24 @@ export function envName(key: string): string {
 const KEYS = Object.keys(schema.shape);
 /** Read by scripts (npm start/test, doctor), not by the service. */
 const SCRIPT_VARIABLES = new Set(['VOLMO_CONFIG_FILE', 'VOLMO_NO_APT', 'VOLMO_NO_PACS', 'VOLMO_NO_BROWSER', 'VOLMO_REQUIRE_WEBGPU']);
+/**
+ * `VOLMO_SANDBOX` and `VOLMO_SANDBOX_*` (file keys `sandbox*`) belong to the sandbox's composition root
+ * (src/sandbox/settings.ts reads them through `readSettings`); the service itself has no sandbox setting.
+ */
+export const isSandboxVariable = (name: string): boolean => name === 'VOLMO_SANDBOX' || name.startsWith('VOLMO_SANDBOX_');
+const isSandboxKey = (key: string): boolean => /^sandbox([A-Z]|$)/.test(key);
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+export function describeIssue(issue: z.core.$ZodIssue): string {
   const key = issue.path.map(String).join('.');
   const top = String(issue.path[0] ?? '');
   return `${envName(top)}${key.includes('.') ? ` (${key})` : ''}: ${issue.message}`;
 }
 
 /**
- * Parses configuration from an environment object (default: process.env) and an optional JSON file.
- * Throws AppError('config_invalid') listing every problem, each named by its environment variable.
+ * The raw values of `keys` from the optional JSON file (VOLMO_CONFIG_FILE) and the environment (which
+ * wins). `fileKeys`: the file's keys, for the unknown-key check of each reader.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function readSettings(keys: readonly string[], env: Record<string, string | undefined>): { raw: Record<string, unknown>; fileKeys: string[] } {
   let fromFile: Record<string, unknown> = {};
   const file = env.VOLMO_CONFIG_FILE;
   if (file) {
@@ -225,19 +221,35 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch (e) {
       throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: cannot read ${file}: ${(e as Error).message}`);
     }
-    const unknown = Object.keys(fromFile).filter((k) => !KEYS.includes(k));
-    if (unknown.length) throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: unknown keys: ${unknown.join(', ')}`);
   }
-  const known = new Set(KEYS.map(envName));
-  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && !SCRIPT_VARIABLES.has(k) && !k.startsWith('VOLMO_TEST_') && !k.startsWith('VOLMO_BENCH_'));
-  const raw: Record<string, unknown> = { ...fromFile };
-  for (const key of KEYS) {
+  const raw: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (key in fromFile) raw[key] = fromFile[key];
     const v = env[envName(key)];
     if (v !== undefined && v !== '') raw[key] = v;
   }
+  return { raw, fileKeys: Object.keys(fromFile) };
+}
+
+/**
+ * Parses configuration from an environment object (default: process.env) and an optional JSON file.
+ * Throws AppError('config_invalid') listing every problem, each named by its environment variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // `sandbox` is read only for the production check below (the schema drops it).
+  const { raw, fileKeys } = readSettings([...KEYS, 'sandbox'], env);
+  const unknown = fileKeys.filter((k) => !KEYS.includes(k) && !isSandboxKey(k));
+  if (unknown.length) throw new AppError('config_invalid', `VOLMO_CONFIG_FILE: unknown keys: ${unknown.join(', ')}`);
+  const known = new Set(KEYS.map(envName));
+  const stray = Object.keys(env).filter((k) => k.startsWith('VOLMO_') && !known.has(k) && !SCRIPT_VARIABLES.has(k) && !isSandboxVariable(k) && !k.startsWith('VOLMO_TEST_') && !k.startsWith('VOLMO_BENCH_'));
   const parsed = schema.safeParse(raw);
   const problems = parsed.success ? [] : parsed.error.issues.map(describeIssue);
   for (const k of stray) problems.push(`${k}: unknown setting (typo?)`);
+  // The production profile refuses the sandbox whoever would start it.
+  const profile = parsed.success ? parsed.data.profile : raw.profile;
+  if (profile === 'production' && bool.safeParse(raw.sandbox).data === true) {
+    problems.push('VOLMO_SANDBOX: the sandbox cannot run in the production profile');
+  }
   // Checked even when other settings are bad, so that one start-up shows every problem.
   const thresholdsFile = typeof raw.findingsThresholdsFile === 'string' && raw.findingsThresholdsFile !== '' ? raw.findingsThresholdsFile : undefined;
   const findingsThresholds = thresholdsFile ? readThresholdsFile(thresholdsFile, problems) : undefined;
@@ -245,11 +257,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new AppError('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
   const c = parsed.data;
-  const sandbox = c.sandbox ?? c.profile === 'sandbox';
   const host = c.host ?? (c.profile === 'production' ? '0.0.0.0' : '127.0.0.1');
   const publicUrl = (c.publicUrl ?? `http://127.0.0.1:${c.port}`).replace(/\/+$/, '');
   const planRules = c.planRulesFile ? readPlanRules(c.planRulesFile) : defaultPlanRuleTable();
-  return Object.freeze({ ...c, sandbox, host, publicUrl, planRules, ...(findingsThresholds ? { findingsThresholds } : {}) });
+  return Object.freeze({ ...c, host, publicUrl, planRules, ...(findingsThresholds ? { findingsThresholds } : {}) });
 }
 
 /** Reads and checks VOLMO_FINDINGS_THRESHOLDS_FILE; a problem is added to `problems` (reported with the rest). */

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { loadConfig, type Config } from './config.js';
+import { loadSandboxSettings } from './sandbox/settings.js';
 
 interface Check {
   name: string;
@@ -16,9 +17,11 @@ function onPath(bin: string): boolean {
 async function checks(): Promise<Check[]> {
   const out: Check[] = [];
   let config: Config | null = null;
+  let sandbox = false;
   try {
     config = loadConfig(process.env);
-    out.push({ name: 'configuration', status: 'ok', detail: `profile ${config.profile}, sandbox ${config.sandbox ? 'on' : 'off'}, public URL ${config.publicUrl}` });
+    sandbox = loadSandboxSettings(process.env, config.profile).sandbox;
+    out.push({ name: 'configuration', status: 'ok', detail: `profile ${config.profile}, sandbox ${sandbox ? 'on' : 'off'}, public URL ${config.publicUrl}` });
   } catch (e) {
     out.push({ name: 'configuration', status: 'fail', detail: (e as Error).message });
   }
@@ -39,7 +42,7 @@ async function checks(): Promise<Check[]> {
   const orthanc = onPath('Orthanc') && existsSync('/usr/share/orthanc/plugins/libOrthancDicomWeb.so');
   out.push({
     name: 'orthanc (sandbox PACS)',
-    status: orthanc ? 'ok' : config?.sandbox ? 'warn' : 'ok',
+    status: orthanc ? 'ok' : sandbox ? 'warn' : 'ok',
     detail: orthanc ? 'installed with the DICOMweb plugin' : 'not installed: the sandbox serves images as FHIR attachments (apt-get install -y orthanc orthanc-dicomweb)',
   });
   out.push({ name: 'chromium (browser tests)', status: existsSync('/usr/bin/chromium') ? 'ok' : 'warn', detail: existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : 'not installed (apt-get install -y chromium)' });

@@ -1,6 +1,8 @@
 /**
- * Composition root: configuration -> real adapters -> createApp -> listen. The only place that wires
- * concrete implementations together. Starts the local EHR sandbox first when the profile asks for it.
+ * The service's composition root: configuration -> real adapters -> createApp -> listen. The only place that
+ * wires concrete implementations together. It knows nothing of the local EHR sandbox: that is a composition
+ * root of its own (src/sandbox/service.ts) which starts its servers and then hands this one the same kind
+ * of configuration an operator writes (trusted CDS clients, allowlists, a PACS, a model directory).
  */
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
@@ -31,7 +33,6 @@ import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
-import type { Sandbox } from './sandbox/index.js';
 import type { JSONWebKeySet } from 'jose';
 
 /** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
@@ -39,45 +40,78 @@ const ASSESS_PLAN_MIN_TIMEOUT_MS = 15 * 60_000;
 
 export interface RunningService {
   url: string;
-  sandbox: Sandbox | null;
+  close(): Promise<void>;
+}
+
+/** What a composition root above this one adds besides configuration. */
+export interface ServiceExtras {
+  /** Readiness checks of servers the service depends on (/readyz reports them). */
+  readiness?: ReadinessCheck[];
+}
+
+/**
+ * The service with its port bound and its signing key loaded, not yet serving (requests are answered 503):
+ * what another composition root needs to know before it can configure the service.
+ */
+export interface OpenService {
+  /** The public base URL (the bound port when VOLMO_PORT=0 and the public URL was left at its default). */
+  publicUrl: string;
+  /** The public half of the Backend Services signing key (what the EHR registers for this service). */
+  serviceJwks: JSONWebKeySet;
+  /** Wires and serves; `config` must name the same host, port and key as the one the service was opened with. */
+  start(config: Config, extras?: ServiceExtras): Promise<RunningService>;
   close(): Promise<void>;
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const server = await bind(config.host, config.port, log);
-  // Everything started from here on is stopped again if a later step fails, so a failed start exits.
-  const stops: (() => Promise<void> | void)[] = [() => server.close(0)];
-  const stopAll = async () => {
-    for (const stop of [...stops].reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
-  };
-  try {
-    return await wire(config, log, server, stops, stopAll);
-  } catch (e) {
-    await stopAll();
-    throw e;
-  }
+  const open = await openService(config, log);
+  return open.start(config);
 }
 
-async function wire(config: Config, log: Logger, server: RunningServer, stops: (() => Promise<void> | void)[], stopAll: () => Promise<void>): Promise<RunningService> {
-  // Port 0 (tests, demos): the public URL is only known once the port is bound.
-  const publicUrl = config.publicUrl.endsWith(':0') ? server.url : config.publicUrl;
-  config = Object.freeze({ ...config, publicUrl });
-  const serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
+export async function openService(config: Config, log: Logger): Promise<OpenService> {
+  const server = await bind(config.host, config.port, log);
+  let serviceKey: ServiceKey;
+  try {
+    serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
+  } catch (e) {
+    await server.close(0);
+    throw e;
+  }
   if (!config.serviceKeyFile) log.info('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
+  // Port 0 (tests, demos): the public URL is only known once the port is bound.
+  const resolvePublicUrl = (c: Config) => (c.publicUrl.endsWith(':0') ? server.url : c.publicUrl);
+  return {
+    publicUrl: resolvePublicUrl(config),
+    serviceJwks: publicJwks(serviceKey) as JSONWebKeySet,
+    async start(config, extras = {}) {
+      // Everything started from here on is stopped again if a later step fails, so a failed start exits.
+      const stops: (() => Promise<void> | void)[] = [() => server.close(0)];
+      const stopAll = async () => {
+        for (const stop of [...stops].reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
+      };
+      try {
+        return await wire(Object.freeze({ ...config, publicUrl: resolvePublicUrl(config) }), log, { server, serviceKey, extras }, stops, stopAll);
+      } catch (e) {
+        await stopAll();
+        throw e;
+      }
+    },
+    close: () => server.close(0),
+  };
+}
+
+async function wire(
+  config: Config,
+  log: Logger,
+  opened: { server: RunningServer; serviceKey: ServiceKey; extras: ServiceExtras },
+  stops: (() => Promise<void> | void)[],
+  stopAll: () => Promise<void>,
+): Promise<RunningService> {
+  const { server, serviceKey } = opened;
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
   /** FHIR servers only: what a hook's fhirServer or a launch's iss may name. */
   const fhirServers = [...config.fhirAllowlist];
   const outbound = [...config.smartAuthAllowlist, ...config.pacsAllowlist, ...(config.pacsUrl ? [config.pacsUrl] : [])];
-  let sandbox: Sandbox | null = null;
-  if (config.sandbox) {
-    const { startSandbox } = await import('./sandbox/index.js');
-    const started = await startSandbox({ config, log: log.child({ component: 'sandbox' }), backendJwks: publicJwks(serviceKey) as JSONWebKeySet });
-    sandbox = started;
-    stops.push(() => started.stop());
-    cdsClients.push(sandbox.trustedCdsClient);
-    fhirServers.push(sandbox.fhirBaseUrl);
-    outbound.push(...sandbox.outboundAllowlist);
-  }
 
   const metrics = createMetrics();
   const fetch = createGuardedFetch({ allow: [...fhirServers, ...outbound], timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
@@ -86,15 +120,10 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
     ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
   if (verifier) stops.push(() => verifier.close());
-  if (sandbox && !config.modelDir && config.sandboxModel === 'tiny') {
-    const { ensureTinyModel } = await import('./sandbox/tiny-model.js');
-    config = Object.freeze({ ...config, modelDir: await ensureTinyModel(config.sandboxStateDir, log) });
-  }
   const model = await loadModel(config, log);
   stops.push(async () => model.engine?.close());
   metrics.modelReady.set(model.engine ? 1 : 0);
-  const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];
-  if (sandbox) readiness.push(...sandbox.readiness);
+  const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }, ...(opened.extras.readiness ?? [])];
 
   const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
   const pixels = new PixelWorkerPool({ size: config.imageWorkers });
@@ -108,7 +137,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const assessPlan = assessPlanOn && model.engine
     ? { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) }
     : undefined;
-  const pacs = config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : sandbox?.dicomWebUrl ? { baseUrl: sandbox.dicomWebUrl } : undefined;
+  const pacs = config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : undefined;
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -157,7 +186,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
     ],
   });
   server.setHandler(app);
-  const watcher = imageWatcher(config, sandbox, model.engine, {
+  const watcher = imageWatcher(config, model.engine, {
     fetch,
     serviceKey,
     metrics,
@@ -165,29 +194,28 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
     pipeline: { log: log.child({ component: 'analysis' }), findings, analyses, images: { fetch, pacs, pixels, maxStudyPixels: config.maxStudyPixels }, maxTiles: config.maxTiles, assessPlan },
   });
   if (watcher) stops.push(() => watcher.stop());
-  log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, sandbox: Boolean(sandbox), cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
+  log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
   if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted, prefetch only (never do this in production)');
   const unbound = cdsClients.filter((c) => !c.fhirServers?.length).length;
   if (unbound) log.warn({ clients: unbound }, 'CDS clients without fhirServers: their hook calls use prefetch only and their analyses are never shown in the SMART app');
 
   // Graceful: stop taking requests and let in-flight ones finish first, then the rest.
   stops[0] = () => server.close(config.shutdownGraceMs);
-  return { url: server.url, sandbox, close: stopAll };
+  return { url: server.url, close: stopAll };
 }
 
-/** The image watcher when configured (on by default in the sandbox) and a model is loaded. */
+/** The image watcher when configured (VOLMO_WATCH with VOLMO_WATCH_FHIR_BASE) and a model is loaded. */
 function imageWatcher(
   config: Config,
-  sandbox: Sandbox | null,
   engine: VlmEngine | null,
   deps: { fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
 ): ImageWatcher | undefined {
-  const fhirBaseUrl = config.watchFhirBase ?? sandbox?.fhirBaseUrl;
-  if (!(config.watch ?? Boolean(sandbox)) || !engine || !fhirBaseUrl) return undefined;
-  const pacs = config.watchPacs && deps.pipeline.images.pacs ? { client: new DicomWebClient({ baseUrl: deps.pipeline.images.pacs.baseUrl, auth: deps.pipeline.images.pacs.auth, fetch: deps.fetch }), identifierSystem: config.watchPatientIdentifierSystem ?? sandbox?.mrnSystem } : undefined;
+  const fhirBaseUrl = config.watchFhirBase;
+  if (!config.watch || !engine || !fhirBaseUrl) return undefined;
+  const pacs = config.watchPacs && deps.pipeline.images.pacs ? { client: new DicomWebClient({ baseUrl: deps.pipeline.images.pacs.baseUrl, auth: deps.pipeline.images.pacs.auth, fetch: deps.fetch }), identifierSystem: config.watchPatientIdentifierSystem } : undefined;
   deps.log.info({ fhir: describeOrigin(fhirBaseUrl), pacs: Boolean(pacs), intervalMs: config.watchIntervalMs }, 'image watcher on: new eye images are analysed ahead of any hook');
   return startWatcher(
-    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? (sandbox ? `${config.sandboxStateDir}/watcher-marks.json` : 'var/watcher-marks.json'), intervalMs: config.watchIntervalMs },
+    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? 'var/watcher-marks.json', intervalMs: config.watchIntervalMs },
     {
       fetch: deps.fetch,
       log: deps.log,

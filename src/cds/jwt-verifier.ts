@@ -4,7 +4,7 @@
  * any fetch), signature, `aud` equal to the endpoint URL (compared after normalising scheme/host case, default port and one trailing slash), `exp`/`iat` with bounded skew, `jti` never
  * seen before, and `tenant` when configured. Any failure is a bare 401; the reason is only logged.
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type FetchImplementation, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { AppError } from '../errors.js';
 import { createGuardedFetch, type GuardedFetch } from '../net/guarded-fetch.js';
 import type { ReplayCache } from './replay-cache.js';
@@ -54,7 +54,7 @@ export class CdsJwtVerifier {
 
   constructor(private readonly opts: CdsJwtVerifierOptions) {
     this.now = opts.now ?? Date.now;
-    for (const c of opts.clients) if (c.jwks) this.local.set(c.iss, createLocalJWKSet(c.jwks as never));
+    for (const c of opts.clients) if (c.jwks) this.local.set(c.iss, createLocalJWKSet(c.jwks as JSONWebKeySet));
     const guarded = opts.fetch ?? (this.ownFetch = createGuardedFetch({ allow: opts.clients.flatMap((c) => c.jku), timeoutMs: 5000, maxBytes: MAX_JWKS_BYTES, retry: { maxRetries: 0 } }));
     this.fetchJwks = jwksThrough(guarded);
   }

@@ -16,7 +16,7 @@ import { compareWithModel } from './management/compare.js';
 import { deriveManagementPlan } from './management/derive.js';
 import { alignWithPlan, deriveReferral } from './referral.js';
 import { TASK_SET_VERSION, type ConditionId } from './tasks.js';
-import type { ExamContext, Eye, ModelAnswer } from './types.js';
+import type { ExamContext, ExamEye, ModelAnswer } from './types.js';
 
 const NO_ANSWER = { kind: 'unparseable', reason: 'no-answer' } as const;
 const NOT_A_CANDIDATE = { kind: 'unparseable', reason: 'not-a-candidate' } as const;
@@ -35,7 +35,7 @@ function screeningResult(t: PlannedTask, a: ModelAnswer | undefined, cfg: Findin
   const answer = parseBoolean(a);
   const dist = normaliseCandidates(a?.candidates, t.task.candidateTokens ?? []);
   const pTrue = dist?.TRUE;
-  const base = { imageId: t.imageIds[0]!, eye: t.eye as Eye, condition: t.condition!, answer, pTrue };
+  const base = { imageId: t.imageIds[0]!, eye: t.eye as ExamEye, condition: t.condition!, answer, pTrue };
   if (answer.kind === 'unparseable') return { ...base, status: 'unparseable' };
   const textCall = answer.value ? 'positive' : 'negative';
   if (pTrue === undefined) return { ...base, status: textCall };
@@ -50,7 +50,7 @@ function screeningResult(t: PlannedTask, a: ModelAnswer | undefined, cfg: Findin
 function stageResult(t: PlannedTask, a: ModelAnswer | undefined): StageImageResult {
   const answer = parseDigit(a, t.task.allowedDigits ?? []);
   const dist = normaliseCandidates(a?.candidates, t.task.candidateTokens ?? []);
-  return { imageId: t.imageIds[0]!, eye: t.eye as Eye, answer, distribution: dist };
+  return { imageId: t.imageIds[0]!, eye: t.eye as ExamEye, answer, distribution: dist };
 }
 
 function eyeCondition(condition: ConditionId, results: ScreeningImageResult[], eyeGradable: number, eyeFundus: number): ConditionFinding {
@@ -104,7 +104,7 @@ export function aggregateFindings(
     if (t.task.kind === 'screening') screeningResults.push(screeningResult(t, a, config, flags));
     else if (t.task.kind === 'dr-stage') stageResults.push(stageResult(t, a));
     else if (t.task.kind === 'mh-stage') mhResults.push(stageResult(t, a));
-    else if (t.task.kind === 'describe') descriptions.push({ imageId: t.imageIds[0]!, eye: t.eye as Eye, text: a?.text.trim() ?? '' });
+    else if (t.task.kind === 'describe') descriptions.push({ imageId: t.imageIds[0]!, eye: t.eye as ExamEye, text: a?.text.trim() ?? '' });
     else assessPlan.push({ step: t.step ?? 0, title: ASSESS_PLAN_STEPS.find((s) => s.step === t.step)?.title ?? '', text: a?.text.trim() ?? '' });
   }
   for (const r of [...screeningResults, ...stageResults, ...mhResults]) {
@@ -113,7 +113,7 @@ export function aggregateFindings(
       flags.push({ code: 'unparseable-answer', eye: r.eye, message: `${what} answer for image ${r.imageId} could not be parsed (${r.answer.reason})` });
     }
   }
-  const eyesPresent = new Set<Eye>(['right', 'left', ...context.images.map((i) => i.eye)]);
+  const eyesPresent = new Set<ExamEye>(['right', 'left', ...context.images.map((i) => i.eye)]);
   const eyes: EyeFindings[] = [...eyesPresent].map((eye) => {
     const imgs = context.images.filter((i) => i.eye === eye);
     const fundus = imgs.filter((i) => i.modality === 'OP');

@@ -4,14 +4,14 @@ import type { ManagementPlan } from './management/types.js';
 import type { SkippedTask } from './plan.js';
 import type { ParsedBoolean, ParsedDigit } from './parse.js';
 import type { ConditionId } from './tasks.js';
-import type { Eye, Modality } from './types.js';
+import type { ExamEye, Modality } from './types.js';
 
 export type ScreeningStatus = 'positive' | 'negative' | 'indeterminate' | 'unparseable' | 'ungradable' | 'not-assessed';
 export type StageStatus = 'graded' | 'unparseable' | 'ungradable' | 'not-assessed';
 
 export interface ScreeningImageResult {
   imageId: string;
-  eye: Eye;
+  eye: ExamEye;
   condition: ConditionId;
   answer: ParsedBoolean;
   /** Normalised P(TRUE), when the runtime gave candidate probabilities. */
@@ -21,7 +21,7 @@ export interface ScreeningImageResult {
 
 export interface StageImageResult {
   imageId: string;
-  eye: Eye;
+  eye: ExamEye;
   answer: ParsedDigit;
   distribution?: Record<string, number>;
 }
@@ -49,7 +49,7 @@ export interface StageFinding {
 }
 
 export interface EyeFindings {
-  eye: Eye;
+  eye: ExamEye;
   images: { id: string; modality: Modality; gradable: boolean; reason?: string }[];
   screening: ConditionFinding[];
   drStage: StageFinding;
@@ -62,7 +62,7 @@ export type FlagCode =
 
 export interface Flag {
   code: FlagCode;
-  eye: Eye | 'case';
+  eye: ExamEye | 'case';
   message: string;
 }
 
@@ -77,7 +77,7 @@ export interface Referral {
 export interface ExamFindings {
   taskSetVersion: string;
   eyes: EyeFindings[];
-  descriptions: { imageId: string; eye: Eye; text: string }[];
+  descriptions: { imageId: string; eye: ExamEye; text: string }[];
   assessPlan: { step: number; title: string; text: string }[];
   flags: Flag[];
   referral: Referral;

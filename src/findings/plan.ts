@@ -9,7 +9,7 @@ import {
   ASSESS_PLAN_TASK, CONDITIONS, DESCRIBE_PROMPT, DESCRIBE_TASK, DR_STAGE_PROMPT, DR_STAGE_TASK, MH_STAGE_PROMPT,
   MH_STAGE_TASK, SCREENING_TASK, screeningPrompt, type ConditionId, type TaskDefinition, type TaskKind,
 } from './tasks.js';
-import type { ExamContext, Eye, ImageRecord, ModelAnswer } from './types.js';
+import type { ExamContext, ExamEye, ImageRecord, ModelAnswer } from './types.js';
 
 export interface PlannedTask {
   /** Stable unique key; the runtime returns answers keyed by it. */
@@ -18,7 +18,7 @@ export interface PlannedTask {
   condition?: ConditionId;
   /** Images sent with the question, in the order of the <image> tags in `prompt`. */
   imageIds: string[];
-  eye: Eye | 'case';
+  eye: ExamEye | 'case';
   /** The full user turn, with <image> tags already placed (VOLMO runner rules). */
   prompt: string;
   /** Assess-and-plan only. */

@@ -79,8 +79,6 @@ export const ASSESS_PLAN_TASK: TaskDefinition = {
   source: 'volmo data/datajsons/assessplan/pmccasereports.json',
 };
 
-export const TASKS: readonly TaskDefinition[] = [SCREENING_TASK, DR_STAGE_TASK, MH_STAGE_TASK, DESCRIBE_TASK, ASSESS_PLAN_TASK];
-
 /** Bool prompt template (verbatim, incl. the leading "<image>\n"). */
 export function screeningPrompt(condition: ConditionDefinition): string {
   return `<image>\nThis is a colorful fundus image. Please tell me whether this image shows ${condition.promptText}. Answer in format: TRUE or FALSE.`;

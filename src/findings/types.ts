@@ -3,7 +3,11 @@
  * runtime (model outputs) and evidence (ExamContext) can be produced elsewhere and replayed in tests.
  */
 
-export type Eye = 'right' | 'left' | 'unknown';
+/**
+ * The eye an exam (one image) is of. Not the evidence's `Eye` (src/evidence/types.ts), which a record can
+ * also give as 'both' (a bilateral condition, a DICOM laterality of B): an exam is of one eye, or unknown.
+ */
+export type ExamEye = 'right' | 'left' | 'unknown';
 
 /** DICOM modality (CID 29): OP = ophthalmic photography (fundus), OPT = ophthalmic tomography (OCT). */
 export type Modality = 'OP' | 'OPT';
@@ -11,7 +15,7 @@ export type Modality = 'OP' | 'OPT';
 /** One image the evidence layer selected, already checked for gradability. */
 export interface ImageRecord {
   id: string;
-  eye: Eye;
+  eye: ExamEye;
   modality: Modality;
   /** Where the pixels came from: a FHIR reference ("Media/1", "ImagingStudy/2") or a DICOMweb URL. */
   source: string;

@@ -162,7 +162,3 @@ export function looksLikeFundus(mt: FundusMetrics): boolean {
 export function hasField(mt: FundusMetrics): boolean {
   return mt.fieldFraction >= G.minFieldFraction;
 }
-
-export async function assessFundus(img: Sharp): Promise<Gradability> {
-  return judgeFundus(await measureFundus(img));
-}

@@ -55,8 +55,9 @@ function stringFlag(p: Parsed, name: string): string | undefined {
   return v;
 }
 
-export async function runModelCli(args: string[]): Promise<number> {
-  const log = createLogger({ name: 'volmo-model', destination: process.stderr, level: process.env.LOG_LEVEL ?? 'info' });
+/** `logLevel`: VOLMO_LOG_LEVEL, read by the configuration (src/cli.ts passes it on). */
+export async function runModelCli(args: string[], opts: { logLevel?: string } = {}): Promise<number> {
+  const log = createLogger({ name: 'volmo-model', destination: process.stderr, level: opts.logLevel ?? 'info' });
   try {
     const [cmd, ...rest] = args;
     const p = parseArgs(rest);

@@ -49,7 +49,3 @@ export class NetError extends AppError {
     if (options.upstreamStatus !== undefined) this.upstreamStatus = options.upstreamStatus;
   }
 }
-
-export function isNetError(err: unknown): err is NetError {
-  return err instanceof NetError;
-}

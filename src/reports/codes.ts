@@ -3,7 +3,7 @@
  * Rule: no invented clinical codes. Where no code is listed, a CodeableConcept carries text only.
  */
 import type { ConditionId } from '../findings/tasks.js';
-import type { Eye } from '../findings/types.js';
+import type { ExamEye } from '../findings/types.js';
 
 export const LOINC = 'http://loinc.org';
 export const SNOMED = 'http://snomed.info/sct';
@@ -15,7 +15,7 @@ export interface Code {
 }
 
 /** LOINC DR severity per eye (CMS131 CQL). No code exists for an eye of unknown laterality. */
-export const DR_SEVERITY_BY_EYE: Record<Exclude<Eye, 'unknown'>, Code> = {
+export const DR_SEVERITY_BY_EYE: Record<Exclude<ExamEye, 'unknown'>, Code> = {
   right: { system: LOINC, code: '71491-5', display: 'Right eye Diabetic retinopathy severity level by Ophthalmoscopy' },
   left: { system: LOINC, code: '71490-7', display: 'Left eye Diabetic retinopathy severity level by Ophthalmoscopy' },
 };
@@ -60,7 +60,7 @@ export const CONDITION_CODES: Partial<Record<ConditionId, Code>> = {
   glaucoma: { system: SNOMED, code: '23986001', display: 'Glaucoma' },
 };
 
-export const BODY_SITE: Record<Exclude<Eye, 'unknown'>, Code> = {
+export const BODY_SITE: Record<Exclude<ExamEye, 'unknown'>, Code> = {
   right: { system: SNOMED, code: '362502000', display: 'Right eye structure' },
   left: { system: SNOMED, code: '362503005', display: 'Left eye structure' },
 };

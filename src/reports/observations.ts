@@ -8,7 +8,7 @@ import type { FindingsConfig } from '../findings/config.js';
 import type { ConditionFinding, EyeFindings, ExamFindings, StageFinding } from '../findings/findings-types.js';
 import { findingKey } from '../findings/management/derive.js';
 import { CONDITIONS } from '../findings/tasks.js';
-import type { ExamContext, Eye, ModelIdentity } from '../findings/types.js';
+import type { ExamContext, ExamEye, ModelIdentity } from '../findings/types.js';
 import { aiMeta, confidenceExtension } from './ai-transparency.js';
 import {
   AUTONOMOUS_DR_SCREENING, AUTONOMOUS_NEGATIVE, AUTONOMOUS_POSITIVE, BODY_SITE, CONDITION_CODES, DATA_ABSENT,
@@ -23,10 +23,10 @@ export interface ObservationInput {
   config: FindingsConfig;
 }
 
-const EYE_TEXT: Record<Eye, string> = { right: 'right eye', left: 'left eye', unknown: 'eye of unknown laterality' };
+const EYE_TEXT: Record<ExamEye, string> = { right: 'right eye', left: 'left eye', unknown: 'eye of unknown laterality' };
 const FHIR_REF = /^(Media|DocumentReference|ImagingStudy)\/[A-Za-z0-9\-.]{1,64}$/;
 
-function base(input: ObservationInput, eye: Eye | undefined, imageIds: string[]): Observation {
+function base(input: ObservationInput, eye: ExamEye | undefined, imageIds: string[]): Observation {
   const { context } = input;
   const sources = context.images.filter((i) => imageIds.includes(i.id) && FHIR_REF.test(i.source)).map((i) => i.source);
   const derived = [...new Set([...context.imagingStudies, ...sources])].map((reference) => ({ reference }));
@@ -49,7 +49,7 @@ function absent(code: 'error' | 'not-performed', text: string): CodeableConcept 
   return { coding: [{ system: DATA_ABSENT, code, display: code === 'error' ? 'Error' : 'Not Performed' }], text };
 }
 
-function notesFor(inconsistent: boolean, input: ObservationInput, eye: Eye): Observation['note'] {
+function notesFor(inconsistent: boolean, input: ObservationInput, eye: ExamEye): Observation['note'] {
   if (!inconsistent) return undefined;
   const msgs = input.findings.flags.filter((f) => f.eye === eye && f.code !== 'ungradable-image' && f.code !== 'unparseable-answer');
   return [{ text: `INCONSISTENT (not resolved): ${msgs.map((m) => m.message).join('; ')}` }];
@@ -159,8 +159,4 @@ export function buildKeyedObservations(input: ObservationInput): KeyedObservatio
   push('autonomous-dr-screening', autonomousScreening(input));
   for (const g of gradability(input)) push('gradability', g);
   return out;
-}
-
-export function buildObservations(input: ObservationInput): Observation[] {
-  return buildKeyedObservations(input).map((k) => k.observation);
 }

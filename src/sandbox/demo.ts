@@ -11,6 +11,7 @@ import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
 import { ehrToken, fixturePatientId, sandboxHookCall } from './ehr-access.js';
 import { listFixturePatients } from './fixtures.js';
 import { ehrKeyFile } from './index.js';
+import { loadSandboxSettings } from './settings.js';
 
 interface DemoArgs {
   fixture?: string;
@@ -64,6 +65,7 @@ function isPending(body: unknown): boolean {
 export async function runDemo(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const config: Config = loadConfig(process.env);
+  const settings = loadSandboxSettings(process.env, config.profile);
   const fixtures = listFixturePatients();
   const fixture = fixtures.find((f) => f.key === (args.fixture ?? 'diabetic'));
   if (!fixture) {
@@ -73,13 +75,13 @@ export async function runDemo(argv: string[]): Promise<number> {
   let running: { close(): Promise<void> } | null = null;
   if (!(await isUp(`${config.publicUrl}/healthz`))) {
     console.log(`no service at ${config.publicUrl}: starting one with the sandbox in this process…`);
-    const { startService } = await import('../main.js');
-    running = await startService(config, createLogger({ level: 'warn' }));
+    const { startServiceWithSandbox } = await import('./service.js');
+    running = await startServiceWithSandbox(config, settings, createLogger({ level: 'warn' }));
   }
   let ehr: EhrSimulator | undefined;
   try {
-    ehr = await startEhrSimulator({ alg: 'ES384', port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir), serveJwks: false });
-    const fhirBase = `http://127.0.0.1:${config.sandboxFhirPort}/fhir/R4`;
+    ehr = await startEhrSimulator({ alg: 'ES384', port: settings.sandboxEhrPort, keyFile: ehrKeyFile(settings.sandboxStateDir), serveJwks: false });
+    const fhirBase = `http://127.0.0.1:${settings.sandboxFhirPort}/fhir/R4`;
     const token = await ehrToken(fhirBase, ehr);
     const patientId = await fixturePatientId(fhirBase, token.access_token, fixture.mrn);
     const call = await sandboxHookCall({ serviceBaseUrl: config.publicUrl, fhirBaseUrl: fhirBase, token, patientId, hook: args.hook, prefetch: args.prefetch, withToken: args.token });

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose';
 
 export type EhrAlg = 'ES384' | 'RS384';
 
@@ -112,10 +112,10 @@ export async function startEhrSimulator(opts: EhrSimulatorOptions = {}): Promise
 
   const signJwt = async (aud: string, o: SignOptions = {}) => {
     const now = Math.floor(Date.now() / 1000) + (o.iatOffsetSeconds ?? 0);
-    const header: Record<string, string> = { alg, kid, typ: 'JWT' };
+    const header: JWTHeaderParameters = { alg, kid, typ: 'JWT' };
     if (!o.omitJku) header.jku = o.jku ?? jku;
     const claims = { iss, aud: o.aud ?? aud, iat: now, exp: now + (o.expiresInSeconds ?? 300), jti: o.jti ?? randomUUID(), ...o.extraClaims };
-    const jwt = new SignJWT(claims).setProtectedHeader(header as never);
+    const jwt = new SignJWT(claims).setProtectedHeader(header);
     return jwt.sign(o.rogueKey ? rogue.privateKey : privateKey);
   };
 

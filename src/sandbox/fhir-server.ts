@@ -6,7 +6,7 @@
  *
  * For development and tests only: data lives in memory and is lost on close.
  */
-import './../platform/websocket-shim.js';
+import '../platform/websocket-shim.js';
 import { FhirRouter, type MemoryRepository } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { getStatus, isOk } from '@medplum/core';

@@ -7,7 +7,6 @@
 import { readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import type { TrustedCdsClient } from '../cds/jwt-verifier.js';
-import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { ReadinessCheck } from '../http/app.js';
 import type { Logger } from '../log.js';
@@ -18,6 +17,7 @@ import { FIXTURE_MRN_SYSTEM, listFixturePatients, loadFixtureBundles } from './f
 import { findOrthanc, startOrthanc, type OrthancSandbox } from './orthanc.js';
 import { sandboxClients } from './sandbox-clients.js';
 import { authEndpoint } from './auth/smart-configuration.js';
+import type { SandboxSettings } from './settings.js';
 
 export interface Sandbox {
   fhirBaseUrl: string;
@@ -42,7 +42,9 @@ export interface Sandbox {
 }
 
 export interface SandboxOptions {
-  config: Pick<Config, 'sandboxFhirPort' | 'sandboxAuthPort' | 'sandboxPacsPort' | 'sandboxEhrPort' | 'sandboxStateDir' | 'sandboxPacs' | 'publicUrl'>;
+  settings: Pick<SandboxSettings, 'sandboxFhirPort' | 'sandboxAuthPort' | 'sandboxPacsPort' | 'sandboxEhrPort' | 'sandboxStateDir' | 'sandboxPacs'>;
+  /** The service's public base URL (the SMART app's redirect URI is registered under it). */
+  publicUrl: string;
   log: Logger;
   host?: string;
   /** Public keys of this service's Backend Services client (registered inline with the auth server). */
@@ -50,7 +52,7 @@ export interface SandboxOptions {
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
-  const { config, log } = opts;
+  const { settings: config, log } = opts;
   const host = opts.host ?? '127.0.0.1';
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -71,7 +73,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       host,
       port: config.sandboxAuthPort,
       fhirBaseUrl: fhir.baseUrl,
-      clients: sandboxClients({ publicUrl: config.publicUrl, ehrJwks: ehr.publicJwks(), backendJwks: opts.backendJwks }),
+      clients: sandboxClients({ publicUrl: opts.publicUrl, ehrJwks: ehr.publicJwks(), backendJwks: opts.backendJwks }),
       log: log.child({ server: 'auth' }),
     });
     stops.push(() => auth.close());
@@ -110,7 +112,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   }
 }
 
-async function startPacs({ config, log }: SandboxOptions): Promise<OrthancSandbox | null> {
+async function startPacs({ settings: config, log }: SandboxOptions): Promise<OrthancSandbox | null> {
   if (config.sandboxPacs === 'none') return null;
   if (!findOrthanc()) {
     if (config.sandboxPacs === 'orthanc') throw new AppError('config_invalid', 'VOLMO_SANDBOX_PACS=orthanc but Orthanc with the DICOMweb plugin is not installed (apt-get install -y orthanc orthanc-dicomweb)');

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVIDENCE_PREFETCH } from '../../cds-hooks/prefetch.js';
 import { gatherEvidence } from '../../src/analysis/gather-evidence.js';
-import { loadConfig } from '../../src/config.js';
 import type { EvidenceBundle } from '../../src/evidence/types.js';
 import { HttpFhirClient } from '../../src/fhir/http-client.js';
 import { fhirAuthorizationTokenSource } from '../../src/fhir/token-source.js';
@@ -16,20 +15,21 @@ import { silentLogger } from '../../src/log.js';
 import { createGuardedFetch } from '../../src/net/guarded-fetch.js';
 import { ehrToken, fixturePatientId } from '../../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 import { startSandbox } from '../../src/sandbox/index.js';
 
 const SCOPES = ['Patient', 'Observation', 'Condition', 'ImagingStudy', 'Endpoint', 'Media', 'Binary', 'DocumentReference', 'MedicationRequest', 'MedicationStatement'];
 
 async function harness(pacs: 'orthanc' | 'none') {
-  const config = loadConfig({
+  const env = {
     VOLMO_SANDBOX_FHIR_PORT: '0',
     VOLMO_SANDBOX_AUTH_PORT: '0',
     VOLMO_SANDBOX_EHR_PORT: '0',
     VOLMO_SANDBOX_PACS_PORT: '0',
     VOLMO_SANDBOX_PACS: pacs,
     VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-ev-')),
-  });
-  const sb = await startSandbox({ config, log: silentLogger() });
+  };
+  const sb = await startSandbox({ settings: loadSandboxSettings(env), publicUrl: 'http://127.0.0.1:8080', log: silentLogger() });
   const tok = await ehrToken(sb.fhirBaseUrl, sb.ehr, SCOPES.map((r) => `system/${r}.rs`));
   const allow = [sb.fhirBaseUrl, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])];
   const gf = createGuardedFetch({ allow, timeoutMs: 10_000 });

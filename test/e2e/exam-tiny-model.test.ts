@@ -3,6 +3,7 @@
  * itself: the service with its sandbox answers every fixture patient, labels every output as coming
  * from a TEST model, and every draft report bundle validates and is accepted by the sandbox FHIR server.
  */
+import type { JSONWebKeySet } from 'jose';
 import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,19 +13,19 @@ import { analyseEvidence } from '../../src/analysis/analyse.js';
 import { gatherEvidence } from '../../src/analysis/gather-evidence.js';
 import { TEST_MODEL_LABEL } from '../../src/cds/cards.js';
 import type { CdsCard } from '../../src/cds/types.js';
-import { loadConfig } from '../../src/config.js';
 import { BackendServicesTokenSource } from '../../src/fhir/backend-services.js';
 import { HttpFhirClient } from '../../src/fhir/http-client.js';
 import { generateServiceKey, publicJwks } from '../../src/fhir/service-keys.js';
 import { resolveFindingsConfig } from '../../src/findings/config.js';
 import { silentLogger } from '../../src/log.js';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import { createEngine } from '../../src/model/runtime/engine.js';
 import type { VlmEngine } from '../../src/model/runtime/types.js';
 import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
-import { validateReportBundle } from '../../src/reports/validate.js';
+import { validateReportBundle } from '../reports/validate.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
+import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { READ_SCOPES, SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
@@ -45,7 +46,7 @@ async function patientIds(sb: Sandbox, token: string): Promise<Map<string, strin
 }
 
 describe('CDS hook with the tiny test model', () => {
-  let svc: RunningService;
+  let svc: SandboxedService;
   let token: EhrToken;
   let ids: Map<string, string>;
   beforeAll(async () => {
@@ -106,7 +107,7 @@ describe('CDS hook with the tiny test model', () => {
 });
 
 describe('a model slower than the hook may wait', () => {
-  let svc: RunningService;
+  let svc: SandboxedService;
   let token: EhrToken;
   let ids: Map<string, string>;
   beforeAll(async () => {
@@ -154,11 +155,11 @@ describe('draft reports with the tiny test model', () => {
   let tokenRequests = 0;
   beforeAll(async () => {
     const key = await generateServiceKey('ES384');
-    const config = loadConfig({
+    const env = {
       VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
       VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-rep-')),
-    });
-    sb = await startSandbox({ config, log: silentLogger(), backendJwks: publicJwks(key) as never });
+    };
+    sb = await startSandbox({ settings: loadSandboxSettings(env), publicUrl: 'http://127.0.0.1:8080', log: silentLogger(), backendJwks: publicJwks(key) as JSONWebKeySet });
     engine = await createEngine({ modelDir, log: silentLogger() });
     gf = createGuardedFetch({ allow: [sb.fhirBaseUrl, sb.authIssuer, ...(sb.dicomWebUrl ? [sb.dicomWebUrl] : [])] });
     const scope = [...READ_SCOPES.map((r) => `system/${r}.rs`), 'system/DiagnosticReport.cru', 'system/Observation.c', 'system/Provenance.c', 'system/Device.c', 'system/ServiceRequest.c', 'system/CarePlan.c'].join(' ');

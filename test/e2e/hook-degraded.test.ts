@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileCorpus, type HostileImage } from '../../scripts/hostile-images.js';
 import type { CdsCard } from '../../src/cds/types.js';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import { startFakeDicomWeb, type FakeDicomWeb, type FakeInstance } from '../imaging/fake-dicomweb.js';
 import { buildTiny } from '../model/model-harness.js';
 import { startSandboxedService } from '../helpers/service.js';
 
 const uid = (n: number) => `1.2.826.0.1.3680043.14.9.${n}`;
 const PATIENT = { resourceType: 'Patient', id: 'degraded-1', birthDate: '1961-03-04', gender: 'female' };
-let svc: RunningService;
+let svc: SandboxedService;
 let pacs: FakeDicomWeb;
 let corpus: HostileImage[];
 const instances: FakeInstance[] = [];

@@ -4,13 +4,13 @@
  */
 import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import { compileAllowlist, matchAllowlist } from '../../src/net/allowlist.js';
 import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { startSandboxedService } from '../helpers/service.js';
 
-let svc: RunningService;
+let svc: SandboxedService;
 let token: EhrToken;
 
 beforeAll(async () => {

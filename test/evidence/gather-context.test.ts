@@ -4,7 +4,7 @@ import { EVIDENCE_PREFETCH } from '../../cds-hooks/prefetch.js';
 import { createLogger } from '../../src/log.js';
 import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
 import { HttpFhirClient } from '../../src/fhir/http-client.js';
-import { MemoryFhirClient } from '../../src/fhir/memory-client.js';
+import { MemoryFhirClient } from '../fhir/memory-client.js';
 import { fhirAuthorizationTokenSource } from '../../src/fhir/token-source.js';
 import { CONTEXT_QUERIES, gatherClinicalContext, type ContextKey } from '../../src/evidence/gather-context.js';
 import { assembleEvidenceBundle } from '../../src/evidence/assemble.js';

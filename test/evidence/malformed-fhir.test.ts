@@ -10,7 +10,7 @@ import { extractMeasurements } from '../../src/evidence/observation-extract.js';
 import { resolveQuery } from '../../src/evidence/prefetch.js';
 import { summariseEyeMedications } from '../../src/evidence/record-extract.js';
 import { flattenResources, MAX_BUNDLE_NESTING, screenResource, screenResources } from '../../src/evidence/resource-shape.js';
-import { MemoryFhirClient } from '../../src/fhir/memory-client.js';
+import { MemoryFhirClient } from '../fhir/memory-client.js';
 import { selectImages } from '../../src/imaging/select.js';
 import type { HttpFetch } from '../../src/imaging/http.js';
 import { deepBundle, JPEG, MALFORMED, subject } from './helpers/malformed-records.js';

@@ -1,7 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { MemoryFhirClient } from '../../src/fhir/memory-client.js';
+import { MemoryFhirClient } from '../fhir/memory-client.js';
 import { belongsToPatient, classifyPrefetch, fillTemplate, resolveQuery } from '../../src/evidence/prefetch.js';
 import { PATIENT_P1 } from './helpers/patient-records.js';
 

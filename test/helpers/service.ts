@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/main.js';
+import { startServiceWithSandbox, type SandboxedService } from '../../src/sandbox/service.js';
+import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 
-export async function startSandboxedService(env: Record<string, string> = {}, log: Logger = silentLogger()): Promise<RunningService> {
-  const config = loadConfig({
+export async function startSandboxedService(env: Record<string, string> = {}, log: Logger = silentLogger()): Promise<SandboxedService> {
+  const all = {
     VOLMO_PORT: '0',
     VOLMO_SANDBOX_FHIR_PORT: '0',
     VOLMO_SANDBOX_AUTH_PORT: '0',
@@ -16,6 +17,6 @@ export async function startSandboxedService(env: Record<string, string> = {}, lo
     VOLMO_SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'volmo-state-')),
     VOLMO_SANDBOX_PACS: process.env.VOLMO_NO_PACS === '1' ? 'none' : 'orthanc',
     ...env,
-  });
-  return startService(config, log);
+  };
+  return startServiceWithSandbox(loadConfig(all), loadSandboxSettings(all), log);
 }

@@ -17,29 +17,27 @@ describe('volmo model CLI', () => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await runModelCli(['tiny', join(dir, 'snap')])).toBe(0);
-      process.env.LOG_LEVEL = 'silent';
-      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'out'), '--dtype', 'int4', '--external-data'])).toBe(0);
+      expect(await runModelCli(['tiny', join(dir, 'snap')], { logLevel: 'silent' })).toBe(0);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'out'), '--dtype', 'int4', '--external-data'], { logLevel: 'silent' })).toBe(0);
       const m = readManifest(join(dir, 'out'));
       expect(m.dtype).toBe('int4');
       expect(existsSync(join(dir, 'out', 'decoder.onnx.data'))).toBe(true);
       expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/RANDOM WEIGHTS/);
-      expect(await runModelCli(['build', join(dir, 'missing'), join(dir, 'out2')])).toBe(1);
+      expect(await runModelCli(['build', join(dir, 'missing'), join(dir, 'out2')], { logLevel: 'silent' })).toBe(1);
       expect(err.mock.calls.map((c) => String(c[0])).join('')).toMatch(/config.json is missing/);
-      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o3'), '--dtype', 'int8'])).toBe(2);
-      expect(await runModelCli(['bench-snapshot', join(dir, 'b')])).toBe(2);
-      expect(await runModelCli(['bench-snapshot', join(dir, 'b'), '--layers', '99'])).toBe(2);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o3'), '--dtype', 'int8'], { logLevel: 'silent' })).toBe(2);
+      expect(await runModelCli(['bench-snapshot', join(dir, 'b')], { logLevel: 'silent' })).toBe(2);
+      expect(await runModelCli(['bench-snapshot', join(dir, 'b'), '--layers', '99'], { logLevel: 'silent' })).toBe(2);
       // a checkpoint tensor the model does not use: refused with its name, built with --allow-unused
       const extra = 'language_model.model.layers.0.attention.wqkv.bias';
       rewriteSnapshotWeights(join(dir, 'snap'), () => {}, [{ name: extra, shape: [128], data: new Float32Array(128) }]);
-      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4')])).toBe(1);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4')], { logLevel: 'silent' })).toBe(1);
       expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain(`does not use: ${extra}`);
-      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4'), '--allow-unused', '--dtype', 'int4'])).toBe(0);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o4'), '--allow-unused', '--dtype', 'int4'], { logLevel: 'silent' })).toBe(0);
       expect(readManifest(join(dir, 'o4')).unusedTensors).toEqual([extra]);
-      expect(await runModelCli(['nope'])).toBe(2);
-      expect(await runModelCli([])).toBe(2);
+      expect(await runModelCli(['nope'], { logLevel: 'silent' })).toBe(2);
+      expect(await runModelCli([], { logLevel: 'silent' })).toBe(2);
     } finally {
-      delete process.env.LOG_LEVEL;
       out.mockRestore();
       err.mockRestore();
     }

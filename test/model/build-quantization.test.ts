@@ -154,16 +154,14 @@ describe('quantised builds of the tiny model', () => {
   it('the CLI takes --activations/--vision and refuses a combination it cannot build (exit 2, usage)', async () => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    process.env.LOG_LEVEL = 'silent';
     try {
-      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-bad'), '--activations', 'int8'])).toBe(2);
+      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-bad'), '--activations', 'int8'], { logLevel: 'silent' })).toBe(2);
       expect(err.mock.calls.map((c) => String(c[0])).join('')).toMatch(/--activations int8 applies to int4/);
-      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-bad2'), '--dtype', 'int4', '--vision'])).toBe(2);
-      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-ok'), '--dtype', 'int4', '--activations', 'int8', '--vision', 'int4'])).toBe(0);
+      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-bad2'), '--dtype', 'int4', '--vision'], { logLevel: 'silent' })).toBe(2);
+      expect(await runModelCli(['build', base.snapDir, join(base.root, 'cli-ok'), '--dtype', 'int4', '--activations', 'int8', '--vision', 'int4'], { logLevel: 'silent' })).toBe(0);
       expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/int4, int8 activations, vision int4, RANDOM WEIGHTS/);
       expect(readManifest(join(base.root, 'cli-ok')).quantization).toEqual({ activations: 'int8', vision: 'int4' });
     } finally {
-      delete process.env.LOG_LEVEL;
       out.mockRestore();
       err.mockRestore();
     }

@@ -13,7 +13,7 @@ import { ehrToken, sandboxHookCall, type EhrToken } from '../../src/sandbox/ehr-
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
 import { READ_SCOPES } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
-import { CookieJarClient, fixturePatientId, startLaunchService, type CapturedService } from '../e2e/smart-launch-flow.js';
+import { CookieJarClient, fixturePatientId, startLaunchService, type CapturedService } from '../launch/smart-launch-flow.js';
 
 export interface Needle {
   what: string;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Worker as NodeWorker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CdsCard } from '../../src/cds/types.js';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import { ehrToken, fixturePatientId, sandboxHookCall, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { startEhrSimulator, type EhrSimulator, type HookCall } from '../../src/sandbox/ehr-simulator.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
@@ -44,7 +44,7 @@ vi.mock('node:worker_threads', async (importOriginal) => {
 const HOOK_DEADLINE_MS = 10_000;
 const SKEW_S = 60;
 
-let svc: RunningService;
+let svc: SandboxedService;
 let fhir: FaultProxy;
 let ehr: EhrSimulator;
 let token: EhrToken;

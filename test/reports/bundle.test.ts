@@ -6,7 +6,7 @@ import {
   FUNDUS_PHOTOGRAPHY, ICDR_ANSWERS, OCT_RETINA, OBSERVATION_IMAGING, AUTONOMOUS_NEGATIVE, AUTONOMOUS_POSITIVE,
   AI_DEVICE_TYPE, AI_KIND_VLM, PROVENANCE_AUTHOR, HTEST, RANDOM_WEIGHTS_TAG, RANDOM_WEIGHTS_BANNER, DATA_ABSENT,
 } from '../../src/reports/codes.js';
-import { validateReportBundle } from '../../src/reports/validate.js';
+import { validateReportBundle } from './validate.js';
 import {
   DIABETIC, RANDOM_MODEL, TRUE_ANSWER, UNGRADABLE, answersFor, context, diabeticAnswers, gradeAnswer, image,
 } from '../findings/exam-fixtures.js';

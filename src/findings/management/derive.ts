@@ -6,7 +6,7 @@
 import type { ConditionFinding, EyeFindings } from '../findings-types.js';
 import type { ConditionId } from '../tasks.js';
 import { CONDITIONS } from '../tasks.js';
-import type { ClinicalFacts, Eye } from '../types.js';
+import type { ClinicalFacts, ExamEye } from '../types.js';
 import { followUpText, referralText } from './format.js';
 import type { PlanRule, PlanRuleTable, ReferralPriority } from './rules.js';
 import type { ManagementPlan, PlanLine, ProposedFollowUp, ProposedReferral } from './types.js';
@@ -16,9 +16,9 @@ const DIABETIC_GRADE = 1;
 
 /** The key of the Observation a finding is reported in (src/reports/observations.ts uses the same keys). */
 export const findingKey = {
-  dr: (eye: Eye) => `dr:${eye}`,
-  screening: (eye: Eye, c: ConditionId) => `screening:${eye}:${c}`,
-  macularHole: (eye: Eye) => `mh:${eye}`,
+  dr: (eye: ExamEye) => `dr:${eye}`,
+  screening: (eye: ExamEye, c: ConditionId) => `screening:${eye}:${c}`,
+  macularHole: (eye: ExamEye) => `mh:${eye}`,
 };
 
 function lineFor(rule: PlanRule, scope: PlanLine['scope'], basis: string[], findingKeys: string[]): PlanLine {

@@ -1,11 +1,11 @@
 /** Output of the management-plan derivation: rule-derived lines, consolidated proposals, model disagreements. */
-import type { Eye } from '../types.js';
+import type { ExamEye } from '../types.js';
 import type { FollowUp, FollowUpAction, Referral, ReferralPriority, Specialty } from './rules.js';
 
 export interface PlanLine {
   ruleId: string;
   /** An eye, or the patient as a whole (e.g. blood pressure). */
-  scope: Eye | 'patient';
+  scope: ExamEye | 'patient';
   /** Rendered action(s) and what the rule is about, without the rule id (renderers add it). */
   text: string;
   referral?: Referral;
@@ -24,7 +24,7 @@ export interface ProposedReferral {
   priority: ReferralPriority;
   tests: string[];
   ruleIds: string[];
-  scopes: (Eye | 'patient')[];
+  scopes: (ExamEye | 'patient')[];
   findingKeys: string[];
 }
 
@@ -33,7 +33,7 @@ export interface ProposedFollowUp {
   fromDays?: number;
   withinDays: number;
   ruleIds: string[];
-  scopes: (Eye | 'patient')[];
+  scopes: (ExamEye | 'patient')[];
   findingKeys: string[];
 }
 

@@ -16,21 +16,6 @@ export const DataType = {
 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
-export function bytesPerElement(t: DataTypeId): number {
-  switch (t) {
-    case DataType.FLOAT:
-    case DataType.INT32:
-      return 4;
-    case DataType.INT64:
-      return 8;
-    case DataType.FLOAT16:
-    case DataType.BFLOAT16:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
 export type Dim = number | string;
 
 export interface ValueInfo {

@@ -3,11 +3,11 @@
  * the manifest's tile size, tile limit, thumbnail rule and normalisation.
  */
 import type { Manifest } from '../manifest.js';
-import { preprocessImage as tileImage } from '../preprocess/index.js';
-import type { PreprocessedImage } from './types.js';
+import { preprocessImage } from '../preprocess/index.js';
+import type { ImageTiles } from './types.js';
 
-export async function preprocessImage(bytes: Uint8Array, manifest: Manifest, maxTiles?: number): Promise<PreprocessedImage> {
-  const p = await tileImage(bytes, {
+export async function tilesForModel(bytes: Uint8Array, manifest: Manifest, maxTiles?: number): Promise<ImageTiles> {
+  const p = await preprocessImage(bytes, {
     imageSize: manifest.imageSize,
     maxTiles: maxTiles ?? manifest.maxTiles,
     useThumbnail: manifest.useThumbnail,

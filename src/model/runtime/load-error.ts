@@ -26,7 +26,3 @@ export class ModelLoadError extends AppError {
     this.file = options.file;
   }
 }
-
-export function isModelLoadError(err: unknown): err is ModelLoadError {
-  return err instanceof ModelLoadError;
-}

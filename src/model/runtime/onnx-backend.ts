@@ -9,9 +9,9 @@ import { throwIfCancelled, type CancelSignal } from './cancel.js';
 import { checkPositions } from './generate.js';
 import { runExams, type EncodedExam, type EncodedQuestion, type RawAnswer } from './exam.js';
 import { openModelDir, type LoadedModel } from './model-dir.js';
-import { preprocessImage } from './images.js';
+import { tilesForModel } from './images.js';
 import type { TensorLike } from './tensor.js';
-import type { Answer, ExamInput, PreprocessedImage, Question } from './types.js';
+import type { Answer, ExamInput, ImageTiles, Question } from './types.js';
 
 const DEFAULT_MAX_NEW_TOKENS = 512;
 /** Tiles per vision run (bounds activation memory; 7 = one image at VOLMO's settings). */
@@ -54,8 +54,8 @@ function toAnswer(model: LoadedModel, a: RawAnswer): Answer {
 
 export async function encodeExam(model: Pick<LoadedModel, 'manifest' | 'vision' | 'tokenizer' | 'template' | 'spec'>, input: ExamInput, signal: CancelSignal): Promise<EncodedExam> {
   if (!input.questions.length) throw new AppError('bad_request', 'an exam needs at least one question');
-  const images: PreprocessedImage[] = [];
-  for (const img of input.images) images.push(img instanceof Uint8Array ? await preprocessImage(img, model.manifest, input.maxTiles) : img);
+  const images: ImageTiles[] = [];
+  for (const img of input.images) images.push(img instanceof Uint8Array ? await tilesForModel(img, model.manifest, input.maxTiles) : img);
   const tileCounts = images.map((i) => i.tileCount);
   const questions = input.questions.map((q) => encodeQuestion(model, q, tileCounts, input.systemMessage));
   // a prompt past the positions the graph computes exactly is refused here, before any vision or decoder run
@@ -96,7 +96,7 @@ function encodeQuestion(model: Pick<LoadedModel, 'manifest' | 'tokenizer' | 'tem
 }
 
 /** Runs the vision graph over all tiles; returns [tiles*tokensPerTile, hidden] rows in prompt order. */
-export async function embedImages(model: Pick<LoadedModel, 'manifest' | 'vision'>, images: PreprocessedImage[], signal: CancelSignal): Promise<TensorLike> {
+export async function embedImages(model: Pick<LoadedModel, 'manifest' | 'vision'>, images: ImageTiles[], signal: CancelSignal): Promise<TensorLike> {
   const S = model.manifest.imageSize;
   const tileSize = 3 * S * S;
   const tiles = images.reduce((n, i) => n + i.tileCount, 0);

@@ -37,19 +37,13 @@ export interface ModelSession {
   readonly outputNames: readonly string[];
   /** The provider actually in use after any fallback. */
   readonly executionProvider: ExecutionProvider;
-  run(feeds: Record<string, FeedValue>, options?: RunOptions): Promise<Record<string, FeedValue>>;
+  run(feeds: Record<string, FeedValue>, options?: SessionRunOptions): Promise<Record<string, FeedValue>>;
   release(): Promise<void>;
 }
 
-export interface RunOptions {
+export interface SessionRunOptions {
   /** Leave the `keepOnDevice` outputs on the device (ignored where the provider has no device memory). */
   outputsOnDevice?: boolean;
-}
-
-export interface ProviderChoice {
-  provider: ExecutionProvider;
-  /** Empty when the requested provider is used. */
-  fallbackReason?: string;
 }
 
 const PROVIDER_LIBS: Partial<Record<ExecutionProvider, string>> = {

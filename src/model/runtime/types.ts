@@ -14,14 +14,14 @@ export interface ModelInfo {
   dtype: string;
 }
 
-/** A preprocessed image: ImageNet-normalised tiles [tileCount,3,S,S] in CHW order. */
-export interface PreprocessedImage {
+/** An image as the model takes it: ImageNet-normalised tiles [tileCount,3,S,S] in CHW order (from src/model/preprocess/). */
+export interface ImageTiles {
   tiles: Float32Array;
   tileCount: number;
 }
 
 /** Encoded image bytes (JPEG/PNG) or already preprocessed tiles. */
-export type ExamImage = Uint8Array | PreprocessedImage;
+export type ExamImage = Uint8Array | ImageTiles;
 
 /** `choice`: a single forward step scores the candidates (e.g. TRUE/FALSE, 0..4); `text`: greedy decoding. */
 export type AnswerSpec = { kind: 'choice'; candidates: string[] } | { kind: 'text'; maxNewTokens?: number };

@@ -10,11 +10,6 @@ function linkParams(resourceType: string): string[] {
   return (patientCompartmentParams().get(resourceType) ?? []).filter((p) => getSearchParameter(resourceType, p));
 }
 
-/** True when `resourceType` carries patient data (a Patient, or a type in the Patient compartment). */
-export function isPatientData(resourceType: string): boolean {
-  return resourceType === 'Patient' || linkParams(resourceType).length > 0;
-}
-
 /** True when `resource` is `patientId` or links to it; resources that are not patient data always pass. */
 export function inPatientCompartment(resource: Resource, patientId: string): boolean {
   if (resource.resourceType === 'Patient') return resource.id === patientId;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envName, loadConfig } from '../../src/config.js';
+import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -27,7 +28,8 @@ describe('configuration', () => {
   it('has embedded defaults for the sandbox profile', () => {
     const c = loadConfig({});
     expect(c.profile).toBe('sandbox');
-    expect(c.sandbox).toBe(true);
+    expect(loadSandboxSettings({}, c.profile).sandbox).toBe(true);
+    expect(c).not.toHaveProperty('sandboxFhirPort');
     expect(c.host).toBe('127.0.0.1');
     expect(c.publicUrl).toBe('http://127.0.0.1:8080');
     expect(Object.isFrozen(c)).toBe(true);
@@ -84,7 +86,7 @@ describe('configuration', () => {
 
   it('accepts a complete production profile', () => {
     const c = loadConfig(PRODUCTION);
-    expect(c.sandbox).toBe(false);
+    expect(loadSandboxSettings(PRODUCTION, c.profile).sandbox).toBe(false);
     expect(c.host).toBe('0.0.0.0');
     expect(c.publicUrl).toBe('https://cds.example.org');
     expect(c.cdsClients[0]?.jku).toEqual(['https://ehr.example.org/jwks']);
@@ -100,5 +102,16 @@ describe('configuration', () => {
     writeFileSync(file, JSON.stringify({ prot: 1 }));
     expect(errorOf({ VOLMO_CONFIG_FILE: file })).toMatch(/unknown keys: prot/);
     expect(errorOf({ VOLMO_CONFIG_FILE: join(dir, 'missing.json') })).toMatch(/cannot read/);
+  });
+
+  it('keeps the sandbox settings out of the service configuration, under their old names', () => {
+    const env = { VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_PACS: 'none', VOLMO_SANDBOX_STATE_DIR: '/tmp/sb' };
+    const c = loadConfig(env);
+    expect(Object.keys(c).filter((k) => k.startsWith('sandbox'))).toEqual([]);
+    const s = loadSandboxSettings(env, c.profile);
+    expect(s).toMatchObject({ sandbox: true, sandboxFhirPort: 0, sandboxPacs: 'none', sandboxStateDir: '/tmp/sb', sandboxAuthPort: 8104 });
+    expect(() => loadSandboxSettings({ VOLMO_SANDBOX_FHIR_PROT: '1' })).toThrow(/VOLMO_SANDBOX_FHIR_PROT: unknown setting/);
+    expect(() => loadSandboxSettings({ VOLMO_SANDBOX: 'true' }, 'production')).toThrow(/cannot run in the production profile/);
+    expect(loadSandboxSettings({ VOLMO_SANDBOX: 'false' }).sandbox).toBe(false);
   });
 });

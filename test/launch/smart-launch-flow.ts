@@ -1,12 +1,12 @@
 /** Shared by the SMART launch tests: the service + sandbox with captured logs, fixture patient ids, a cookie-jar client. */
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import { startSandboxedService } from '../helpers/service.js';
 import { ehrToken, fixturePatientId as lookupFixturePatient, type EhrToken } from '../../src/sandbox/ehr-access.js';
 
 export interface CapturedService {
-  svc: RunningService;
+  svc: SandboxedService;
   logs: string[];
 }
 
@@ -24,12 +24,12 @@ export async function startLaunchService(env: Record<string, string> = {}): Prom
 }
 
 /** A token the EHR simulator obtains for itself (client_credentials), as it hands to hook calls. */
-export function ehrBackendToken(svc: RunningService, scope = 'system/Patient.rs'): Promise<EhrToken> {
+export function ehrBackendToken(svc: SandboxedService, scope = 'system/Patient.rs'): Promise<EhrToken> {
   return ehrToken(svc.sandbox!.fhirBaseUrl, svc.sandbox!.ehr, scope.split(' '));
 }
 
 /** The FHIR id of a fixture patient (read with the EHR simulator's backend token). */
-export async function fixturePatientId(svc: RunningService, mrn: string): Promise<string> {
+export async function fixturePatientId(svc: SandboxedService, mrn: string): Promise<string> {
   return lookupFixturePatient(svc.sandbox!.fhirBaseUrl, (await ehrBackendToken(svc)).access_token, mrn);
 }
 

@@ -3,8 +3,8 @@
  * with plain loops (no ONNX). The pixel-shuffle index map is written out from the view/permute semantics of
  * modeling_internvl_chat.py: out[a2, b2, c4] = x[r*a2 + c4 div (r*C), r*b2 + (c4 mod r*C) div C, c4 mod C] (v2).
  */
-import type { ModelGeometry } from '../snapshot/config.js';
-import type { SafetensorsReader } from '../snapshot/safetensors.js';
+import type { ModelGeometry } from '../../../src/model/snapshot/config.js';
+import type { SafetensorsReader } from '../../../src/model/snapshot/safetensors.js';
 import { gelu, layerNorm, linear, softmaxInPlace } from './math.js';
 
 export class ReferenceVision {

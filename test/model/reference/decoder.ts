@@ -2,8 +2,8 @@
  * Reference InternLM2 decoder: one sequence, token by token, straight from the HF checkpoint tensors
  * (interleaved `wqkv` read in place, the way modeling_internlm2.py's rearrange does). No ONNX involved.
  */
-import type { ModelGeometry } from '../snapshot/config.js';
-import type { SafetensorsReader } from '../snapshot/safetensors.js';
+import type { ModelGeometry } from '../../../src/model/snapshot/config.js';
+import type { SafetensorsReader } from '../../../src/model/snapshot/safetensors.js';
 import { linear, rmsNorm, softmaxInPlace } from './math.js';
 
 interface LayerWeights {

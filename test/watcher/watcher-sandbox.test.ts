@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/main.js';
+import type { SandboxedService } from '../../src/sandbox/service.js';
 import type { CdsCard } from '../../src/cds/types.js';
 import { ehrToken, fixturePatientId, sandboxHookCall, type EhrToken } from '../../src/sandbox/ehr-access.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
@@ -18,7 +18,7 @@ import { startSandboxedService } from '../helpers/service.js';
 import { buildTiny } from '../model/model-harness.js';
 
 const noImages = listFixturePatients().find((p) => p.key === 'no-images')!;
-let svc: RunningService;
+let svc: SandboxedService;
 let token: EhrToken;
 let patientId: string;
 

@@ -13,7 +13,7 @@ import type { EvidenceBundle, EvidenceImage } from '../../src/evidence/types.js'
 import { resolveFindingsConfig } from '../../src/findings/config.js';
 import { silentLogger } from '../../src/log.js';
 import type { Answer, ExamInput, VlmEngine } from '../../src/model/runtime/types.js';
-import { validateReportBundle } from '../../src/reports/validate.js';
+import { validateReportBundle } from '../reports/validate.js';
 
 function img(eye: 'right' | 'left', hash: string): EvidenceImage {
   return { contentHash: hash.repeat(64).slice(0, 64), eye, modality: 'OP', provenance: { fhirRef: `Media/${eye}`, via: 'fhir-attachment' }, gradability: { status: 'gradable', reasons: [] }, bytes: new Uint8Array([1, 2, 3]) };

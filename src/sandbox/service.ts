@@ -1,0 +1,60 @@
+/**
+ * The sandbox's composition root (`npm start`, `volmo demo`, the tests): starts the local EHR sandbox's real
+ * servers, then the service with what an operator's configuration would give it for that EHR — the EHR
+ * simulator as a trusted CDS client bound to the sandbox FHIR server, that server and the authorization
+ * server's endpoints on the allowlists, Orthanc as the PACS, the image watcher polling the sandbox, and the
+ * tiny test model when no model directory is set. The service (src/main.ts) never imports this folder.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { openService, type RunningService } from '../main.js';
+import { startSandbox, type Sandbox } from './index.js';
+import type { SandboxSettings } from './settings.js';
+import { ensureTinyModel } from './tiny-model.js';
+
+export interface SandboxedService extends RunningService {
+  sandbox: Sandbox;
+}
+
+export async function startServiceWithSandbox(config: Config, settings: SandboxSettings, log: Logger): Promise<SandboxedService> {
+  const open = await openService(config, log);
+  let sandbox: Sandbox | undefined;
+  try {
+    sandbox = await startSandbox({ settings, publicUrl: open.publicUrl, log: log.child({ component: 'sandbox' }), backendJwks: open.serviceJwks });
+    const modelDir = config.modelDir ?? (settings.sandboxModel === 'tiny' ? await ensureTinyModel(settings.sandboxStateDir, log) : undefined);
+    const svc = await open.start(sandboxConfig(config, settings, sandbox, modelDir), { readiness: sandbox.readiness });
+    const started = sandbox;
+    return {
+      url: svc.url,
+      sandbox: started,
+      close: async () => {
+        await svc.close();
+        await started.stop();
+      },
+    };
+  } catch (e) {
+    await open.close();
+    await sandbox?.stop();
+    throw e;
+  }
+}
+
+/** The operator's configuration for the sandbox EHR, on top of whatever the environment already says. */
+export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox: Sandbox, modelDir: string | undefined): Config {
+  const { dicomWebUrl } = sandbox;
+  const authEndpoints = sandbox.outboundAllowlist.filter((u) => u !== dicomWebUrl);
+  // The sandbox PACS is the default PACS unless the operator named one (whose credentials never go to Orthanc).
+  const pacs = !dicomWebUrl ? {} : config.pacsUrl ? { pacsAllowlist: [...config.pacsAllowlist, dicomWebUrl] } : { pacsUrl: dicomWebUrl, pacsAuth: undefined };
+  return Object.freeze({
+    ...config,
+    cdsClients: [...config.cdsClients, sandbox.trustedCdsClient],
+    fhirAllowlist: [...config.fhirAllowlist, sandbox.fhirBaseUrl],
+    smartAuthAllowlist: [...config.smartAuthAllowlist, ...authEndpoints],
+    ...pacs,
+    modelDir,
+    watch: config.watch ?? true,
+    watchFhirBase: config.watchFhirBase ?? sandbox.fhirBaseUrl,
+    watchPatientIdentifierSystem: config.watchPatientIdentifierSystem ?? sandbox.mrnSystem,
+    watchStateFile: config.watchStateFile ?? `${settings.sandboxStateDir}/watcher-marks.json`,
+  });
+}
