@@ -11,7 +11,7 @@ import { buildConversation, planTasks, type PlannedTask, type TaskPlan } from '.
 import { answersById, modelIdentity, toRuntimeQuestion } from '../findings/runtime-adapter.js';
 import type { ExamContext, ModelAnswer, ModelIdentity } from '../findings/types.js';
 import type { Answer, RunOptions, VlmEngine } from '../model/runtime/types.js';
-import { buildDraftReport } from '../reports/draft.js';
+import { buildDraftReport } from './draft.js';
 import type { AssessPlanStage, ReportOutput } from '../reports/bundle.js';
 import { toExamInputs } from './exam-context.js';
 

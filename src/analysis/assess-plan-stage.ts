@@ -10,7 +10,7 @@ import type { FindingsConfig } from '../findings/config.js';
 import { answersById } from '../findings/runtime-adapter.js';
 import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
-import { buildDraftReport } from '../reports/draft.js';
+import { buildDraftReport } from './draft.js';
 import { isAssessPlan, runPlannedTasks, type AnalysisResult } from './analyse.js';
 import type { AnalysisCache, AnalysisEntry } from './analysis-cache.js';
 import { toExamInputs } from './exam-context.js';

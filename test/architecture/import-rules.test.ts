@@ -40,7 +40,7 @@ describe('import rules', () => {
       ['src/cds/cards.ts', 'onnxruntime-node', 'hook code never imports onnxruntime-node'],
       ['src/main.ts', 'src/sandbox/index.ts', 'production never imports the sandbox'],
       ['src/findings/aggregate.ts', 'node:fs', 'findings and report building import no I/O'],
-      ['src/reports/draft.ts', 'src/net/guarded-fetch.ts', 'findings and report building import no I/O'],
+      ['src/reports/bundle.ts', 'src/net/guarded-fetch.ts', 'findings and report building import no I/O'],
     ])('%s importing %s', (from, to, rule) => {
       const found = broken(withImport(from, to));
       expect(found.length).toBeGreaterThan(0);

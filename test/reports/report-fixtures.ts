@@ -3,7 +3,7 @@ import { DEFAULT_FINDINGS_CONFIG, type FindingsConfig } from '../../src/findings
 import { planTasks } from '../../src/findings/plan.js';
 import type { ExamContext, ModelAnswer, ModelIdentity } from '../../src/findings/types.js';
 import type { ReportOutput } from '../../src/reports/bundle.js';
-import { buildDraftReport } from '../../src/reports/draft.js';
+import { buildDraftReport } from '../../src/analysis/draft.js';
 import type { TaskPlan } from '../../src/findings/plan.js';
 import { MODEL } from '../findings/exam-fixtures.js';
 

@@ -1,13 +1,14 @@
 /**
- * One call from model answers to the draft report: aggregate the answers of a task plan into findings,
- * then build the FHIR transaction bundle and the note. Pure apart from the default uuid source.
+ * Pipeline steps "aggregate" then "report" as one call: the answers of a task plan become findings
+ * (findings/), then the FHIR transaction bundle and the note (reports/). Pure apart from the default uuid
+ * source. It lives in analysis/ so that reports/ never calls into findings aggregation.
  */
 import { aggregateFindings } from '../findings/aggregate.js';
 import type { FindingsConfig } from '../findings/config.js';
 import type { ExamFindings } from '../findings/findings-types.js';
 import type { TaskPlan } from '../findings/plan.js';
 import type { ExamContext, ModelAnswer, ModelIdentity } from '../findings/types.js';
-import { buildReportBundle, type AssessPlanStage, type ReportOutput } from './bundle.js';
+import { buildReportBundle, type AssessPlanStage, type ReportOutput } from '../reports/bundle.js';
 
 export interface DraftInput {
   context: ExamContext;
