@@ -7,24 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnalysisCache } from '../../src/analysis/analysis-cache.js';
-import { createHookHandler } from '../../src/cds/hook-handler.js';
-import { resolveFindingsConfig } from '../../src/findings/config.js';
-import { silentLogger } from '../../src/log.js';
-import type { VlmEngine } from '../../src/model/runtime/types.js';
-import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
-import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
 import { MALFORMED, subject } from '../evidence/helpers/malformed-records.js';
-import { buildTestApp, PUBLIC_URL } from '../helpers/build-app.js';
-import { json, startScriptedServer, type ScriptedServer } from '../net/helpers/scripted-server.js';
+import { startStandInHookApp, VIEW, VIEW_URL as viewUrl, type StandInHookApp } from '../helpers/stand-in-hook-app.js';
+import { json } from '../net/helpers/scripted-server.js';
 
-const VIEW = 'volmo-eye-summary-patient-view';
-const viewUrl = `${PUBLIC_URL}/cds-services/${VIEW}`;
 const PATIENT = { resourceType: 'Patient', id: 'p1', gender: 'female', birthDate: '1960-01-01' };
 const PATHS = { patient: '/fhir/Patient/p1', media: '/fhir/Media', imagingStudies: '/fhir/ImagingStudy' } as const;
 const searchset = (resources: unknown[]) => ({ resourceType: 'Bundle', type: 'searchset', entry: resources.map((resource) => ({ resource })) });
-
-const engineNeverRun = { info: { name: 'stand-in', version: '0', random: true, manifestSha256: 'x', executionProvider: 'cpu', dtype: 'fp32' } } as unknown as VlmEngine;
 
 /** 200, and at most an informational card (in progress / could not be assessed): never findings from a bad record. */
 function expectNoFindings(res: { status: number; body: { cards?: { indicator: string; detail?: string }[] } }): void {
@@ -36,36 +25,18 @@ function expectNoFindings(res: { status: number; body: { cards?: { indicator: st
 }
 
 describe('hook calls carrying malformed FHIR records (was: 500)', () => {
-  let ehr: EhrSimulator;
-  let srv: ScriptedServer;
-  let gf: GuardedFetch;
-  let app: ReturnType<typeof buildTestApp>['app'];
+  let h: StandInHookApp;
+  let srv: StandInHookApp['srv'];
 
   beforeAll(async () => {
-    ehr = await startEhrSimulator();
-    srv = await startScriptedServer();
-    gf = createGuardedFetch({ allow: [`${srv.origin}/fhir`], timeoutMs: 1000, retry: { maxRetries: 0 } });
-    const handler = createHookHandler({
-      publicUrl: PUBLIC_URL,
-      log: silentLogger(),
-      fetch: gf,
-      isFhirServerAllowed: (url) => url === `${srv.origin}/fhir`,
-      engine: () => engineNeverRun,
-      findings: resolveFindingsConfig(),
-      analyses: new AnalysisCache({ ttlMs: 1000, maxEntries: 10 }),
-      waitMs: 0,
-    });
-    ({ app } = buildTestApp(ehr, { handler }));
+    h = await startStandInHookApp();
+    srv = h.srv;
   });
-  afterAll(async () => {
-    gf.close();
-    await srv.close();
-    await ehr.close();
-  });
+  afterAll(() => h.close());
 
   const body = (extra: Record<string, unknown>) => ({ hook: 'patient-view', hookInstance: randomUUID(), context: { userId: 'Practitioner/prac-1', patientId: 'p1' }, ...extra });
   const post = async (payload: string | object) =>
-    request(app).post(`/cds-services/${VIEW}`).set('authorization', `Bearer ${await ehr.signJwt(viewUrl)}`).set('content-type', 'application/json').send(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    request(h.app).post(`/cds-services/${VIEW}`).set('authorization', `Bearer ${await h.ehr.signJwt(viewUrl)}`).set('content-type', 'application/json').send(typeof payload === 'string' ? payload : JSON.stringify(payload));
 
   for (const [name, { key, resource }] of Object.entries(MALFORMED)) {
     it(`in prefetch: ${name}`, async () => {

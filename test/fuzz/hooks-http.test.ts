@@ -7,57 +7,27 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnalysisCache } from '../../src/analysis/analysis-cache.js';
-import { createHookHandler } from '../../src/cds/hook-handler.js';
-import { resolveFindingsConfig } from '../../src/findings/config.js';
-import { silentLogger } from '../../src/log.js';
-import type { VlmEngine } from '../../src/model/runtime/types.js';
-import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
-import { startEhrSimulator, type EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
-import { buildTestApp, PUBLIC_URL } from '../helpers/build-app.js';
-import { json, startScriptedServer, type ScriptedServer } from '../net/helpers/scripted-server.js';
+import { startStandInHookApp, VIEW, VIEW_URL as viewUrl, type StandInHookApp } from '../helpers/stand-in-hook-app.js';
+import { json } from '../net/helpers/scripted-server.js';
 import { fuzzRuns, hostileJson, mutated } from './arbitraries.js';
 import { prefetch, prefetchValue } from './records.js';
 
-const VIEW = 'volmo-eye-summary-patient-view';
-const viewUrl = `${PUBLIC_URL}/cds-services/${VIEW}`;
 const FHIR_PATHS = ['Patient/p1', 'Condition', 'Observation', 'MedicationRequest', 'MedicationStatement', 'DocumentReference', 'ImagingStudy', 'Media'];
 const PATIENT = { resourceType: 'Patient', id: 'p1', gender: 'female', birthDate: '1961-06-15' };
-const engineNeverRun = { info: { name: 'stand-in', version: '0', random: true, manifestSha256: 'x', executionProvider: 'cpu', dtype: 'fp32' } } as unknown as VlmEngine;
 
 describe('fuzz: hook calls through the express app', () => {
-  let ehr: EhrSimulator;
-  let srv: ScriptedServer;
-  let gf: GuardedFetch;
-  let app: ReturnType<typeof buildTestApp>['app'];
+  let h: StandInHookApp;
   /** What the loopback FHIR server answers to the current call, per path. */
   let answers: unknown[] = [];
 
   beforeAll(async () => {
-    ehr = await startEhrSimulator();
-    srv = await startScriptedServer();
-    FHIR_PATHS.forEach((p, i) => srv.route(`/fhir/${p}`, (_q, r) => json(r, 200, answers[i] ?? { resourceType: 'Bundle', type: 'searchset' })));
-    gf = createGuardedFetch({ allow: [`${srv.origin}/fhir`], timeoutMs: 1000, retry: { maxRetries: 0 } });
-    const handler = createHookHandler({
-      publicUrl: PUBLIC_URL,
-      log: silentLogger(),
-      fetch: gf,
-      isFhirServerAllowed: (url) => url === `${srv.origin}/fhir`,
-      engine: () => engineNeverRun,
-      findings: resolveFindingsConfig(),
-      analyses: new AnalysisCache({ ttlMs: 1000, maxEntries: 10 }),
-      waitMs: 0,
-    });
-    ({ app } = buildTestApp(ehr, { handler }));
+    h = await startStandInHookApp();
+    FHIR_PATHS.forEach((p, i) => h.srv.route(`/fhir/${p}`, (_q, r) => json(r, 200, answers[i] ?? { resourceType: 'Bundle', type: 'searchset' })));
   });
-  afterAll(async () => {
-    gf.close();
-    await srv.close();
-    await ehr.close();
-  });
+  afterAll(() => h.close());
 
   it('never answers 5xx (200 signed calls)', async () => {
-    const fhirAuthorization = () => ({ fhirServer: `${srv.origin}/fhir`, fhirAuthorization: { access_token: 'fuzz-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'volmo', patient: 'p1' } });
+    const fhirAuthorization = () => ({ fhirServer: `${h.srv.origin}/fhir`, fhirAuthorization: { access_token: 'fuzz-token', token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'volmo', patient: 'p1' } });
     const call = (pf: unknown, fromServer: boolean) => ({ hook: 'patient-view', hookInstance: randomUUID(), context: { userId: 'Practitioner/1', patientId: 'p1' }, prefetch: pf, ...(fromServer ? fhirAuthorization() : {}) });
     const body = fc.oneof(
       // mostly with a readable Patient, so that calls get past the patient check into the rest of the evidence
@@ -69,7 +39,7 @@ describe('fuzz: hook calls through the express app', () => {
     await fc.assert(
       fc.asyncProperty(body, fc.array(prefetchValue, { minLength: FHIR_PATHS.length, maxLength: FHIR_PATHS.length }), async (b, served) => {
         answers = served;
-        const res = await request(app).post(`/cds-services/${VIEW}`).set('authorization', `Bearer ${await ehr.signJwt(viewUrl)}`).set('content-type', 'application/json').send(JSON.stringify(b) ?? 'null');
+        const res = await request(h.app).post(`/cds-services/${VIEW}`).set('authorization', `Bearer ${await h.ehr.signJwt(viewUrl)}`).set('content-type', 'application/json').send(JSON.stringify(b) ?? 'null');
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBeLessThan(500);
         if (res.status === 200) expect(Array.isArray(res.body.cards)).toBe(true);
