@@ -1,5 +1,5 @@
 /**
- * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4] [--activations fp32|int8]
+ * `volmo model ...` subcommands: `tiny <out>`, `build <snapshot> <out> [--dtype fp32|fp16|int4|int8] [--activations fp32|int8]
  * [--vision fp32|fp16|int4|int8] [--external-data] [--allow-unused]`,
  * `bench-snapshot <out> --layers N [--vision-layers M]`. Returns the process exit code.
  */
@@ -13,7 +13,7 @@ import { writeTinySnapshot } from './tiny.js';
 
 const USAGE = `usage:
   volmo model tiny <out-dir> [--seed N]
-  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4] [--activations fp32|int8]
+  volmo model build <snapshot-dir> <out-dir> [--dtype fp32|fp16|int4|int8] [--activations fp32|int8]
                     [--vision fp32|fp16|int4|int8] [--external-data] [--max-tiles N] [--allow-unused]
   volmo model bench-snapshot <out-dir> --layers N [--vision-layers M] [--seed N]
 `;
@@ -75,7 +75,7 @@ export async function runModelCli(args: string[], opts: { logLevel?: string } = 
       case 'build': {
         if (p.positional.length !== 2) throw new UsageError('build needs <snapshot-dir> <out-dir>');
         const dtype = (p.flags.get('dtype') ?? 'fp32') as WeightDtype;
-        if (!['fp32', 'fp16', 'int4'].includes(dtype)) throw new UsageError('--dtype must be fp32, fp16 or int4');
+        if (!['fp32', 'fp16', 'int4', 'int8'].includes(dtype)) throw new UsageError('--dtype must be fp32, fp16, int4 or int8');
         const res = await buildModel(p.positional[0], p.positional[1], {
           dtype,
           externalData: p.flags.get('external-data') === true,

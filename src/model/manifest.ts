@@ -48,7 +48,7 @@ export const manifestSchema = z.object({
     weights: z.record(z.string(), sha256Hex),
     tokenizer: sha256Hex.nullable(),
   }),
-  dtype: z.enum(['fp32', 'fp16', 'int4']),
+  dtype: z.enum(['fp32', 'fp16', 'int4', 'int8']),
   /** Beyond `dtype` (absent in directories built before it existed: fp32 activations, vision like `dtype`'s). */
   quantization: quantizationSchema.optional(),
   /** dtype of every graph input/output tensor that carries floats (activations and KV cache). */

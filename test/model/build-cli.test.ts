@@ -25,7 +25,7 @@ describe('volmo model CLI', () => {
       expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/RANDOM WEIGHTS/);
       expect(await runModelCli(['build', join(dir, 'missing'), join(dir, 'out2')], { logLevel: 'silent' })).toBe(1);
       expect(err.mock.calls.map((c) => String(c[0])).join('')).toMatch(/config.json is missing/);
-      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o3'), '--dtype', 'int8'], { logLevel: 'silent' })).toBe(2);
+      expect(await runModelCli(['build', join(dir, 'snap'), join(dir, 'o3'), '--dtype', 'bf16'], { logLevel: 'silent' })).toBe(2);
       expect(await runModelCli(['bench-snapshot', join(dir, 'b')], { logLevel: 'silent' })).toBe(2);
       expect(await runModelCli(['bench-snapshot', join(dir, 'b'), '--layers', '99'], { logLevel: 'silent' })).toBe(2);
       // a checkpoint tensor the model does not use: refused with its name, built with --allow-unused

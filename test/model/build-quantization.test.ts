@@ -131,16 +131,20 @@ describe('quantised builds of the tiny model', () => {
   for (const [name, opts, visionTol, logitTol] of [
     ['int4, int8 activations, int4 vision', { dtype: 'int4', activations: 'int8', vision: 'int4' }, 0.35, 0.5],
     ['int4, int8 vision', { dtype: 'int4', vision: 'int8' }, 0.1, 0.5],
+    ['int8 decoder, int8 vision', { dtype: 'int8', vision: 'int8' }, 0.1, 0.2],
   ] as const) {
     it(`${name}: recorded in the manifest, loads, outputs near fp32`, async () => {
       const out = join(base.root, name.replace(/[^a-z0-9]+/g, '-'));
       const { manifest } = await buildModel(base.snapDir, out, opts);
-      expect(manifest.quantization).toEqual({ activations: opts.activations ?? 'fp32', vision: opts.vision });
+      expect(manifest.quantization).toEqual({ activations: 'activations' in opts ? opts.activations : 'fp32', vision: opts.vision });
+      expect(manifest.dtype).toBe(opts.dtype);
       expect(readManifest(out).quantization).toEqual(manifest.quantization);
       const visionGraph = readFileSync(join(out, 'vision.onnx'));
       expect(visionGraph.includes(opts.vision === 'int4' ? 'MatMulNBits' : 'DynamicQuantizeMatMul')).toBe(true);
       const decoderGraph = readFileSync(join(out, 'decoder.onnx'));
-      expect(decoderGraph.includes('accuracy_level')).toBe(opts.activations === 'int8');
+      expect(decoderGraph.includes('accuracy_level')).toBe('activations' in opts && opts.activations === 'int8');
+      expect(decoderGraph.includes('DynamicQuantizeMatMul')).toBe(opts.dtype === 'int8');
+      expect(decoderGraph.includes('MatMulNBits')).toBe(opts.dtype === 'int4');
       const ref = await outputsOf(base.outDir);
       const got = await outputsOf(out);
       measured[`${name}: vision`] = relErr(got.emb, ref.emb);

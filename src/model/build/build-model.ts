@@ -17,7 +17,7 @@ import { tensorSpecs, unusedTensorNames, V } from '../snapshot/tensor-names.js';
 import { convertTokenizer } from '../tokenizer/index.js';
 import { buildDecoderGraph, DECODER_LAYER_NAMES } from './decoder-graph.js';
 import { Fp16Audit } from './fp16-audit.js';
-import { LinearEmitter, type LinearDtype, type WeightDtype } from './linear.js';
+import { LinearEmitter, type WeightDtype } from './linear.js';
 import { graphLinear, resolveQuantization } from './quant-options.js';
 import { buildVisionGraph } from './vision-graph.js';
 
@@ -46,7 +46,7 @@ export interface BuildResult {
   warnings: string[];
 }
 
-function estimateBytes(geo: ModelGeometry, part: 'vision' | 'decoder', dtype: LinearDtype): number {
+function estimateBytes(geo: ModelGeometry, part: 'vision' | 'decoder', dtype: WeightDtype): number {
   const bytes = { fp32: 4, fp16: 2, int8: 1, int4: 0.6 }[dtype];
   return tensorSpecs(geo)
     .filter((s) => (part === 'vision') === (s.name.startsWith(`${V}.`) || s.name.startsWith('mlp1.')))
@@ -206,6 +206,6 @@ function checkUnused(unused: string[], allow: boolean, warnings: string[]): stri
 }
 
 /** Opset imports of a graph built with `dtype` weights (MatMulNBits, DynamicQuantizeMatMul live in com.microsoft). */
-export function opsets(dtype: LinearDtype): { domain: string; version: number }[] {
+export function opsets(dtype: WeightDtype): { domain: string; version: number }[] {
   return dtype === 'int4' || dtype === 'int8' ? [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }] : [{ domain: '', version: 17 }];
 }

@@ -8,9 +8,8 @@ import { DataType, type AttrValue } from '../onnx/onnx-proto.js';
 import { Fp16Audit } from './fp16-audit.js';
 import { quantizeInt4, quantizeInt8 } from './quantize.js';
 
-export type WeightDtype = 'fp32' | 'fp16' | 'int4';
-/** Weights of the Linear layers of one graph (int8: the vision encoder only, see docs/model-build.md). */
-export type LinearDtype = WeightDtype | 'int8';
+/** Weights of the Linear layers of one graph (int8: 7-bit per-channel DynamicQuantizeMatMul, see docs/model-build.md). */
+export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
 
 export interface LinearOptions {
   /** MatMulNBits `accuracy_level`: 4 = int8 activations (int4 weights only). */
@@ -28,7 +27,7 @@ const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a
 export class LinearEmitter {
   constructor(
     private readonly g: GraphBuilder,
-    readonly dtype: LinearDtype,
+    readonly dtype: WeightDtype,
     private readonly opts: LinearOptions = {},
     /** Range check of everything stored as half (shared by the graphs of one build). */
     readonly audit = new Fp16Audit(),

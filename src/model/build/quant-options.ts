@@ -4,7 +4,7 @@
  * Linear layers. Pure; the choice is recorded in the manifest (`quantization`).
  */
 import { ACTIVATION_DTYPES, VISION_DTYPES, type ActivationDtype, type Quantization, type VisionDtype } from '../manifest.js';
-import type { LinearDtype, LinearOptions, WeightDtype } from './linear.js';
+import type { LinearOptions, WeightDtype } from './linear.js';
 
 export interface QuantizationRequest {
   activations?: string;
@@ -30,7 +30,7 @@ export function resolveQuantization(dtype: WeightDtype, req: QuantizationRequest
 }
 
 /** How one graph's Linear layers are emitted under `q` (decoder: the build's dtype; vision: `q.vision`). */
-export function graphLinear(q: Quantization, part: 'vision' | 'decoder', dtype: WeightDtype): { dtype: LinearDtype; opts: LinearOptions } {
-  const d: LinearDtype = part === 'vision' ? q.vision : dtype;
+export function graphLinear(q: Quantization, part: 'vision' | 'decoder', dtype: WeightDtype): { dtype: WeightDtype; opts: LinearOptions } {
+  const d: WeightDtype = part === 'vision' ? q.vision : dtype;
   return { dtype: d, opts: d === 'int4' && q.activations === 'int8' ? { accuracyLevel: 4 } : {} };
 }
