@@ -29,7 +29,7 @@ export interface BuildVariant {
 }
 
 export const BUILD_VARIANTS: readonly BuildVariant[] = [
-  { name: 'int4', label: "int4 weights, fp32 activations, vision fp16-stored (today's default)", dtype: 'int4', activations: 'fp32', vision: 'fp16' },
+  { name: 'int4', label: 'int4 weights, fp32 activations, vision fp16-stored (--dtype int4)', dtype: 'int4', activations: 'fp32', vision: 'fp16' },
   { name: 'int4-a8', label: 'int4, int8 activations (accuracy_level 4)', dtype: 'int4', activations: 'int8', vision: 'fp16' },
   { name: 'int4-a8-v4', label: 'int4, int8 activations, vision int4', dtype: 'int4', activations: 'int8', vision: 'int4' },
   { name: 'int8-v8', label: 'int8 weights (7-bit per channel, DynamicQuantizeMatMul), vision int8', dtype: 'int8', activations: 'fp32', vision: 'int8' },
