@@ -16,9 +16,7 @@ import { startWatcher } from './watcher/start-watcher.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { PixelWorkerPool } from './imaging/pixel-workers.js';
 import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
-import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
-import { MemoryReplayCache } from './cds/replay-cache.js';
 import type { Config } from './config.js';
 import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -32,6 +30,8 @@ import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import type { Sandbox } from './sandbox/index.js';
+import { openStore } from './store/open-store.js';
+import type { VolmoStore } from './store/port.js';
 import type { JSONWebKeySet } from 'jose';
 
 /** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
@@ -64,6 +64,9 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   config = Object.freeze({ ...config, publicUrl });
   const serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
   if (!config.serviceKeyFile) log.info('VOLMO_SERVICE_KEY_FILE unset: generated an ephemeral signing key (its JWKS changes at every start; fine for the sandbox only)');
+  // What the service keeps (analyses, feedback, JWT replay records, SMART launches and sessions, watcher marks).
+  const store = await openStore(config, log);
+  stops.push(() => store.close());
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
   /** FHIR servers only: what a hook's fhirServer or a launch's iss may name. */
   const fhirServers = [...config.fhirAllowlist];
@@ -83,7 +86,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const fetch = createGuardedFetch({ allow: [...fhirServers, ...outbound], timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
   stops.push(() => fetch.close());
   const verifier = config.cdsRequireJwt
-    ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
+    ? new CdsJwtVerifier({ clients: cdsClients, replay: store.replay, clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
   if (verifier) stops.push(() => verifier.close());
   if (sandbox && !config.modelDir && config.sandboxModel === 'tiny') {
@@ -96,7 +99,8 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }];
   if (sandbox) readiness.push(...sandbox.readiness);
 
-  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
+  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000, ...(store.durable ? { durable: store.analyses, log: log.child({ component: 'analysis' }) } : {}) });
+  stops.push(() => analyses.flush());
   const pixels = new PixelWorkerPool({ size: config.imageWorkers });
   stops.push(() => pixels.close());
   // VOLMO's own assessment and plan: a second stage after the screening result (auto: GPU providers only).
@@ -140,7 +144,7 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         imaging: { pixels, maxStudyPixels: config.maxStudyPixels },
         unassessedImagesCard: config.unassessedImagesCard,
       }),
-      feedback: new MemoryFeedbackSink(log),
+      feedback: store.feedback,
       hookTimeoutMs: config.hookTimeoutMs,
     },
     extraRouters: [
@@ -152,12 +156,15 @@ async function wire(config: Config, log: Logger, server: RunningServer, stops: (
         fetch,
         isFhirServerAllowed: (url) => isOnAllowlist(fhirAllowlist, url),
         analyses,
+        pending: store.keyed('smart-launch'),
+        sessions: store.keyed('smart-session'),
         log: log.child({ component: 'smart' }),
       }),
     ],
   });
   server.setHandler(app);
   const watcher = imageWatcher(config, sandbox, model.engine, {
+    store,
     fetch,
     serviceKey,
     metrics,
@@ -180,14 +187,14 @@ function imageWatcher(
   config: Config,
   sandbox: Sandbox | null,
   engine: VlmEngine | null,
-  deps: { fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
+  deps: { store: VolmoStore; fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
 ): ImageWatcher | undefined {
   const fhirBaseUrl = config.watchFhirBase ?? sandbox?.fhirBaseUrl;
   if (!(config.watch ?? Boolean(sandbox)) || !engine || !fhirBaseUrl) return undefined;
   const pacs = config.watchPacs && deps.pipeline.images.pacs ? { client: new DicomWebClient({ baseUrl: deps.pipeline.images.pacs.baseUrl, auth: deps.pipeline.images.pacs.auth, fetch: deps.fetch }), identifierSystem: config.watchPatientIdentifierSystem ?? sandbox?.mrnSystem } : undefined;
   deps.log.info({ fhir: describeOrigin(fhirBaseUrl), pacs: Boolean(pacs), intervalMs: config.watchIntervalMs }, 'image watcher on: new eye images are analysed ahead of any hook');
   return startWatcher(
-    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? (sandbox ? `${config.sandboxStateDir}/watcher-marks.json` : 'var/watcher-marks.json'), intervalMs: config.watchIntervalMs },
+    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? (sandbox ? `${config.sandboxStateDir}/watcher-marks.json` : 'var/watcher-marks.json'), intervalMs: config.watchIntervalMs, ...(deps.store.durable && !config.watchStateFile ? { marks: deps.store.marks } : {}) },
     {
       fetch: deps.fetch,
       log: deps.log,
