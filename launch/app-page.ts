@@ -36,7 +36,7 @@ export function draftSections(doc: NoteDocument): Pick<DraftView, 'summary' | 'p
 export async function renderAppPage(deps: {
   session: AppSession;
   fetch: GuardedFetch;
-  analyses: Pick<AnalysisCache, 'latestForPatient'>;
+  analyses: Pick<AnalysisCache, 'recentForSubject'>;
   log: Logger;
 }): Promise<string> {
   const { session } = deps;
@@ -52,7 +52,7 @@ export async function renderAppPage(deps: {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
     patientProblem = 'The patient could not be read from the EHR.';
   }
-  const drafts: DraftView[] = deps.analyses.latestForPatient(analysisSubject(session.iss, session.patient)).map(({ id, result }) => ({
+  const drafts: DraftView[] = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient))).map(({ id, result }) => ({
     id,
     noteText: result.report.note.text,
     ...draftSections(result.report.note.document),

@@ -49,7 +49,7 @@ export interface LaunchDeps {
   fetch: GuardedFetch;
   /** Whether a launch `iss` names a FHIR server this service trusts (the same check hook fhirServer URLs get). */
   isFhirServerAllowed: (url: string) => boolean;
-  analyses: Pick<AnalysisCache, 'latestForPatient'>;
+  analyses: Pick<AnalysisCache, 'recentForSubject'>;
   log: Logger;
   pending?: KeyedStore<PendingLaunch>;
   sessions?: KeyedStore<AppSession>;

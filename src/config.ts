@@ -154,6 +154,19 @@ const schema = z
     /** How long finished analyses are kept in memory for later hooks and review. */
     analysisTtlMs: positiveInt.default(6 * 3600_000),
     /**
+     * Where the service keeps its state: `sqlite:<path>` (unset: sqlite:var/volmo.db; the sandbox: its state
+     * dir), `postgres://…` (several replicas; `?schema=<name>` for a schema of its own) or
+     * `memory:` (tests: nothing survives a restart).
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^(memory:|sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:<path>, postgres://… or memory:')
+      .optional(),
+    /** 32-byte key sealing PHI and tokens at rest (raw, hex or base64). Required in production; elsewhere generated when unset (beside the SQLite database, else var/data.key). */
+    dataKeyFile: z.string().min(1).optional(),
+    /** Days a finished analysis (findings and draft) is kept in the store after it finished. */
+    analysisRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+    /**
      * Bearer token for operator endpoints (/metrics, /admin/feedback). Unset: they answer loopback callers
      * only (the sandbox); production requires it.
      */
@@ -179,6 +192,7 @@ const schema = z
       if (!c.operatorToken) ctx.addIssue({ code: 'custom', path: ['operatorToken'], message: 'production needs an operator token for /metrics' });
       if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
       if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });
+      if (!c.dataKeyFile && c.databaseUrl !== 'memory:') ctx.addIssue({ code: 'custom', path: ['dataKeyFile'], message: 'production needs the data key that encrypts PHI and tokens at rest (openssl rand -hex 32 > <file>; chmod 600 <file>)' });
       if (!c.serviceKeyFile) ctx.addIssue({ code: 'custom', path: ['serviceKeyFile'], message: 'production needs a stable signing key (its public half is served at /.well-known/jwks.json and registered with the EHR)' });
     }
   });

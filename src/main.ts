@@ -18,9 +18,7 @@ import { startWatcher } from './watcher/start-watcher.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { PixelWorkerPool } from './imaging/pixel-workers.js';
 import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
-import { MemoryFeedbackSink } from './cds/feedback-log.js';
 import { CdsJwtVerifier, type TrustedCdsClient } from './cds/jwt-verifier.js';
-import { MemoryReplayCache } from './cds/replay-cache.js';
 import type { Config } from './config.js';
 import { createApp, type ReadinessCheck } from './http/app.js';
 import { createMetrics } from './http/metrics.js';
@@ -33,6 +31,8 @@ import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
+import { openStore } from './store/open-store.js';
+import type { VolmoStore } from './store/port.js';
 import type { JSONWebKeySet } from 'jose';
 
 /** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
@@ -108,6 +108,9 @@ async function wire(
   stopAll: () => Promise<void>,
 ): Promise<RunningService> {
   const { server, serviceKey } = opened;
+  // What the service keeps (analyses, feedback, JWT replay records, SMART launches and sessions, watcher marks).
+  const store = await openStore(config, log);
+  stops.push(() => store.close());
   const cdsClients: TrustedCdsClient[] = config.cdsClients.map((c) => ({ ...c, jwks: c.jwks as TrustedCdsClient['jwks'] }));
   /** FHIR servers only: what a hook's fhirServer or a launch's iss may name. */
   const fhirServers = [...config.fhirAllowlist];
@@ -117,7 +120,7 @@ async function wire(
   const fetch = createGuardedFetch({ allow: [...fhirServers, ...outbound], timeoutMs: 15_000, logger: log.child({ component: 'net' }) });
   stops.push(() => fetch.close());
   const verifier = config.cdsRequireJwt
-    ? new CdsJwtVerifier({ clients: cdsClients, replay: new MemoryReplayCache(), clockSkewSeconds: config.jwtClockSkewSeconds })
+    ? new CdsJwtVerifier({ clients: cdsClients, replay: store.replay, clockSkewSeconds: config.jwtClockSkewSeconds })
     : null;
   if (verifier) stops.push(() => verifier.close());
   const model = await loadModel(config, log);
@@ -125,7 +128,8 @@ async function wire(
   metrics.modelReady.set(model.engine ? 1 : 0);
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }, ...(opened.extras.readiness ?? [])];
 
-  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000 });
+  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000, ...(store.durable ? { durable: store.analyses, log: log.child({ component: 'analysis' }) } : {}) });
+  stops.push(() => analyses.flush());
   const pixels = new PixelWorkerPool({ size: config.imageWorkers });
   stops.push(() => pixels.close());
   // VOLMO's own assessment and plan: a second stage after the screening result (auto: GPU providers only).
@@ -169,7 +173,7 @@ async function wire(
         imaging: { pixels, maxStudyPixels: config.maxStudyPixels },
         unassessedImagesCard: config.unassessedImagesCard,
       }),
-      feedback: new MemoryFeedbackSink(log),
+      feedback: store.feedback,
       hookTimeoutMs: config.hookTimeoutMs,
     },
     extraRouters: [
@@ -181,12 +185,15 @@ async function wire(
         fetch,
         isFhirServerAllowed: (url) => isOnAllowlist(fhirAllowlist, url),
         analyses,
+        pending: store.keyed('smart-launch'),
+        sessions: store.keyed('smart-session'),
         log: log.child({ component: 'smart' }),
       }),
     ],
   });
   server.setHandler(app);
   const watcher = imageWatcher(config, model.engine, {
+    store,
     fetch,
     serviceKey,
     metrics,
@@ -208,14 +215,14 @@ async function wire(
 function imageWatcher(
   config: Config,
   engine: VlmEngine | null,
-  deps: { fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
+  deps: { store: VolmoStore; fetch: GuardedFetch; serviceKey: ServiceKey; metrics: Metrics; log: Logger; pipeline: Omit<PipelineDeps, 'engine'> },
 ): ImageWatcher | undefined {
   const fhirBaseUrl = config.watchFhirBase;
   if (!config.watch || !engine || !fhirBaseUrl) return undefined;
   const pacs = config.watchPacs && deps.pipeline.images.pacs ? { client: new DicomWebClient({ baseUrl: deps.pipeline.images.pacs.baseUrl, auth: deps.pipeline.images.pacs.auth, fetch: deps.fetch }), identifierSystem: config.watchPatientIdentifierSystem } : undefined;
   deps.log.info({ fhir: describeOrigin(fhirBaseUrl), pacs: Boolean(pacs), intervalMs: config.watchIntervalMs }, 'image watcher on: new eye images are analysed ahead of any hook');
   return startWatcher(
-    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? 'var/watcher-marks.json', intervalMs: config.watchIntervalMs },
+    { fhirBaseUrl, pacs, backendClientId: config.backendClientId, serviceKey: deps.serviceKey, stateFile: config.watchStateFile ?? 'var/watcher-marks.json', intervalMs: config.watchIntervalMs, ...(deps.store.durable && !config.watchStateFile ? { marks: deps.store.marks } : {}) },
     {
       fetch: deps.fetch,
       log: deps.log,

@@ -8,11 +8,16 @@
  * and kept for the clinician's review. Pixel content hashes stay inside the analysis as its integrity record.
  * A run that failed is forgotten (the next call retries) unless its error asks for a pause (`retryAfterMs`):
  * images that could not be assessed are not fetched again on every chart open.
- * In memory only (it holds PHI): entries expire after `ttlMs` and the map is bounded.
+ * In memory, entries expire after `ttlMs` and the map is bounded. With a durable store (`durable`, see
+ * src/store/), finished analyses are also written there and found there by a later process or another
+ * replica (`findOrStart`): a restart does not run the exam again. Running analyses and failure pauses stay
+ * in the memory of the process that runs them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { renderCaseText } from '../evidence/case-text.js';
 import type { PatientContext } from '../evidence/types.js';
+import type { Logger } from '../log.js';
+import type { AnalysisStore } from '../store/port.js';
 import type { AnalysisResult } from './analyse.js';
 
 export interface AnalysisEntry {
@@ -23,6 +28,8 @@ export interface AnalysisEntry {
   promise: Promise<AnalysisResult>;
   result?: AnalysisResult;
   startedAt: number;
+  /** When this process took a finished analysis from the durable store (its memory lifetime counts from then). */
+  loadedAt?: number;
   /** A run that failed with a pause (`PausingError`): kept, and answered from, until `until`. */
   failure?: { error: unknown; until: number };
 }
@@ -73,23 +80,86 @@ export class AnalysisCache {
   private readonly entries = new Map<string, AnalysisEntry>();
   private readonly byId = new Map<string, AnalysisEntry>();
 
-  constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number }) {}
+  /** Writes to the durable store still under way (awaited by `flush`). */
+  private readonly writes = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number; durable?: AnalysisStore; log?: Logger }) {}
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
+  }
+
+  private age(e: AnalysisEntry): number {
+    return this.now() - (e.loadedAt ?? e.startedAt);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.writes.add(p);
+    void p.finally(() => this.writes.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Waits for the durable writes under way (at shutdown). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+  }
+
+  /**
+   * Like `getOrStart`, but a finished analysis kept in the durable store (by an earlier process or another
+   * replica) is answered first, without running anything; a new run's result is written there before it is
+   * shown. A store that cannot be read is logged and treated as empty (the analysis runs here).
+   */
+  async findOrStart(
+    key: string,
+    subject: string,
+    identity: { references: readonly string[]; modelSha: string },
+    run: () => Promise<AnalysisResult>,
+    opts: { onStored?: (entry: AnalysisEntry) => void } = {},
+  ): Promise<AnalysisEntry> {
+    const existing = this.entries.get(key);
+    if (existing && this.live(existing)) return existing;
+    const durable = this.opts.durable;
+    if (!durable) return this.getOrStart(key, subject, run, opts);
+    const found = await durable.findByKey(key).catch((e: unknown) => {
+      this.opts.log?.warn({ code: (e as { code?: string }).code, err: e }, 'analysis store could not be read: analysing here');
+      return undefined;
+    });
+    const meanwhile = this.entries.get(key);
+    if (meanwhile && this.live(meanwhile)) return meanwhile;
+    if (found) {
+      this.evict();
+      const entry: AnalysisEntry = { id: found.id, subject, startedAt: found.startedAt, loadedAt: this.now(), result: found.result, promise: Promise.resolve(found.result) };
+      this.entries.set(key, entry);
+      this.byId.set(entry.id, entry);
+      return entry;
+    }
+    return this.getOrStart(key, subject, run, {
+      ...opts,
+      beforeStored: async (entry, result) => {
+        await durable
+          .save({ id: entry.id, key, subject, references: identity.references, modelSha: identity.modelSha, startedAt: entry.startedAt, finishedAt: this.now(), result })
+          .catch((e: unknown) => this.opts.log?.warn({ analysis: entry.id, code: (e as { code?: string }).code, err: e }, 'analysis could not be written to the store: kept in memory only'));
+      },
+    });
   }
 
   /**
    * The finished, running or (for a while) failed analysis for `key`, starting `run` when there is none.
    * `onStored` runs once the new entry's result is stored (e.g. to queue a second stage).
    */
-  getOrStart(key: string, subject: string, run: () => Promise<AnalysisResult>, opts: { onStored?: (entry: AnalysisEntry) => void } = {}): AnalysisEntry {
+  getOrStart(
+    key: string,
+    subject: string,
+    run: () => Promise<AnalysisResult>,
+    opts: { onStored?: (entry: AnalysisEntry) => void; beforeStored?: (entry: AnalysisEntry, result: AnalysisResult) => Promise<void> } = {},
+  ): AnalysisEntry {
     const existing = this.entries.get(key);
     if (existing && this.live(existing)) return existing;
     this.evict();
     const id = randomUUID();
     const promise = run().then(
-      (r) => {
+      async (r) => {
+        if (opts.beforeStored) await this.track(opts.beforeStored(entry, r));
         entry.result = r;
         opts.onStored?.(entry);
         return r;
@@ -112,8 +182,7 @@ export class AnalysisCache {
   }
 
   private live(e: AnalysisEntry): boolean {
-    const now = this.now();
-    return e.failure ? now < e.failure.until : now - e.startedAt < this.opts.ttlMs;
+    return e.failure ? this.now() < e.failure.until : this.age(e) < this.opts.ttlMs;
   }
 
   /**
@@ -122,15 +191,19 @@ export class AnalysisCache {
    */
   update(id: string, result: AnalysisResult): boolean {
     const e = this.byId.get(id);
-    if (!e?.result || this.now() - e.startedAt >= this.opts.ttlMs) return false;
+    if (!e?.result || this.age(e) >= this.opts.ttlMs) return false;
     e.result = result;
+    const durable = this.opts.durable;
+    if (durable) {
+      void this.track(durable.update(id, result)).catch((err: unknown) => this.opts.log?.warn({ analysis: id, code: (err as { code?: string }).code, err }, 'updated analysis could not be written to the store'));
+    }
     return true;
   }
 
   /** A finished analysis by its id (for the clinician's review), while it has not expired. */
   get(id: string): AnalysisResult | undefined {
     const e = this.byId.get(id);
-    return e && this.now() - e.startedAt < this.opts.ttlMs ? e.result : undefined;
+    return e && this.age(e) < this.opts.ttlMs ? e.result : undefined;
   }
 
   /**
@@ -138,13 +211,29 @@ export class AnalysisCache {
    * (for the SMART app).
    */
   latestForPatient(subject: string, limit = 3): { id: string; startedAt: number; result: AnalysisResult }[] {
-    const now = this.now();
     const found: { id: string; startedAt: number; result: AnalysisResult }[] = [];
     for (const e of this.byId.values()) {
-      if (!e.result || now - e.startedAt >= this.opts.ttlMs) continue;
+      if (!e.result || this.age(e) >= this.opts.ttlMs) continue;
       if (e.subject === subject) found.push({ id: e.id, startedAt: e.startedAt, result: e.result });
     }
     return found.sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+  }
+
+  /**
+   * `latestForPatient` together with what the durable store keeps for `subject` (analyses finished by an
+   * earlier process or another replica), newest first. A store that cannot be read is logged and skipped.
+   */
+  async recentForSubject(subject: string, limit = 3): Promise<{ id: string; startedAt: number; result: AnalysisResult }[]> {
+    const mine = this.latestForPatient(subject, limit);
+    const durable = this.opts.durable;
+    if (!durable) return mine;
+    const stored = await durable.latestForSubject(subject, limit).catch((e: unknown) => {
+      this.opts.log?.warn({ code: (e as { code?: string }).code, err: e }, 'analysis store could not be read: showing this process\'s analyses only');
+      return [];
+    });
+    const seen = new Set(mine.map((m) => m.id));
+    const merged = [...mine, ...stored.filter((s) => !seen.has(s.id)).map(({ id, startedAt, result }) => ({ id, startedAt, result }))];
+    return merged.sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
   }
 
   private evict(): void {

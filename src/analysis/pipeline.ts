@@ -56,14 +56,19 @@ function taskSetKey(findings: FindingsConfig): string {
   return key;
 }
 
-/** Steps 2–6: the finished, running or recently failed analysis of these images, started when there is none. */
-export function analysisFor(deps: PipelineDeps, req: AnalysisRequest): AnalysisEntry {
-  const key = analysisKey(req.subject, req.listed, deps.engine.info.manifestSha256, taskSetKey(deps.findings));
+/**
+ * Steps 2–6: the finished (in memory or in the durable store), running or recently failed analysis of these
+ * images, started when there is none.
+ */
+export async function analysisFor(deps: PipelineDeps, req: AnalysisRequest): Promise<AnalysisEntry> {
+  const modelSha = deps.engine.info.manifestSha256;
+  const key = analysisKey(req.subject, req.listed, modelSha, taskSetKey(deps.findings));
   let evidence: EvidenceBundle | undefined;
   // Not tied to any caller's signal: the run outlives the hook that started it.
-  return deps.analyses.getOrStart(
+  return deps.analyses.findOrStart(
     key,
     req.subject,
+    { references: req.listed.references, modelSha },
     async () => {
       evidence = await fetchEvidence(req.listed, { fhir: req.fhir, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, deps.images);
       if (usableImages(evidence) === 0) throw new NoUsableImages(evidence.problems);

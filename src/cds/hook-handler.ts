@@ -93,7 +93,7 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     // filed under a FHIR server the client was not bound to).
     const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
     const pipeline = { log: deps.log, engine, findings: deps.findings, analyses: deps.analyses, images, maxTiles: deps.maxTiles, now: deps.now, assessPlan: deps.assessPlan };
-    const entry = analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir });
+    const entry = await analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir });
     return answer(deps, entry, await settled(entry, deps.waitMs, signal), { ...cards, analysisId: entry.id }, { random, images: listed.refs.length });
   };
 }

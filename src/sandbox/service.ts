@@ -56,5 +56,6 @@ export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox
     watchFhirBase: config.watchFhirBase ?? sandbox.fhirBaseUrl,
     watchPatientIdentifierSystem: config.watchPatientIdentifierSystem ?? sandbox.mrnSystem,
     watchStateFile: config.watchStateFile ?? `${settings.sandboxStateDir}/watcher-marks.json`,
+    databaseUrl: config.databaseUrl ?? `sqlite:${settings.sandboxStateDir}/volmo.db`,
   });
 }

@@ -12,7 +12,7 @@ import type { ServiceKey } from '../fhir/service-keys.js';
 import { DicomWebClient } from '../imaging/dicomweb-client.js';
 import type { Logger } from '../log.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
-import { ImageWatcher, type PatientOutcome, type WatcherCounters, type WatchSource } from './image-watcher.js';
+import { ImageWatcher, type MarkStore, type PatientOutcome, type WatcherCounters, type WatchSource } from './image-watcher.js';
 import { FileMarkStore } from './mark-file.js';
 import { dicomWebSource, fhirImagingSource } from './sources.js';
 
@@ -28,6 +28,8 @@ export interface WatcherSettings {
   backendClientId: string;
   serviceKey: ServiceKey;
   stateFile: string;
+  /** Where the high-water marks are kept (the service's store); default: `stateFile`. */
+  marks?: MarkStore;
   intervalMs: number;
 }
 
@@ -38,14 +40,14 @@ export function startWatcher(s: WatcherSettings, deps: { fetch: GuardedFetch; lo
   if (s.pacs) sources.push(dicomWebSource(s.pacs.client, fhir, { identifierSystem: s.pacs.identifierSystem }));
   const watcher = new ImageWatcher({
     sources,
-    marks: new FileMarkStore(s.stateFile),
+    marks: s.marks ?? new FileMarkStore(s.stateFile),
     log: deps.log,
     counters: deps.counters,
     intervalMs: s.intervalMs,
     analysePatient: async (patientId, signal): Promise<PatientOutcome> => {
       const listed = await listEvidence({ patientId, fhir, signal }, { pacsConfigured: deps.pipeline.images.pacs !== undefined });
       if (listed.refs.length === 0) return 'no-images';
-      const entry = analysisFor(deps.pipeline, { subject: analysisSubject(s.fhirBaseUrl, patientId), patientId, listed, fhir });
+      const entry = await analysisFor(deps.pipeline, { subject: analysisSubject(s.fhirBaseUrl, patientId), patientId, listed, fhir });
       if (entry.result || entry.failure) return 'known';
       await entry.promise.catch((e: unknown) => {
         if (!(e instanceof NoUsableImages)) throw e;

@@ -22,6 +22,8 @@ const PRODUCTION = {
   VOLMO_MODEL_DIR: '/models/volmo-2b',
   VOLMO_SERVICE_KEY_FILE: '/etc/volmo/service-key.pem',
   VOLMO_OPERATOR_TOKEN: 'x'.repeat(40),
+  VOLMO_DATA_KEY_FILE: '/etc/volmo/data.key',
+  VOLMO_DATABASE_URL: 'postgres://volmo@db.example.org/volmo',
 };
 
 describe('configuration', () => {
@@ -90,6 +92,17 @@ describe('configuration', () => {
     expect(c.host).toBe('0.0.0.0');
     expect(c.publicUrl).toBe('https://cds.example.org');
     expect(c.cdsClients[0]?.jku).toEqual(['https://ehr.example.org/jwks']);
+  });
+
+  it('store: sqlite in the state dir by default, postgres or memory when named; production needs the data key', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined(); // the store's default (sqlite:var/volmo.db), or the sandbox's state dir
+    expect(loadConfig({ VOLMO_DATABASE_URL: 'memory:' }).databaseUrl).toBe('memory:');
+    expect(loadConfig(PRODUCTION).databaseUrl).toBe('postgres://volmo@db.example.org/volmo');
+    expect(loadConfig({}).analysisRetentionDays).toBe(30);
+    expect(errorOf({ VOLMO_DATABASE_URL: 'mysql://x' })).toMatch(/VOLMO_DATABASE_URL: must be sqlite:<path>, postgres:\/\/… or memory:/);
+    expect(errorOf({ VOLMO_ANALYSIS_RETENTION_DAYS: '0' })).toMatch(/VOLMO_ANALYSIS_RETENTION_DAYS/);
+    const { VOLMO_DATA_KEY_FILE: _, ...withoutKey } = PRODUCTION;
+    expect(errorOf(withoutKey)).toMatch(/VOLMO_DATA_KEY_FILE: production needs the data key/);
   });
 
   it('reads an optional JSON file, with the environment taking precedence', () => {

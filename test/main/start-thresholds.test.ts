@@ -27,7 +27,7 @@ async function startWith(manifestSha256: string): Promise<string> {
   const lines: string[] = [];
   const stream = new PassThrough();
   stream.on('data', (c: Buffer) => lines.push(c.toString()));
-  const config = loadConfig({ VOLMO_SANDBOX: 'false', VOLMO_PORT: '0', VOLMO_MODEL_DIR: modelDir, VOLMO_FINDINGS_THRESHOLDS_FILE: file });
+  const config = loadConfig({ VOLMO_SANDBOX: 'false', VOLMO_PORT: '0', VOLMO_DATABASE_URL: 'memory:', VOLMO_MODEL_DIR: modelDir, VOLMO_FINDINGS_THRESHOLDS_FILE: file });
   const svc = await startService(config, createLogger({ destination: stream, level: 'info' }));
   await svc.close();
   return lines.join('');

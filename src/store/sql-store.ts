@@ -1,0 +1,263 @@
+/**
+ * The durable store over SQLite or PostgreSQL (sql-driver.ts): one implementation, the same SQL for both.
+ * Opening it applies the migrations and checks the data key against the key check value, in one exclusive
+ * transaction. Sensitive values are sealed (data-key.ts) with the row's identity as additional data;
+ * patient subjects appear only as keyed hashes. A periodic sweep deletes what is past retention, a bounded
+ * number of rows per table and round.
+ */
+import { createHash } from 'node:crypto';
+import type { AnalysisResult } from '../analysis/analyse.js';
+import type { ReplayCache } from '../cds/replay-cache.js';
+import type { FeedbackItem, FeedbackSink, StoredFeedback } from '../cds/types.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { MarkStore } from '../watcher/image-watcher.js';
+import type { KeyedStore } from '../../launch/ttl-store.js';
+import { DataCipher } from './data-key.js';
+import { applyMigrations } from './migrations.js';
+import { MAX_KEYED_ENTRIES, type AnalysisStore, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
+import type { SqlDriver } from './sql-driver.js';
+
+export interface SqlStoreOptions {
+  cipher: DataCipher;
+  retention: RetentionPolicy;
+  log: Logger;
+  now?: () => number;
+  /** How often the retention sweep runs (default 10 minutes; 0: never, tests call sweep()). */
+  sweepIntervalMs?: number;
+  /** Rows per table one sweep round deletes at most (default 1000). */
+  sweepBatch?: number;
+}
+
+/** JSON for storage; refuses image bytes (an analysis keeps image references, never pixels). */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) throw new Error('refusing to store binary data (image bytes are never stored)');
+    return v;
+  });
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+interface AnalysisRow {
+  id: string;
+  analysis_key: string;
+  model_sha: string;
+  started_at: number | string;
+  finished_at: number | string;
+  payload: string;
+}
+
+interface AnalysisPayload {
+  subject: string;
+  references: string[];
+  result: AnalysisResult;
+}
+
+export class SqlStore implements VolmoStore {
+  readonly durable = true;
+  readonly kind: 'sqlite' | 'postgres';
+  readonly analyses: AnalysisStore;
+  readonly feedback: FeedbackSink;
+  readonly replay: ReplayCache;
+  readonly marks: MarkStore;
+  private readonly now: () => number;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(
+    private readonly db: SqlDriver,
+    private readonly opts: SqlStoreOptions,
+  ) {
+    this.kind = db.dialect;
+    this.now = opts.now ?? Date.now;
+    this.analyses = this.analysisStore();
+    this.feedback = this.feedbackSink();
+    this.replay = this.replayCache();
+    this.marks = this.markStore();
+  }
+
+  /** Applies migrations and checks the data key (AppError('config_invalid') on a wrong key); closes the driver on failure. */
+  static async open(db: SqlDriver, opts: SqlStoreOptions): Promise<SqlStore> {
+    try {
+      const applied = await db.transaction(async (tx) => {
+        const done = await applyMigrations(tx, undefined, opts.now);
+        const { rows } = await tx.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', ['key_check']);
+        if (rows[0]) {
+          if (!opts.cipher.matchesKeyCheck(rows[0].value)) {
+            throw new AppError(
+              'config_invalid',
+              `VOLMO_DATA_KEY_FILE: the data key (fingerprint ${opts.cipher.fingerprint}) is not the key the data in ${db.description} was written with; start with that key (nothing was read or changed)`,
+            );
+          }
+        } else {
+          await tx.query('INSERT INTO store_meta (name, value) VALUES ($1, $2)', ['key_check', opts.cipher.keyCheckValue()]);
+        }
+        return done;
+      }, { exclusive: true });
+      const store = new SqlStore(db, opts);
+      opts.log.info({ store: db.description, migrationsApplied: applied, dataKey: opts.cipher.fingerprint }, 'store opened');
+      const every = opts.sweepIntervalMs ?? 10 * 60_000;
+      if (every > 0) {
+        store.timer = setInterval(() => {
+          store.sweep().then(
+            (r) => { if (r.analyses + r.replay + r.keyed > 0) opts.log.info({ deleted: r }, 'store retention sweep'); },
+            (e: unknown) => opts.log.warn({ code: (e as { code?: string }).code }, 'store retention sweep failed'),
+          );
+        }, every);
+        store.timer.unref();
+      }
+      return store;
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private seal(value: unknown, aad: string): string {
+    return this.opts.cipher.seal(storableJson(value), aad);
+  }
+
+  private open<T>(sealed: string, aad: string, what: string): T {
+    return JSON.parse(this.opts.cipher.open(sealed, aad, what)) as T;
+  }
+
+  private analysisStore(): AnalysisStore {
+    const { db, now } = this;
+    const columns = 'id, analysis_key, model_sha, started_at, finished_at, payload';
+    const toAnalysis = (r: AnalysisRow): StoredAnalysis => {
+      const p = this.open<AnalysisPayload>(r.payload, `analysis:${r.id}`, 'analysis');
+      return { id: r.id, key: r.analysis_key, modelSha: r.model_sha, startedAt: Number(r.started_at), finishedAt: Number(r.finished_at), subject: p.subject, references: p.references, result: p.result };
+    };
+    const retainedUntil = (finishedAt: number) => finishedAt + this.opts.retention.analysisMs;
+    return {
+      findByKey: async (key) => {
+        const { rows } = await db.query<AnalysisRow>(`SELECT ${columns} FROM analyses WHERE analysis_key = $1 AND expires_at > $2`, [key, now()]);
+        return rows[0] && toAnalysis(rows[0]);
+      },
+      findById: async (id) => {
+        const { rows } = await db.query<AnalysisRow>(`SELECT ${columns} FROM analyses WHERE id = $1 AND expires_at > $2`, [id, now()]);
+        return rows[0] && toAnalysis(rows[0]);
+      },
+      save: async (a) => {
+        const payload = this.seal({ subject: a.subject, references: [...a.references], result: a.result } satisfies AnalysisPayload, `analysis:${a.id}`);
+        await db.query(
+          `INSERT INTO analyses (id, analysis_key, subject_mac, model_sha, started_at, finished_at, expires_at, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (analysis_key) DO UPDATE SET id = excluded.id, subject_mac = excluded.subject_mac, model_sha = excluded.model_sha,
+             started_at = excluded.started_at, finished_at = excluded.finished_at, expires_at = excluded.expires_at, payload = excluded.payload`,
+          [a.id, a.key, this.opts.cipher.mac(a.subject), a.modelSha, a.startedAt, a.finishedAt, retainedUntil(a.finishedAt), payload],
+        );
+      },
+      update: async (id, result) => {
+        const found = await this.analyses.findById(id);
+        if (!found) return false;
+        const payload = this.seal({ subject: found.subject, references: [...found.references], result } satisfies AnalysisPayload, `analysis:${id}`);
+        const r = await db.query('UPDATE analyses SET payload = $1 WHERE id = $2 AND expires_at > $3', [payload, id, now()]);
+        return r.rowCount === 1;
+      },
+      latestForSubject: async (subject, limit) => {
+        const { rows } = await db.query<AnalysisRow>(
+          `SELECT ${columns} FROM analyses WHERE subject_mac = $1 AND expires_at > $2 ORDER BY started_at DESC LIMIT $3`,
+          [this.opts.cipher.mac(subject), now(), limit],
+        );
+        return rows.map(toAnalysis);
+      },
+    };
+  }
+
+  private feedbackSink(): FeedbackSink {
+    const { db, now } = this;
+    const aad = (service: string, card: string, outcome: string) => `feedback:${service}|${card}|${outcome}`;
+    return {
+      record: async (serviceId, items) => {
+        const recorded: FeedbackItem[] = [];
+        const at = now();
+        for (const f of items) {
+          const r = await db.query(
+            'INSERT INTO feedback (service, card, outcome, received_at, payload) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service, card, outcome) DO NOTHING',
+            [serviceId, f.card, f.outcome, at, this.seal(f, aad(serviceId, f.card, f.outcome))],
+          );
+          if (r.rowCount === 1) recorded.push(f);
+        }
+        this.opts.log.info({ service: serviceId, recorded: recorded.length, duplicates: items.length - recorded.length }, 'card feedback recorded');
+        return recorded;
+      },
+      list: async ({ since, limit }) => {
+        const { rows } = await db.query<{ service: string; card: string; outcome: string; received_at: number | string; payload: string }>(
+          'SELECT service, card, outcome, received_at, payload FROM feedback WHERE received_at >= $1 ORDER BY received_at, service, card, outcome LIMIT $2',
+          [since?.getTime() ?? 0, limit],
+        );
+        return rows.map((r): StoredFeedback => ({ ...this.open<FeedbackItem>(r.payload, aad(r.service, r.card, r.outcome), 'feedback'), service: r.service, receivedAt: new Date(Number(r.received_at)).toISOString() }));
+      },
+    };
+  }
+
+  private replayCache(): ReplayCache {
+    const { db, now } = this;
+    return {
+      checkAndRemember: async (id, expiresAtMs) => {
+        const idHash = sha256(id);
+        // An expired record of the same id no longer protects anything (its JWT's exp has passed).
+        await db.query('DELETE FROM replay WHERE id_hash = $1 AND expires_at <= $2', [idHash, now()]);
+        const r = await db.query('INSERT INTO replay (id_hash, expires_at) VALUES ($1, $2) ON CONFLICT (id_hash) DO NOTHING', [idHash, expiresAtMs]);
+        return r.rowCount === 1;
+      },
+    };
+  }
+
+  private markStore(): MarkStore {
+    const { db } = this;
+    return {
+      get: async (source) => (await db.query<{ mark: string }>('SELECT mark FROM watcher_marks WHERE source = $1', [source])).rows[0]?.mark,
+      set: async (source, mark) => {
+        await db.query('INSERT INTO watcher_marks (source, mark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET mark = excluded.mark', [source, mark]);
+      },
+    };
+  }
+
+  keyed<T>(ns: KeyedNamespace): KeyedStore<T> {
+    const { db, now } = this;
+    const keyHash = (key: string) => this.opts.cipher.mac(`${ns}:${key}`);
+    const aad = (hash: string) => `keyed:${ns}:${hash}`;
+    return {
+      put: async (key, value, ttlMs) => {
+        const hash = keyHash(key);
+        const t = now();
+        return db.transaction(async (tx) => {
+          await tx.query('DELETE FROM keyed WHERE ns = $1 AND key_hash = $2', [ns, hash]);
+          const { rows } = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM keyed WHERE ns = $1 AND expires_at > $2', [ns, t]);
+          if (Number(rows[0]?.n ?? 0) >= MAX_KEYED_ENTRIES) return false;
+          await tx.query('INSERT INTO keyed (ns, key_hash, value, expires_at) VALUES ($1, $2, $3, $4)', [ns, hash, this.seal(value, aad(hash)), t + ttlMs]);
+          return true;
+        });
+      },
+      get: async (key) => {
+        const hash = keyHash(key);
+        const { rows } = await db.query<{ value: string }>('SELECT value FROM keyed WHERE ns = $1 AND key_hash = $2 AND expires_at > $3', [ns, hash, now()]);
+        return rows[0] ? this.open<T>(rows[0].value, aad(hash), ns) : undefined;
+      },
+      take: async (key) => {
+        const hash = keyHash(key);
+        const { rows } = await db.query<{ value: string; expires_at: number | string }>('DELETE FROM keyed WHERE ns = $1 AND key_hash = $2 RETURNING value, expires_at', [ns, hash]);
+        const row = rows[0];
+        return row && Number(row.expires_at) > now() ? this.open<T>(row.value, aad(hash), ns) : undefined;
+      },
+    };
+  }
+
+  async sweep(opts: { now?: number; batch?: number } = {}): Promise<SweepResult> {
+    const t = opts.now ?? this.now();
+    const batch = opts.batch ?? this.opts.sweepBatch ?? 1000;
+    const del = async (table: string, pk: string[]) => {
+      const cols = pk.join(', ');
+      const lhs = pk.length > 1 ? `(${cols})` : cols;
+      return (await this.db.query(`DELETE FROM ${table} WHERE ${lhs} IN (SELECT ${cols} FROM ${table} WHERE expires_at <= $1 LIMIT $2)`, [t, batch])).rowCount;
+    };
+    return { analyses: await del('analyses', ['id']), replay: await del('replay', ['id_hash']), keyed: await del('keyed', ['ns', 'key_hash']) };
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.db.close();
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The storage contract: the same cases against memory, SQLite (a temporary file) and the machine's
+ * PostgreSQL (a fresh schema per run, dropped after). The durable ones also: survive a reopen, refuse a
+ * wrong data key, apply migrations once (also when two open at the same moment), keep PHI and tokens
+ * sealed at rest.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VolmoStore } from '../../src/store/port.js';
+import { dropSchema, fakeResult, newSchemaName, open, postgresAvailable, POSTGRES_URL, postgresUrl, tempDir, writeKeyFile } from './helpers.js';
+
+interface Backend {
+  name: 'memory' | 'sqlite' | 'postgres';
+  /** A database URL for a fresh, empty database of this kind. */
+  fresh(): Promise<string>;
+  /** Reads raw rows (durable kinds): what someone with the database but not the key would see. */
+  raw?(url: string, sql: string): Promise<Record<string, unknown>[]>;
+  cleanup(): Promise<void>;
+}
+
+const dir = tempDir();
+const schemas: string[] = [];
+const pgUp = await postgresAvailable();
+
+const BACKENDS: Backend[] = [
+  { name: 'memory', fresh: async () => 'memory:', cleanup: async () => {} },
+  {
+    name: 'sqlite',
+    fresh: async () => `sqlite:${join(tempDir(), 'volmo.db')}`,
+    raw: async (url, sql) => {
+      const db = new Database(url.slice('sqlite:'.length), { readonly: true });
+      try {
+        return db.prepare(sql).all() as Record<string, unknown>[];
+      } finally {
+        db.close();
+      }
+    },
+    cleanup: async () => {},
+  },
+  {
+    name: 'postgres',
+    fresh: async () => {
+      const s = newSchemaName();
+      schemas.push(s);
+      return postgresUrl(s);
+    },
+    raw: async (url, sql) => {
+      const schema = new URL(url).searchParams.get('schema')!;
+      const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+      await client.connect();
+      try {
+        return (await client.query(sql)).rows as Record<string, unknown>[];
+      } finally {
+        await client.end();
+      }
+    },
+    cleanup: async () => {
+      for (const s of schemas) await dropSchema(s);
+    },
+  },
+];
+
+const DAY = 86_400_000;
+
+for (const backend of BACKENDS) {
+  const skip = backend.name === 'postgres' && !pgUp;
+  describe.skipIf(skip)(`store contract: ${backend.name}`, () => {
+    let clock = Date.UTC(2026, 0, 15);
+    const now = () => clock;
+    let store: VolmoStore;
+    let url: string;
+    let keyFile: string;
+    beforeAll(async () => {
+      url = await backend.fresh();
+      keyFile = writeKeyFile(tempDir());
+      store = await open(url, keyFile, { now });
+    });
+    afterAll(async () => {
+      await store?.close();
+      if (backend.name === 'postgres') await backend.cleanup();
+    });
+
+    it('is durable exactly when it says so', () => {
+      expect(store.kind).toBe(backend.name);
+      expect(store.durable).toBe(backend.name !== 'memory');
+    });
+
+    it('analyses: found by key and id, newest first per subject, replaced per key, updated in place', async () => {
+      const base = { modelSha: 'm1', references: ['dicom:1.2.3', 'media:Media/9'] };
+      await store.analyses.save({ ...base, id: 'a1', key: 'k1', subject: 'ehr|Patient/p1', startedAt: clock - 2000, finishedAt: clock - 1000, result: fakeResult('first') });
+      await store.analyses.save({ ...base, id: 'a2', key: 'k2', subject: 'ehr|Patient/p1', startedAt: clock - 500, finishedAt: clock, result: fakeResult('second') });
+      await store.analyses.save({ ...base, id: 'a3', key: 'k3', subject: 'other|Patient/p1', startedAt: clock, finishedAt: clock, result: fakeResult('other EHR') });
+      const byKey = await store.analyses.findByKey('k1');
+      expect(byKey).toMatchObject({ id: 'a1', key: 'k1', subject: 'ehr|Patient/p1', modelSha: 'm1', references: base.references, startedAt: clock - 2000, finishedAt: clock - 1000 });
+      expect(byKey!.result.report.note.text).toBe('first');
+      expect((await store.analyses.findById('a2'))?.result.report.note.text).toBe('second');
+      expect(await store.analyses.findByKey('nope')).toBeUndefined();
+      expect((await store.analyses.latestForSubject('ehr|Patient/p1', 5)).map((a) => a.id)).toEqual(['a2', 'a1']);
+      expect((await store.analyses.latestForSubject('ehr|Patient/p1', 1)).map((a) => a.id)).toEqual(['a2']);
+      expect(await store.analyses.latestForSubject('ehr|Patient/p9', 5)).toEqual([]);
+
+      expect(await store.analyses.update('a1', fakeResult('first, with the second stage'))).toBe(true);
+      expect((await store.analyses.findByKey('k1'))?.result.report.note.text).toBe('first, with the second stage');
+      expect(await store.analyses.update('missing', fakeResult('x'))).toBe(false);
+
+      await store.analyses.save({ ...base, id: 'a4', key: 'k1', subject: 'ehr|Patient/p1', startedAt: clock, finishedAt: clock, result: fakeResult('rerun') });
+      expect((await store.analyses.findByKey('k1'))?.id).toBe('a4');
+      expect(await store.analyses.findById('a1')).toBeUndefined();
+    });
+
+    it('analyses: never image bytes', async () => {
+      const withBytes = { ...fakeResult('x'), evidence: { images: { right: [{ bytes: new Uint8Array([1, 2, 3]) }] } } } as never;
+      await expect(store.analyses.save({ id: 'b1', key: 'kb', subject: 's', references: [], modelSha: 'm', startedAt: clock, finishedAt: clock, result: withBytes })).rejects.toThrow(/image bytes are never stored/);
+      expect(await store.analyses.findByKey('kb')).toBeUndefined();
+    });
+
+    it('analyses: kept for the retention period, then gone and swept (bounded per round)', async () => {
+      await store.analyses.save({ id: 'r1', key: 'kr1', subject: 'ret|Patient/x', references: [], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('old') });
+      await store.analyses.save({ id: 'r2', key: 'kr2', subject: 'ret|Patient/x', references: [], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('old too') });
+      clock += 29 * DAY;
+      expect(await store.analyses.findByKey('kr1')).toBeDefined();
+      clock += 2 * DAY;
+      expect(await store.analyses.findByKey('kr1')).toBeUndefined();
+      expect(await store.analyses.findById('r2')).toBeUndefined();
+      expect(await store.analyses.latestForSubject('ret|Patient/x', 5)).toEqual([]);
+      expect(await store.analyses.update('r2', fakeResult('late'))).toBe(false);
+      const first = await store.sweep({ batch: 1 });
+      expect(first.analyses).toBe(1);
+      const rest = await store.sweep({ batch: 1000 });
+      expect(rest.analyses).toBeGreaterThanOrEqual(1);
+      expect((await store.sweep()).analyses).toBe(0);
+    });
+
+    it('feedback: one record per service + card + outcome, listed oldest first from a date', async () => {
+      const item = (card: string, outcome: 'accepted' | 'overridden', comment?: string) => ({ card, outcome, outcomeTimestamp: new Date(clock).toISOString(), ...(comment ? { overrideReason: { userComment: comment } } : {}) });
+      expect(await store.feedback.record('svc', [item('c1', 'accepted'), item('c2', 'overridden', 'patient declined')])).toHaveLength(2);
+      expect(await store.feedback.record('svc', [item('c1', 'accepted'), item('c1', 'overridden')])).toEqual([item('c1', 'overridden')]);
+      const t1 = clock;
+      clock += 60_000;
+      await store.feedback.record('svc', [item('c3', 'accepted')]);
+      const all = await store.feedback.list({ limit: 10 });
+      // Oldest first; records received in the same millisecond in any order.
+      expect(all.map((f) => `${f.card}:${f.outcome}`).slice(0, 3).sort()).toEqual(['c1:accepted', 'c1:overridden', 'c2:overridden']);
+      expect(all[3]).toMatchObject({ card: 'c3', outcome: 'accepted' });
+      expect(all.find((f) => f.card === 'c2')).toMatchObject({ service: 'svc', receivedAt: new Date(t1).toISOString(), overrideReason: { userComment: 'patient declined' } });
+      expect((await store.feedback.list({ since: new Date(t1 + 1), limit: 10 })).map((f) => f.card)).toEqual(['c3']);
+      expect(await store.feedback.list({ limit: 2 })).toHaveLength(2);
+    });
+
+    it('JWT replay: an id is accepted once until it expires', async () => {
+      expect(await store.replay.checkAndRemember('iss\u0000jti-1', clock + 60_000)).toBe(true);
+      expect(await store.replay.checkAndRemember('iss\u0000jti-1', clock + 60_000)).toBe(false);
+      expect(await store.replay.checkAndRemember('other\u0000jti-1', clock + 60_000)).toBe(true);
+      clock += 61_000;
+      expect(await store.replay.checkAndRemember('iss\u0000jti-1', clock + 60_000)).toBe(true);
+    });
+
+    it('JWT replay: concurrent checks of one id accept exactly one', async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => store.replay.checkAndRemember('iss\u0000race', clock + 60_000)));
+      expect(answers.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('JWT replay: expired records are swept, a bounded number per round', async () => {
+      for (let i = 0; i < 5; i++) await store.replay.checkAndRemember(`sweep-${i}`, clock + 1000);
+      clock += 2000;
+      if (store.durable) {
+        expect((await store.sweep({ batch: 2 })).replay).toBe(2);
+        expect((await store.sweep({ batch: 100 })).replay).toBeGreaterThanOrEqual(3);
+      }
+      expect(await store.replay.checkAndRemember('sweep-0', clock + 1000)).toBe(true);
+    });
+
+    it('keyed records: put/get, one-time take, expiry, namespaces apart', async () => {
+      const launches = store.keyed<{ verifier: string }>('smart-launch');
+      const sessions = store.keyed<{ accessToken: string }>('smart-session');
+      expect(await launches.put('state-1', { verifier: 'v1' }, 60_000)).toBe(true);
+      expect(await sessions.get('state-1')).toBeUndefined();
+      expect(await launches.get('state-1')).toEqual({ verifier: 'v1' });
+      expect(await launches.take('state-1')).toEqual({ verifier: 'v1' });
+      expect(await launches.take('state-1')).toBeUndefined();
+      expect(await sessions.put('s1', { accessToken: 'tok-1' }, 1000)).toBe(true);
+      expect(await sessions.put('s1', { accessToken: 'tok-2' }, 1000)).toBe(true);
+      expect(await sessions.get('s1')).toEqual({ accessToken: 'tok-2' });
+      clock += 1001;
+      expect(await sessions.get('s1')).toBeUndefined();
+      expect(await sessions.take('s1')).toBeUndefined();
+    });
+
+    it('keyed records: concurrent takes of one state give it once', async () => {
+      const launches = store.keyed<string>('smart-launch');
+      await launches.put('once', 'value', 60_000);
+      const got = await Promise.all(Array.from({ length: 6 }, () => launches.take('once')));
+      expect(got.filter((v) => v !== undefined)).toEqual(['value']);
+    });
+
+    it('watcher marks: kept per source, overwritten', async () => {
+      expect(await store.marks.get('fhir x')).toBeUndefined();
+      await store.marks.set('fhir x', '2026-01-01T00:00:00Z');
+      await store.marks.set('pacs y', 'm2');
+      await store.marks.set('fhir x', '2026-01-02T00:00:00Z');
+      expect(await store.marks.get('fhir x')).toBe('2026-01-02T00:00:00Z');
+      expect(await store.marks.get('pacs y')).toBe('m2');
+    });
+
+    describe.skipIf(backend.name === 'memory')('durable', () => {
+      it('everything survives closing and reopening with the same key', async () => {
+        await store.analyses.save({ id: 'd1', key: 'kd1', subject: 'ehr|Patient/d', references: ['dicom:9'], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('durable finding') });
+        await store.feedback.record('svc', [{ card: 'dur', outcome: 'accepted', outcomeTimestamp: new Date(clock).toISOString() }]);
+        await store.replay.checkAndRemember('iss\u0000before-restart', clock + 600_000);
+        await store.keyed('smart-session').put('sess', { accessToken: 'secret-token-value' }, 600_000);
+        await store.marks.set('src', 'mark-1');
+        await store.close();
+        store = await open(url, keyFile, { now });
+        expect((await store.analyses.findByKey('kd1'))?.result.report.note.text).toBe('durable finding');
+        expect((await store.analyses.latestForSubject('ehr|Patient/d', 3)).map((a) => a.id)).toEqual(['d1']);
+        expect((await store.feedback.list({ limit: 100 })).some((f) => f.card === 'dur')).toBe(true);
+        expect(await store.replay.checkAndRemember('iss\u0000before-restart', clock + 600_000)).toBe(false);
+        expect(await store.keyed('smart-session').get('sess')).toEqual({ accessToken: 'secret-token-value' });
+        expect(await store.marks.get('src')).toBe('mark-1');
+      });
+
+      it('PHI and tokens are sealed at rest; subjects are not stored in clear', async () => {
+        await store.analyses.save({ id: 'enc', key: 'kenc', subject: 'https://ehr.example/fhir|Patient/PAT-4711', references: ['dicom:1.2.840.4711'], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('moderate NPDR right eye') });
+        await store.feedback.record('svc', [{ card: 'enc-card', outcome: 'overridden', overrideReason: { userComment: 'seen by Dr Jones' }, outcomeTimestamp: new Date(clock).toISOString() }]);
+        await store.keyed('smart-session').put('enc-session', { accessToken: 'eyJhbGciOi-access-token' }, 600_000);
+        const dump = JSON.stringify([
+          ...(await backend.raw!(url, 'SELECT * FROM analyses')),
+          ...(await backend.raw!(url, 'SELECT * FROM feedback')),
+          ...(await backend.raw!(url, 'SELECT * FROM keyed')),
+        ]);
+        for (const clear of ['NPDR', 'PAT-4711', '1.2.840.4711', 'Dr Jones', 'eyJhbGciOi', 'enc-session']) expect(dump).not.toContain(clear);
+        expect(dump).toMatch(/v1\./);
+      });
+
+      it('a wrong data key stops the open with a clear message and changes nothing', async () => {
+        const wrong = writeKeyFile(tempDir(), 'wrong.key');
+        await expect(open(url, wrong, { now })).rejects.toThrow(/VOLMO_DATA_KEY_FILE: the data key \(fingerprint [0-9a-f]{8}\) is not the key the data in .* was written with/);
+        expect((await store.analyses.findByKey('kd1'))?.id).toBe('d1');
+      });
+
+      it('migrations: recorded once, reopening applies nothing, two opening a fresh database at once apply once', async () => {
+        const versions = async (u: string) => (await backend.raw!(u, 'SELECT version FROM schema_migrations')).map((r) => Number(r.version));
+        expect(await versions(url)).toEqual([1]);
+        const again = await open(url, keyFile, { now });
+        await again.close();
+        expect(await versions(url)).toEqual([1]);
+        const freshUrl = await backend.fresh();
+        const both = await Promise.all([open(freshUrl, keyFile, { now }), open(freshUrl, keyFile, { now })]);
+        await Promise.all(both.map((s) => s.close()));
+        expect(await versions(freshUrl)).toEqual([1]);
+        expect(await backend.raw!(freshUrl, "SELECT name FROM store_meta WHERE name = 'key_check'")).toHaveLength(1);
+      });
+    });
+  });
+}
+
+describe('store start-up errors', () => {
+  it('an unreachable PostgreSQL is a configuration error naming the place, never the password', async () => {
+    const srv = (await import('node:net')).createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const keyFile = writeKeyFile(dir);
+    const err = await open(`postgres://volmo:s3cret-pass@127.0.0.1:${port}/volmo`, keyFile, { connectTimeoutMs: 2000 }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    expect(err).toMatchObject({ code: 'config_invalid' });
+    expect(err!.message).toMatch(new RegExp(`VOLMO_DATABASE_URL: cannot use the database at postgres://127.0.0.1:${port}/volmo: ECONNREFUSED`));
+    expect(err!.message).not.toContain('s3cret');
+  });
+
+  it('a data key file that is not 32 bytes is refused; a missing one is generated only when none was configured', async () => {
+    const d = tempDir();
+    const bad = join(d, 'bad.key');
+    (await import('node:fs')).writeFileSync(bad, 'too short');
+    await expect(open(`sqlite:${join(d, 'a.db')}`, bad)).rejects.toThrow(/VOLMO_DATA_KEY_FILE: .*bad\.key does not hold a 32-byte key/);
+    await expect(open(`sqlite:${join(d, 'b.db')}`, join(d, 'absent.key'))).rejects.toThrow(/absent\.key does not exist/);
+    const { openStore } = await import('../../src/store/open-store.js');
+    const { silentLogger } = await import('../../src/log.js');
+    const generated = await openStore({ databaseUrl: `sqlite:${join(d, 'c.db')}`, analysisRetentionDays: 30, profile: 'sandbox' }, silentLogger(), { sweepIntervalMs: 0 });
+    await generated.close();
+    expect(readFileSync(join(d, 'data.key'), 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+    await expect(openStore({ databaseUrl: `sqlite:${join(d, 'd.db')}`, analysisRetentionDays: 30, profile: 'production' }, silentLogger())).rejects.toThrow(/VOLMO_DATA_KEY_FILE: production needs the data key/);
+  });
+});
