@@ -110,13 +110,13 @@ export function checkRules(graph: ImportGraph, rules: readonly ImportRule[]): Vi
 const under = (...prefixes: string[]) => (m: string) => prefixes.some((p) => m === p || m.startsWith(p.endsWith('/') ? p : `${p}/`));
 
 /** Packages and modules that do I/O: files, network, processes, databases. */
-const IO = under('node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:child_process', 'node:dns', 'node:worker_threads', 'pg', 'express', 'fhirclient', 'sharp', 'onnxruntime-node', 'src/net', 'src/fhir', 'src/http', 'src/imaging', 'src/model/runtime', 'src/watcher');
+const IO = under('node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:child_process', 'node:dns', 'node:worker_threads', 'pg', 'better-sqlite3', 'express', 'fhirclient', 'sharp', 'onnxruntime-node', 'src/net', 'src/fhir', 'src/http', 'src/imaging', 'src/model/runtime', 'src/watcher', 'src/store');
 
 export const IMPORT_RULES: readonly ImportRule[] = [
   {
     name: 'the model never reaches HTTP, FHIR, hooks, the network or storage',
     from: under('src/model'),
-    to: under('src/http', 'src/fhir', 'src/cds', 'src/net', 'src/analysis', 'src/watcher', 'launch', 'cds-hooks', 'express', 'pg', 'fhirclient'),
+    to: under('src/http', 'src/fhir', 'src/cds', 'src/net', 'src/analysis', 'src/watcher', 'launch', 'cds-hooks', 'express', 'pg', 'better-sqlite3', 'src/store', 'fhirclient'),
     runtime: false,
   },
   { name: 'imaging never reaches the FHIR client', from: under('src/imaging'), to: under('src/fhir', 'fhirclient'), runtime: false },

@@ -36,6 +36,7 @@ describe('import rules', () => {
     it.each([
       ['src/model/prompt.ts', 'src/fhir/http-client.ts', 'the model never reaches'],
       ['src/model/tokenizer/tokenizer.ts', 'pg', 'the model never reaches'],
+      ['src/model/runtime/exam.ts', 'src/store/open-store.ts', 'the model never reaches'],
       ['src/imaging/gradability.ts', 'src/fhir/client.ts', 'imaging never reaches the FHIR client'],
       ['src/cds/cards.ts', 'onnxruntime-node', 'hook code never imports onnxruntime-node'],
       ['src/main.ts', 'src/sandbox/index.ts', 'production never imports the sandbox'],
