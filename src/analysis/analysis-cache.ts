@@ -210,8 +210,13 @@ export class AnalysisCache {
       job: true,
       get promise() {
         if (!promise) {
-          promise = follow();
-          promise.catch(() => {}); // observed by waiters
+          const p = follow();
+          promise = p;
+          // Observed by waiters; a failed attempt that will be retried is followed anew by the next waiter.
+          p.catch(() => {
+            if (!entry.failure && promise === p) promise = undefined;
+          });
+          return p;
         }
         return promise;
       },
@@ -241,6 +246,8 @@ export class AnalysisCache {
         entry.failure = { error: jobFailure(job), until: job.runAt };
         throw entry.failure.error;
       }
+      // An attempt failed and the job waits for its retry: a waiter is told it failed (the job itself goes on).
+      if (job.state === 'queued' && job.attempts > 0 && job.errorKind) throw new AnalysisJobDead(job.errorKind);
       await new Promise((r) => setTimeout(r, pollMs).unref());
     }
   }

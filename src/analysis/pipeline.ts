@@ -23,6 +23,7 @@ import type { FindingsConfig } from '../findings/config.js';
 import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import { analyseEvidence } from './analyse.js';
+import { createHash } from 'node:crypto';
 import { AppError } from '../errors.js';
 import { selectImages } from '../imaging/select.js';
 import type { AnalysisStore, ClaimedJob } from '../store/port.js';
@@ -76,8 +77,8 @@ export interface AnalysisJobPayload {
   modelSha: string;
   /** The listed evidence with inline attachment data left out (see `inline`). */
   listed: ListedEvidence;
-  /** Indexes of refs whose image was inline in a FHIR resource: read again from that resource (`fhirRef`) when the job runs. */
-  inline: number[];
+  /** Refs whose image was inline in a FHIR resource: read again from that resource (`fhirRef`) when the job runs, and checked against the sha256 of what was listed. */
+  inline: { index: number; sha256: string }[];
   access?: JobAccess;
 }
 
@@ -88,32 +89,40 @@ const RESOURCE_REF = /^(Media|DocumentReference|Binary)\/[A-Za-z0-9\-.]{1,64}$/;
  * (Media.content.data) is carried as that resource's reference and read again when the job runs; evidence
  * whose inline image has no readable reference (e.g. prefetch bundles with urn:uuid ids) is not queueable.
  */
-function jobEvidence(listed: ListedEvidence): { listed: ListedEvidence; inline: number[] } | undefined {
-  const inline: number[] = [];
+function jobEvidence(listed: ListedEvidence, access: JobAccess | undefined): { listed: ListedEvidence; inline: AnalysisJobPayload['inline'] } | undefined {
+  const inline: AnalysisJobPayload['inline'] = [];
   const refs = listed.refs.map((r, i) => {
     if (r.source.kind !== 'attachment' || r.source.data === undefined) return r;
-    inline.push(i);
+    inline.push({ index: i, sha256: sha256(r.source.data) });
     const { data: _bytes, ...source } = r.source;
     return { ...r, source };
   });
-  if (inline.some((i) => !RESOURCE_REF.test(listed.refs[i]!.fhirRef ?? ''))) return undefined;
+  // Inline images are read again over FHIR: without FHIR access (prefetch only), or without a resource id, they stay in-process.
+  if (inline.length > 0 && (!access || inline.some(({ index }) => !RESOURCE_REF.test(listed.refs[index]!.fhirRef ?? '')))) return undefined;
   return { listed: { ...listed, refs }, inline };
 }
 
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+
+/** The image re-read for a job is not the one that was listed (the record changed, or prefetch and server disagree). */
+export class ImageChanged extends AppError {
+  constructor() {
+    super('conflict', 'an image resource changed or is gone since the job was queued');
+  }
+}
+
 /** Puts the inline images back: reads each resource again (same version, or the job fails) and takes its attachment. */
-async function rehydrate(listed: ListedEvidence, inline: readonly number[], fhir: FhirClient | undefined, signal: AbortSignal): Promise<ListedEvidence> {
+async function rehydrate(listed: ListedEvidence, inline: AnalysisJobPayload['inline'], fhir: FhirClient | undefined, signal: AbortSignal): Promise<ListedEvidence> {
   if (inline.length === 0) return listed;
   if (!fhir) throw new AppError('upstream_refused', 'no FHIR access to read the inline images of this job again');
   const refs = [...listed.refs];
-  for (const i of inline) {
-    const ref = refs[i]!;
+  for (const { index, sha256: want } of inline) {
+    const ref = refs[index]!;
     const [type, id] = ref.fhirRef!.split('/') as [string, string];
     const resource = await fhir.read(type, id, { signal });
-    const again = selectImages([resource]).find((r) => r.source.kind === 'attachment' && r.source.data !== undefined && (ref.source.kind !== 'attachment' || ref.source.size === undefined || r.source.size === ref.source.size));
-    if (!again || (ref.version !== undefined && again.version !== undefined && again.version !== ref.version)) {
-      throw new AppError('conflict', 'an image resource changed or is gone since the job was queued');
-    }
-    refs[i] = { ...ref, source: again.source };
+    const again = selectImages([resource]).find((r) => r.source.kind === 'attachment' && r.source.data !== undefined && sha256(r.source.data) === want);
+    if (!again) throw new ImageChanged();
+    refs[index] = { ...ref, source: again.source };
   }
   return { ...listed, refs };
 }
@@ -134,7 +143,7 @@ export async function analysisFor(deps: PipelineDeps, req: AnalysisRequest): Pro
   const modelSha = deps.engine.info.manifestSha256;
   const key = analysisKey(req.subject, req.listed, modelSha, taskSetKey(deps.findings));
   let evidence: EvidenceBundle | undefined;
-  const carried = jobEvidence(req.listed);
+  const carried = jobEvidence(req.listed, req.access);
   const job = (): AnalysisJobPayload => ({
     v: 1,
     subject: req.subject,
@@ -204,6 +213,7 @@ export async function runAnalysisJob(
 /** What a failed analysis job is: no usable images is an outcome (dead at once, shown as such); the rest are retried. */
 export function classifyAnalysisFailure(e: unknown): JobFailure {
   if (e instanceof NoUsableImages) return { errorKind: 'no_usable_images', retryable: false, holdMs: e.retryAfterMs, detail: e.problems };
+  if (e instanceof ImageChanged) return { errorKind: 'image_changed', retryable: false, holdMs: 60_000 };
   const code = (e as { code?: unknown } | null)?.code;
   const errorKind = typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? code : 'internal';
   return { errorKind, retryable: true, holdMs: 15 * 60_000 };

@@ -107,6 +107,7 @@ class MemoryJobQueue implements JobQueue {
     if (j.state === 'queued') {
       j.payload = structuredClone(payload);
       j.updatedAt = t;
+      j.runAt = Math.min(j.runAt, t);
       return { job: this.info(j), queued: false };
     }
     const revive = (j.state === 'dead' && j.runAt <= t) || (j.state === 'done' && !(j.analysisId && (await this.analysisRetained(j.analysisId))));

@@ -99,7 +99,8 @@ export interface EnqueueResult {
 
 export interface JobQueue {
   /**
-   * One job per key. No job yet: queued. Queued: its payload is replaced by this one (fresher access).
+   * One job per key. No job yet: queued. Queued: its payload is replaced by this one (fresher access), and a
+   * job waiting out a retry's backoff is due now (the next request retries).
    * Running: left alone. Done: left alone while its analysis is retained, else queued again. Dead: left
    * alone until its `runAt` (the hold after the failure), then queued again with fresh attempts.
    */

@@ -268,7 +268,8 @@ export class SqlStore implements VolmoStore {
         const row = await byKey(key);
         if (!row) return this.jobs.enqueue(key, payload, opts); // deleted by a sweep in between
         if (row.state === 'queued') {
-          await db.query("UPDATE jobs SET payload = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'", [this.seal(payload, aad(row.id)), t, row.id]);
+          // A new request for a job waiting out a retry's backoff makes it due now ("retried on the next chart action").
+          await db.query("UPDATE jobs SET payload = $1, updated_at = $2, run_at = CASE WHEN run_at > $2 THEN $2 ELSE run_at END WHERE id = $3 AND state = 'queued'", [this.seal(payload, aad(row.id)), t, row.id]);
           return { job: toInfo(row), queued: false };
         }
         // Done without a retained analysis, or dead past its hold: queued again (one statement, so two replicas revive it once).

@@ -262,7 +262,9 @@ for (const backend of BACKENDS) {
       expect(await store.jobs.fail(c1, { errorKind: 'upstream_timeout', retryable: true, backoffMs: 1000, holdMs: 60_000 })).toBe('queued');
       expect(await store.jobs.get(job.id)).toMatchObject({ state: 'queued', errorKind: 'upstream_timeout', runAt: clock + 1000 });
       expect(await store.jobs.claim(60_000)).toBeUndefined();
-      clock += 1000;
+      // A new request for it (the next chart action) makes it due at once.
+      expect((await store.jobs.enqueue('jk-retry', { secret: 'token-abc' })).job.state).toBe('queued');
+      expect((await store.jobs.get(job.id))?.runAt).toBe(clock);
       const c2 = (await store.jobs.claim(60_000))!;
       expect(c2.attempts).toBe(2);
       expect(await store.jobs.fail(c2, { errorKind: 'upstream_timeout', retryable: true, backoffMs: 1000, holdMs: 60_000 })).toBe('queued');
