@@ -164,6 +164,19 @@ const schema = z
       .optional(),
     /** 32-byte key sealing PHI and tokens at rest (raw, hex or base64). Required in production; elsewhere generated when unset (beside the SQLite database, else var/data.key). */
     dataKeyFile: z.string().min(1).optional(),
+    /**
+     * Background analyses on a durable store run as jobs (src/store jobs table): how many this replica runs at
+     * once (the model runtime is the bottleneck: 1). 0: this replica claims none (hooks only).
+     */
+    jobConcurrency: z.coerce.number().int().min(0).max(16).default(1),
+    /** A claimed job's lease: renewed every third of it while the job runs; a dead replica's job is claimed again after it. */
+    jobLeaseMs: z.coerce.number().int().min(1000).max(3_600_000).default(60_000),
+    /** How often an idle replica looks for a job to claim (and a waiting hook for its job's end). */
+    jobPollMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** Attempts per job (a dead replica's lost attempt counts) before it is dead. */
+    jobMaxAttempts: z.coerce.number().int().min(1).max(20).default(3),
+    /** Backoff before the first retry; doubled per attempt, at most 30 minutes. */
+    jobRetryBaseMs: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     /** Days a finished analysis (findings and draft) is kept in the store after it finished. */
     analysisRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
     /**

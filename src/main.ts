@@ -14,7 +14,12 @@ import { DicomWebClient } from './imaging/dicomweb-client.js';
 import { describeOrigin } from './net/allowlist.js';
 import type { GuardedFetch } from './net/guarded-fetch.js';
 import type { ImageWatcher } from './watcher/image-watcher.js';
-import { startWatcher } from './watcher/start-watcher.js';
+import { backendFhirClient, startWatcher } from './watcher/start-watcher.js';
+import { JobRunner } from './analysis/job-runner.js';
+import { classifyAnalysisFailure, runAnalysisJob, type AnalysisJobPayload, type JobAccess } from './analysis/pipeline.js';
+import type { FhirClient } from './fhir/client.js';
+import { HttpFhirClient } from './fhir/http-client.js';
+import { canonicalBaseUrl } from './analysis/analysis-cache.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
 import { PixelWorkerPool } from './imaging/pixel-workers.js';
 import { assessPlanEnabled, InProcessSecondStage } from './analysis/second-stage.js';
@@ -34,6 +39,7 @@ import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-k
 import { openStore } from './store/open-store.js';
 import type { VolmoStore } from './store/port.js';
 import type { JSONWebKeySet } from 'jose';
+import { AppError } from './errors.js';
 
 /** Five free-text steps of up to 1,024 tokens each: minutes on a CPU, so the stage gets at least 15 minutes per step. */
 const ASSESS_PLAN_MIN_TIMEOUT_MS = 15 * 60_000;
@@ -128,8 +134,21 @@ async function wire(
   metrics.modelReady.set(model.engine ? 1 : 0);
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }, ...(opened.extras.readiness ?? [])];
 
-  const analyses = new AnalysisCache({ ttlMs: config.analysisTtlMs, maxEntries: 1000, ...(store.durable ? { durable: store.analyses, log: log.child({ component: 'analysis' }) } : {}) });
+  // On a durable store, analyses are jobs any replica's runner may claim (one per identity across replicas).
+  let runner: JobRunner<AnalysisJobPayload> | undefined;
+  const analyses = new AnalysisCache({
+    ttlMs: config.analysisTtlMs,
+    maxEntries: 1000,
+    ...(store.durable
+      ? {
+          durable: store.analyses,
+          log: log.child({ component: 'analysis' }),
+          jobs: { queue: store.jobs, maxAttempts: config.jobMaxAttempts, pollMs: config.jobPollMs, onQueued: () => runner?.poke() },
+        }
+      : {}),
+  });
   stops.push(() => analyses.flush());
+  if (store.durable) metrics.observeJobs(() => store.jobs.counts());
   const pixels = new PixelWorkerPool({ size: config.imageWorkers });
   stops.push(() => pixels.close());
   // VOLMO's own assessment and plan: a second stage after the screening result (auto: GPU providers only).
@@ -149,6 +168,7 @@ async function wire(
     log,
     metrics,
     readiness,
+    ...(store.durable ? { jobs: store.jobs } : {}),
     jwks: async () => publicJwks(serviceKey),
     cds: {
       services: CDS_SERVICES,
@@ -201,6 +221,26 @@ async function wire(
     pipeline: { log: log.child({ component: 'analysis' }), findings, analyses, images: { fetch, pacs, pixels, maxStudyPixels: config.maxStudyPixels }, maxTiles: config.maxTiles, assessPlan },
   });
   if (watcher) stops.push(() => watcher.stop());
+  if (store.durable && model.engine && config.jobConcurrency > 0) {
+    const engine = model.engine;
+    const jobLog = log.child({ component: 'jobs' });
+    const pipeline: PipelineDeps = { log: log.child({ component: 'analysis' }), engine, findings, analyses, images: { fetch, pacs, pixels, maxStudyPixels: config.maxStudyPixels }, maxTiles: config.maxTiles, assessPlan };
+    const fhirFor = jobFhirClients(config, { fetch, serviceKey, log: jobLog });
+    runner = new JobRunner<AnalysisJobPayload>({
+      queue: store.jobs,
+      handle: (job, signal) => runAnalysisJob(pipeline, job, { store: store.analyses, fhirFor, signal }),
+      classify: classifyAnalysisFailure,
+      concurrency: config.jobConcurrency,
+      leaseMs: config.jobLeaseMs,
+      pollMs: config.jobPollMs,
+      retryBaseMs: config.jobRetryBaseMs,
+      log: jobLog,
+      onOutcome: (outcome, kind) => metrics.jobOutcomes.inc({ outcome, kind: kind ?? '' }),
+    }).start();
+    const r = runner;
+    stops.push(() => r.stop(config.shutdownGraceMs));
+    jobLog.info({ concurrency: config.jobConcurrency, leaseMs: config.jobLeaseMs }, 'job runner on: this replica runs queued analyses');
+  }
   log.info({ url: server.url, publicUrl: config.publicUrl, profile: config.profile, cdsJwt: Boolean(verifier) }, 'volmo-cds listening');
   if (!verifier) log.warn('VOLMO_CDS_REQUIRE_JWT=false: unsigned hook calls are accepted, prefetch only (never do this in production)');
   const unbound = cdsClients.filter((c) => !c.fhirServers?.length).length;
@@ -230,6 +270,32 @@ function imageWatcher(
       counters: { seen: (source, n) => deps.metrics.watcherSeen.inc({ source: source.split(' ')[0] }, n), outcome: (outcome) => deps.metrics.watcherPatients.inc({ outcome }) },
     },
   );
+}
+
+/**
+ * How a job run here reads FHIR attachments again: with the hook's sealed token until its expiry (on an
+ * allowlisted FHIR server only), or with this service's Backend Services client for the watcher's server.
+ */
+function jobFhirClients(config: Config, deps: { fetch: GuardedFetch; serviceKey: ServiceKey; log: Logger }): (access: JobAccess | undefined) => FhirClient | undefined {
+  const backend = config.watchFhirBase ? backendFhirClient({ fhirBaseUrl: config.watchFhirBase, backendClientId: config.backendClientId, serviceKey: deps.serviceKey }, deps) : undefined;
+  return (access) => {
+    if (!access || !deps.fetch.allows(access.fhirServer)) return undefined;
+    if (access.kind === 'backend') {
+      return backend && canonicalBaseUrl(access.fhirServer) === canonicalBaseUrl(config.watchFhirBase!) ? backend : undefined;
+    }
+    const { token, expiresAt } = access;
+    return new HttpFhirClient({
+      baseUrl: access.fhirServer,
+      fetch: deps.fetch,
+      logger: deps.log,
+      tokens: {
+        getToken: async () => {
+          if (Date.now() >= expiresAt) throw new AppError('upstream_refused', 'the EHR-provided FHIR access token of this job has expired', { expose: true });
+          return token;
+        },
+      },
+    });
+  };
 }
 
 function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): boolean {

@@ -17,8 +17,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { renderCaseText } from '../evidence/case-text.js';
 import type { PatientContext } from '../evidence/types.js';
 import type { Logger } from '../log.js';
-import type { AnalysisStore } from '../store/port.js';
+import { AppError } from '../errors.js';
+import type { Problem } from '../evidence/types.js';
+import type { AnalysisStore, JobInfo, JobQueue } from '../store/port.js';
 import type { AnalysisResult } from './analyse.js';
+import { NoUsableImages } from './no-usable-images.js';
 
 export interface AnalysisEntry {
   /** Stable for the analysis: named by every card about it (extension, SMART link) and the draft's id in the SMART app. */
@@ -32,6 +35,22 @@ export interface AnalysisEntry {
   loadedAt?: number;
   /** A run that failed with a pause (`PausingError`): kept, and answered from, until `until`. */
   failure?: { error: unknown; until: number };
+  /** Queued as a job on the durable store (not running in this process unless this replica claimed it). */
+  job?: boolean;
+}
+
+/** A job that is dead (its attempts used up, or a failure retrying cannot fix): what a hook shows. */
+export class AnalysisJobDead extends AppError {
+  constructor(readonly errorKind: string) {
+    super('internal', `the background analysis failed (${errorKind})`);
+    this.name = 'AnalysisJobDead';
+  }
+}
+
+/** The failure a dead job stands for (the image problems of "no usable images" come back from its detail). */
+export function jobFailure(job: JobInfo): unknown {
+  if (job.errorKind === 'no_usable_images') return new NoUsableImages(Array.isArray(job.detail) ? (job.detail as Problem[]) : []);
+  return new AnalysisJobDead(job.errorKind ?? 'internal');
 }
 
 /** A FHIR base URL in one canonical form: lower-case host, no default port, no trailing slash. */
@@ -83,7 +102,17 @@ export class AnalysisCache {
   /** Writes to the durable store still under way (awaited by `flush`). */
   private readonly writes = new Set<Promise<unknown>>();
 
-  constructor(private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number; durable?: AnalysisStore; log?: Logger }) {}
+  constructor(
+    private readonly opts: {
+      ttlMs: number;
+      maxEntries: number;
+      now?: () => number;
+      durable?: AnalysisStore;
+      /** With `durable`: new analyses are queued as jobs here (run by the job runners of every replica). */
+      jobs?: { queue: JobQueue; maxAttempts: number; pollMs: number; onQueued?: () => void };
+      log?: Logger;
+    },
+  ) {}
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
@@ -114,10 +143,11 @@ export class AnalysisCache {
     subject: string,
     identity: { references: readonly string[]; modelSha: string },
     run: () => Promise<AnalysisResult>,
-    opts: { onStored?: (entry: AnalysisEntry) => void } = {},
+    opts: { onStored?: (entry: AnalysisEntry) => void; job?: () => unknown } = {},
   ): Promise<AnalysisEntry> {
     const existing = this.entries.get(key);
-    if (existing && this.live(existing)) return existing;
+    // A queued job may have finished on another replica meanwhile: those are looked up again.
+    if (existing && this.live(existing) && !(existing.job && !existing.result && !existing.failure)) return existing;
     const durable = this.opts.durable;
     if (!durable) return this.getOrStart(key, subject, run, opts);
     const found = await durable.findByKey(key).catch((e: unknown) => {
@@ -125,14 +155,9 @@ export class AnalysisCache {
       return undefined;
     });
     const meanwhile = this.entries.get(key);
-    if (meanwhile && this.live(meanwhile)) return meanwhile;
-    if (found) {
-      this.evict();
-      const entry: AnalysisEntry = { id: found.id, subject, startedAt: found.startedAt, loadedAt: this.now(), result: found.result, promise: Promise.resolve(found.result) };
-      this.entries.set(key, entry);
-      this.byId.set(entry.id, entry);
-      return entry;
-    }
+    if (meanwhile && this.live(meanwhile) && !meanwhile.job) return meanwhile;
+    if (found) return this.adopt(key, subject, found.id, found.startedAt, found.result);
+    if (this.opts.jobs && opts.job) return this.enqueue(key, subject, opts.job(), durable, this.opts.jobs);
     return this.getOrStart(key, subject, run, {
       ...opts,
       beforeStored: async (entry, result) => {
@@ -141,6 +166,90 @@ export class AnalysisCache {
           .catch((e: unknown) => this.opts.log?.warn({ analysis: entry.id, code: (e as { code?: string }).code, err: e }, 'analysis could not be written to the store: kept in memory only'));
       },
     });
+  }
+
+  /** Keeps a finished analysis (from the store, or finished by this replica's job runner) for later calls here. */
+  adopt(key: string, subject: string, id: string, startedAt: number, result: AnalysisResult): AnalysisEntry {
+    const current = this.entries.get(key);
+    if (current && current.id === id && current.job) {
+      current.result = result;
+      current.loadedAt = this.now();
+      delete current.failure;
+      return current;
+    }
+    if (current) this.byId.delete(current.id);
+    this.evict();
+    const entry: AnalysisEntry = { id, subject, startedAt, loadedAt: this.now(), result, promise: Promise.resolve(result) };
+    this.entries.set(key, entry);
+    this.byId.set(id, entry);
+    return entry;
+  }
+
+  /**
+   * Queues the analysis as a job (one per key across replicas; its id is the analysis id cards name) and
+   * answers an entry that stands for it: finished or dead when the job already is, else pending. Its
+   * `promise` (looked at only by callers that wait) follows the job in the store every `pollMs`.
+   */
+  private async enqueue(key: string, subject: string, payload: unknown, durable: AnalysisStore, jobs: NonNullable<typeof this.opts.jobs>): Promise<AnalysisEntry> {
+    const { job, queued } = await jobs.queue.enqueue(key, payload, { maxAttempts: jobs.maxAttempts });
+    if (queued) jobs.onQueued?.();
+    if (job.state === 'done' && job.analysisId) {
+      const a = await durable.findById(job.analysisId);
+      if (a) return this.adopt(key, subject, a.id, a.startedAt, a.result);
+    }
+    const current = this.entries.get(key);
+    if (current && current.id === job.id && current.job && job.state !== 'dead') return current;
+    if (current) this.byId.delete(current.id);
+    this.evict();
+    let promise: Promise<AnalysisResult> | undefined;
+    const follow = () => this.follow(key, entry, durable, jobs.queue, jobs.pollMs);
+    const entry: AnalysisEntry = {
+      id: job.id,
+      subject,
+      startedAt: job.createdAt,
+      job: true,
+      get promise() {
+        if (!promise) {
+          const p = follow();
+          promise = p;
+          // Observed by waiters; a failed attempt that will be retried is followed anew by the next waiter.
+          p.catch(() => {
+            if (!entry.failure && promise === p) promise = undefined;
+          });
+          return p;
+        }
+        return promise;
+      },
+    };
+    if (job.state === 'dead') entry.failure = { error: jobFailure(job), until: job.runAt };
+    this.entries.set(key, entry);
+    this.byId.set(entry.id, entry);
+    return entry;
+  }
+
+  /** Resolves when the job behind `entry` is done (rejects when it is dead or gone), looking every `pollMs`. */
+  private async follow(key: string, entry: AnalysisEntry, durable: AnalysisStore, queue: JobQueue, pollMs: number): Promise<AnalysisResult> {
+    for (;;) {
+      if (entry.result) return entry.result;
+      if (entry.failure) throw entry.failure.error;
+      if (this.entries.get(key) !== entry) throw new AnalysisJobDead('evicted');
+      const job = await queue.get(entry.id);
+      if (!job) throw new AnalysisJobDead('gone');
+      if (job.state === 'done' && job.analysisId) {
+        const a = await durable.findById(job.analysisId);
+        if (!a) throw new AnalysisJobDead('gone');
+        entry.result = a.result;
+        entry.loadedAt = this.now();
+        return a.result;
+      }
+      if (job.state === 'dead') {
+        entry.failure = { error: jobFailure(job), until: job.runAt };
+        throw entry.failure.error;
+      }
+      // An attempt failed and the job waits for its retry: a waiter is told it failed (the job itself goes on).
+      if (job.state === 'queued' && job.attempts > 0 && job.errorKind) throw new AnalysisJobDead(job.errorKind);
+      await new Promise((r) => setTimeout(r, pollMs).unref());
+    }
   }
 
   /**

@@ -8,7 +8,8 @@ import { analysisSubject, clientSubject, waitFor, type AnalysisCache, type Analy
 import type { AssessPlanStageDeps } from '../analysis/assess-plan-stage.js';
 import { listEvidence, type GatherEvidenceDeps } from '../analysis/gather-evidence.js';
 import { NoUsableImages } from '../analysis/no-usable-images.js';
-import { analysisFor } from '../analysis/pipeline.js';
+import { analysisFor, type JobAccess } from '../analysis/pipeline.js';
+import { DEFAULT_EHR_TOKEN_LIFETIME_S, parseFhirAuthorization } from '../fhir/token-source.js';
 import { AppError } from '../errors.js';
 import { fhirClientForHook } from '../fhir/hook-client.js';
 import type { FindingsConfig } from '../findings/config.js';
@@ -93,15 +94,24 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     // filed under a FHIR server the client was not bound to).
     const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
     const pipeline = { log: deps.log, engine, findings: deps.findings, analyses: deps.analyses, images, maxTiles: deps.maxTiles, now: deps.now, assessPlan: deps.assessPlan };
-    const entry = await analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir });
+    const access = fhir && fhirServer ? hookAccess(fhirServer, request.fhirAuthorization, deps.now?.().getTime() ?? Date.now()) : undefined;
+    const entry = await analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir, ...(access ? { access } : {}) });
     return answer(deps, entry, await settled(entry, deps.waitMs, signal), { ...cards, analysisId: entry.id }, { random, images: listed.refs.length });
   };
+}
+
+/** The hook's token for a job that reads its attachments later (sealed in the job; never used past its own expiry). */
+function hookAccess(fhirServer: string, fhirAuthorization: unknown, now: number): JobAccess | undefined {
+  if (fhirAuthorization === undefined) return undefined;
+  const auth = parseFhirAuthorization(fhirAuthorization);
+  return { kind: 'token', fhirServer, token: auth.access_token, expiresAt: now + (auth.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000 };
 }
 
 /** The entry's outcome once it is known, or after waiting at most `ms`: a result, a failure, or nothing yet. */
 async function settled(entry: AnalysisEntry, ms: number, signal: AbortSignal): Promise<{ result?: AnalysisEntry['result']; error?: unknown }> {
   if (entry.result) return { result: entry.result };
   if (entry.failure) return { error: entry.failure.error };
+  if (ms <= 0 && entry.job) return {}; // nothing to wait for: do not start following the job
   try {
     return { result: await waitFor(entry.promise, ms, signal) };
   } catch (error) {

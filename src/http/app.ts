@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorHandler } from './error-handler.js';
 import type { Metrics } from './metrics.js';
+import { JOB_STATES, type JobQueue, type JobState } from '../store/port.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -22,6 +23,8 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   /** Public keys of this service (SMART Backend Services client keys), served at /.well-known/jwks.json. */
   jwks?: () => Promise<{ keys: unknown[] }>;
+  /** Background jobs on a durable store (operator listing /admin/jobs). */
+  jobs?: Pick<JobQueue, 'list'>;
   /** Extra routers mounted before the error handler (SMART launch, app API, sandbox pages). */
   extraRouters?: express.Router[];
 }
@@ -117,6 +120,29 @@ export function createApp(deps: AppDeps): Express {
     if (since && Number.isNaN(since.getTime())) throw new AppError('bad_request', 'since must be an ISO 8601 date-time');
     const limit = Math.min(Number(req.query.limit ?? 1000) || 1000, 10_000);
     res.set('Cache-Control', 'no-store').json({ feedback: await deps.cds.feedback.list({ since, limit }) });
+  });
+
+  // Jobs by state (e.g. ?state=dead): ids, attempts, error kinds and times; never payloads or details (PHI).
+  app.get('/admin/jobs', operatorOnly(config.operatorToken), async (req, res) => {
+    const state = req.query.state;
+    if (state !== undefined && !JOB_STATES.includes(state as JobState)) throw new AppError('bad_request', `state must be one of ${JOB_STATES.join(', ')}`);
+    const limit = Math.min(Number(req.query.limit ?? 100) || 100, 1000);
+    const jobs = deps.jobs ? await deps.jobs.list({ state: state as JobState | undefined, limit }) : [];
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+    res.set('Cache-Control', 'no-store').json({
+      jobs: jobs.map((j) => ({
+        id: j.id,
+        state: j.state,
+        attempts: j.attempts,
+        maxAttempts: j.maxAttempts,
+        errorKind: j.errorKind,
+        analysisId: j.analysisId,
+        createdAt: iso(j.createdAt),
+        updatedAt: iso(j.updatedAt),
+        ...(j.state === 'queued' ? { runAt: iso(j.runAt) } : {}),
+        ...(j.state === 'running' ? { leaseUntil: iso(j.leaseUntil) } : {}),
+      })),
+    });
   });
 
   if (deps.jwks) {

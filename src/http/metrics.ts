@@ -11,13 +11,38 @@ export interface Metrics {
   watcherSeen: Counter<'source'>;
   watcherPatients: Counter<'outcome'>;
   modelReady: Gauge;
+  /** Background jobs that ended an attempt here, by outcome (done, queued = retried, dead, lost) and error kind. */
+  jobOutcomes: Counter<'outcome' | 'kind'>;
+  /** Jobs in the store by state (read from the store at each scrape, see `observeJobs`). */
+  jobs: Gauge<'state'>;
+  /** Where `jobs` reads its counts (set when the store is durable). */
+  observeJobs(counts: () => Promise<Record<string, number>>): void;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'volmo_' });
+  let jobCounts: (() => Promise<Record<string, number>>) | undefined;
   return {
     registry,
+    jobOutcomes: new Counter({ name: 'volmo_jobs_finished_total', help: 'Background job attempts that ended in this replica, by outcome (done, queued = retried later, dead, lost) and error kind', labelNames: ['outcome', 'kind'], registers: [registry] }),
+    jobs: new Gauge({
+      name: 'volmo_jobs',
+      help: 'Background jobs in the store by state (queued, running, done, dead); dead ones are listed at /admin/jobs?state=dead',
+      labelNames: ['state'],
+      registers: [registry],
+      async collect() {
+        if (!jobCounts) return;
+        try {
+          for (const [state, n] of Object.entries(await jobCounts())) this.set({ state }, n);
+        } catch {
+          // The store is unreachable: the gauge keeps its last values (the scrape itself must not fail).
+        }
+      },
+    }),
+    observeJobs(counts) {
+      jobCounts = counts;
+    },
     httpRequests: new Counter({ name: 'volmo_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
     httpDuration: new Histogram({
       name: 'volmo_http_request_duration_seconds',

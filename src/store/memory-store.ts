@@ -2,13 +2,14 @@
  * The store in process memory (`VOLMO_DATABASE_URL=memory:`): tests and throw-away runs. Nothing survives
  * a restart; everything is bounded. The same contract suite as the durable stores runs against it.
  */
+import { randomUUID } from 'node:crypto';
 import type { AnalysisResult } from '../analysis/analyse.js';
 import { MemoryFeedbackSink } from '../cds/feedback-log.js';
 import { MemoryReplayCache } from '../cds/replay-cache.js';
 import type { Logger } from '../log.js';
 import type { MarkStore } from '../watcher/image-watcher.js';
 import { MemoryKeyedStore, type KeyedStore } from '../../launch/ttl-store.js';
-import { MAX_KEYED_ENTRIES, type AnalysisStore, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
+import { backoffFor, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, MAX_KEYED_ENTRIES, type AnalysisStore, type ClaimedJob, type EnqueueResult, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
 import { storableJson } from './sql-store.js';
 
 class MemoryAnalysisStore implements AnalysisStore {
@@ -69,6 +70,148 @@ class MemoryAnalysisStore implements AnalysisStore {
   }
 }
 
+interface MemoryJob extends JobInfo {
+  claim?: string;
+  payload?: unknown;
+}
+
+/** The job queue in memory: the same semantics as the SQL one (one process, so no locking is needed). */
+class MemoryJobQueue implements JobQueue {
+  private readonly byId = new Map<string, MemoryJob>();
+  private readonly idByKey = new Map<string, string>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly analysisRetained: (id: string) => Promise<boolean>,
+    private readonly maxEntries: number,
+  ) {}
+
+  private info(j: MemoryJob): JobInfo {
+    const { claim: _c, payload: _p, ...info } = j;
+    return structuredClone(info);
+  }
+
+  async enqueue<P>(key: string, payload: P, opts: { maxAttempts?: number } = {}): Promise<EnqueueResult> {
+    storableJson(payload);
+    const t = this.now();
+    const max = opts.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS;
+    const id = this.idByKey.get(key);
+    const j = id === undefined ? undefined : this.byId.get(id);
+    if (!j) {
+      if (this.byId.size >= this.maxEntries) this.sweep(Number.POSITIVE_INFINITY, this.maxEntries - this.byId.size + 1);
+      const job: MemoryJob = { id: randomUUID(), key, state: 'queued', attempts: 0, maxAttempts: max, runAt: t, createdAt: t, updatedAt: t, payload: structuredClone(payload) };
+      this.byId.set(job.id, job);
+      this.idByKey.set(key, job.id);
+      return { job: this.info(job), queued: true };
+    }
+    if (j.state === 'queued') {
+      j.payload = structuredClone(payload);
+      j.updatedAt = t;
+      j.runAt = Math.min(j.runAt, t);
+      return { job: this.info(j), queued: false };
+    }
+    const revive = (j.state === 'dead' && j.runAt <= t) || (j.state === 'done' && !(j.analysisId && (await this.analysisRetained(j.analysisId))));
+    if (!revive) return { job: this.info(j), queued: false };
+    Object.assign(j, { state: 'queued', attempts: 0, maxAttempts: max, runAt: t, updatedAt: t, payload: structuredClone(payload) });
+    for (const k of ['leaseUntil', 'claim', 'analysisId', 'errorKind', 'detail'] as const) delete j[k];
+    return { job: this.info(j), queued: true };
+  }
+
+  async claim<P>(leaseMs: number): Promise<ClaimedJob<P> | undefined> {
+    const t = this.now();
+    let pick: MemoryJob | undefined;
+    for (const j of this.byId.values()) {
+      if (j.state === 'running' && j.leaseUntil! <= t && j.attempts >= j.maxAttempts) {
+        Object.assign(j, { state: 'dead', errorKind: 'worker_lost', runAt: t, updatedAt: t });
+        delete j.leaseUntil;
+        delete j.claim;
+        delete j.payload;
+        continue;
+      }
+      const ready = (j.state === 'queued' && j.runAt <= t) || (j.state === 'running' && j.leaseUntil! <= t);
+      if (ready && (!pick || j.runAt < pick.runAt || (j.runAt === pick.runAt && j.createdAt < pick.createdAt))) pick = j;
+    }
+    if (!pick) return undefined;
+    Object.assign(pick, { state: 'running', attempts: pick.attempts + 1, claim: randomUUID(), leaseUntil: t + leaseMs, updatedAt: t });
+    return { ...this.info(pick), claim: pick.claim!, payload: structuredClone(pick.payload) as P };
+  }
+
+  private held(job: Pick<ClaimedJob, 'id' | 'claim'>): MemoryJob | undefined {
+    const j = this.byId.get(job.id);
+    return j && j.state === 'running' && j.claim === job.claim ? j : undefined;
+  }
+
+  async heartbeat(job: Pick<ClaimedJob, 'id' | 'claim'>, leaseMs: number): Promise<boolean> {
+    const j = this.held(job);
+    if (!j) return false;
+    j.leaseUntil = this.now() + leaseMs;
+    j.updatedAt = this.now();
+    return true;
+  }
+
+  async complete(job: Pick<ClaimedJob, 'id' | 'claim'>, analysisId: string): Promise<boolean> {
+    const j = this.held(job);
+    if (!j) return false;
+    Object.assign(j, { state: 'done', analysisId, updatedAt: this.now() });
+    for (const k of ['leaseUntil', 'claim', 'errorKind', 'payload'] as const) delete j[k];
+    return true;
+  }
+
+  async fail(job: Pick<ClaimedJob, 'id' | 'claim' | 'attempts' | 'maxAttempts'>, f: { errorKind: string; retryable: boolean; backoffMs: number; holdMs: number; detail?: unknown }): Promise<JobState | 'lost'> {
+    const j = this.held(job);
+    if (!j) return 'lost';
+    const t = this.now();
+    const retry = f.retryable && job.attempts < job.maxAttempts;
+    delete j.leaseUntil;
+    delete j.claim;
+    if (retry) Object.assign(j, { state: 'queued', runAt: t + backoffFor(job.attempts, f.backoffMs), errorKind: f.errorKind, updatedAt: t });
+    else {
+      Object.assign(j, { state: 'dead', runAt: t + f.holdMs, errorKind: f.errorKind, updatedAt: t });
+      delete j.payload;
+      if (f.detail !== undefined) j.detail = structuredClone(f.detail);
+    }
+    return j.state;
+  }
+
+  async get(id: string): Promise<JobInfo | undefined> {
+    const j = this.byId.get(id);
+    return j && this.info(j);
+  }
+
+  async findByKey(key: string): Promise<JobInfo | undefined> {
+    const id = this.idByKey.get(key);
+    return id === undefined ? undefined : this.get(id);
+  }
+
+  async list({ state, limit }: { state?: JobState; limit: number }): Promise<JobInfo[]> {
+    return [...this.byId.values()]
+      .filter((j) => !state || j.state === state)
+      .sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? -1 : 1))
+      .slice(0, limit)
+      .map((j) => this.info(j));
+  }
+
+  async counts(): Promise<Record<JobState, number>> {
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const j of this.byId.values()) out[j.state]++;
+    return out;
+  }
+
+  /** Finished (done or dead) jobs last updated at or before `before`. */
+  sweep(before: number, batch: number): number {
+    let n = 0;
+    for (const j of this.byId.values()) {
+      if (n >= batch) break;
+      if ((j.state === 'done' || j.state === 'dead') && j.updatedAt <= before) {
+        this.byId.delete(j.id);
+        this.idByKey.delete(j.key);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
 class MemoryMarks implements MarkStore {
   private readonly marks = new Map<string, string>();
   async get(source: string): Promise<string | undefined> {
@@ -86,6 +229,8 @@ export class MemoryStore implements VolmoStore {
   readonly feedback: MemoryFeedbackSink;
   readonly replay: MemoryReplayCache;
   readonly marks = new MemoryMarks();
+  readonly jobs: MemoryJobQueue;
+  private readonly retention: RetentionPolicy;
   private readonly keyedStores = new Map<KeyedNamespace, MemoryKeyedStore<unknown>>();
   private readonly now: () => number;
 
@@ -94,6 +239,8 @@ export class MemoryStore implements VolmoStore {
     this.analyses = new MemoryAnalysisStore(opts.retention, this.now, opts.maxAnalyses ?? 1000);
     this.feedback = new MemoryFeedbackSink(opts.log, 10_000, () => new Date(this.now()));
     this.replay = new MemoryReplayCache(this.now);
+    this.retention = opts.retention;
+    this.jobs = new MemoryJobQueue(this.now, async (id) => (await this.analyses.findById(id)) !== undefined, 10_000);
   }
 
   keyed<T>(ns: KeyedNamespace): KeyedStore<T> {
@@ -104,7 +251,9 @@ export class MemoryStore implements VolmoStore {
 
   async sweep(opts: { now?: number; batch?: number } = {}): Promise<SweepResult> {
     // Replay records and keyed values expire by themselves in memory (checked on access, swept when full).
-    return { analyses: this.analyses.sweep(opts.now ?? this.now(), opts.batch ?? 1000), replay: 0, keyed: 0 };
+    const t = opts.now ?? this.now();
+    const batch = opts.batch ?? 1000;
+    return { analyses: this.analyses.sweep(t, batch), replay: 0, keyed: 0, jobs: this.jobs.sweep(t - this.retention.analysisMs, batch) };
   }
 
   async close(): Promise<void> {}

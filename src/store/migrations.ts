@@ -53,6 +53,29 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)',
     ],
   },
+  {
+    version: 2,
+    name: 'jobs (background analyses claimed under a lease)',
+    statements: [
+      `CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        job_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        run_at BIGINT NOT NULL,
+        lease_until BIGINT,
+        claim TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        analysis_id TEXT,
+        error_kind TEXT,
+        payload TEXT NOT NULL
+      )`,
+      'CREATE INDEX jobs_ready ON jobs (state, run_at)',
+      'CREATE INDEX jobs_updated ON jobs (state, updated_at)',
+    ],
+  },
 ];
 
 /** Applies the pending migrations inside the caller's exclusive transaction; returns the versions applied now. */

@@ -50,7 +50,87 @@ export interface SweepResult {
   analyses: number;
   replay: number;
   keyed: number;
+  /** Finished (done or dead) jobs past the analysis retention. */
+  jobs: number;
 }
+
+/**
+ * A job's life: `queued` (waiting, or waiting out a retry's backoff until `runAt`) -> `running` (claimed by
+ * one worker under a lease it renews) -> `done` (linked to the stored analysis) or, after the last attempt or
+ * a failure that retrying cannot fix, `dead` (with an error kind, never a message: messages can hold PHI).
+ * A running job whose lease ran out (its worker died) is claimed again; that counts as an attempt.
+ */
+export type JobState = 'queued' | 'running' | 'done' | 'dead';
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'done', 'dead'];
+
+export interface JobInfo {
+  id: string;
+  /** The identity of the work (for analyses: analysis-cache.ts `analysisKey`): one job per key. */
+  key: string;
+  state: JobState;
+  /** Claims so far (a claim after an expired lease counts). */
+  attempts: number;
+  maxAttempts: number;
+  /** queued: not claimed before; dead: a new enqueue of the same key may revive it from then on. */
+  runAt: number;
+  /** running: the lease's end. */
+  leaseUntil?: number;
+  createdAt: number;
+  updatedAt: number;
+  /** done: the stored analysis. */
+  analysisId?: string;
+  /** The last failure's kind (an error code such as `upstream_timeout`, `no_usable_images`, `worker_lost`). */
+  errorKind?: string;
+  /** dead: what the failure leaves to show (e.g. the image problems), sealed at rest. */
+  detail?: unknown;
+}
+
+export interface ClaimedJob<P = unknown> extends JobInfo {
+  /** This claim's token: heartbeat, complete and fail act only while the claim is still this one. */
+  claim: string;
+  payload: P;
+}
+
+export interface EnqueueResult {
+  job: JobInfo;
+  /** A new job was queued (or a finished one queued again) by this call. */
+  queued: boolean;
+}
+
+export interface JobQueue {
+  /**
+   * One job per key. No job yet: queued. Queued: its payload is replaced by this one (fresher access), and a
+   * job waiting out a retry's backoff is due now (the next request retries).
+   * Running: left alone. Done: left alone while its analysis is retained, else queued again. Dead: left
+   * alone until its `runAt` (the hold after the failure), then queued again with fresh attempts.
+   */
+  enqueue<P>(key: string, payload: P, opts?: { maxAttempts?: number }): Promise<EnqueueResult>;
+  /** The oldest job ready to run (queued and due, or running with an expired lease), now running under `leaseMs`. */
+  claim<P>(leaseMs: number): Promise<ClaimedJob<P> | undefined>;
+  /** Renews the lease; false when the claim was lost (the lease ran out and another worker claimed the job). */
+  heartbeat(job: Pick<ClaimedJob, 'id' | 'claim'>, leaseMs: number): Promise<boolean>;
+  /** Done, linked to `analysisId`; its payload (access, clinical context) is dropped. False when the claim was lost. */
+  complete(job: Pick<ClaimedJob, 'id' | 'claim'>, analysisId: string): Promise<boolean>;
+  /**
+   * A failed attempt: queued again after `backoffMs * 2^(attempts-1)` (at most 30 minutes) while `retryable`
+   * and attempts remain, else dead (held `holdMs` before an enqueue may revive it); the payload is dropped
+   * when dead. 'lost' when the claim was lost.
+   */
+  fail(job: Pick<ClaimedJob, 'id' | 'claim' | 'attempts' | 'maxAttempts'>, failure: { errorKind: string; retryable: boolean; backoffMs: number; holdMs: number; detail?: unknown }): Promise<JobState | 'lost'>;
+  get(id: string): Promise<JobInfo | undefined>;
+  findByKey(key: string): Promise<JobInfo | undefined>;
+  /** Jobs in `state` (all when absent), most recently updated first. */
+  list(opts: { state?: JobState; limit: number }): Promise<JobInfo[]>;
+  counts(): Promise<Record<JobState, number>>;
+}
+
+/** Exponential backoff before retry `attempts` + 1, capped. */
+export function backoffFor(attempts: number, baseMs: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, attempts - 1), 30 * 60_000);
+}
+
+/** Default attempts per job (a claim after a dead worker's lease counts). */
+export const DEFAULT_JOB_MAX_ATTEMPTS = 3;
 
 export interface VolmoStore {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
@@ -60,6 +140,8 @@ export interface VolmoStore {
   readonly feedback: FeedbackSink;
   readonly replay: ReplayCache;
   readonly marks: MarkStore;
+  /** Background work (analyses), claimed by the runners of every replica on this store. */
+  readonly jobs: JobQueue;
   keyed<T>(namespace: KeyedNamespace): KeyedStore<T>;
   /** Deletes what is past retention, at most `batch` rows per kind (a periodic, bounded sweep). */
   sweep(opts?: { now?: number; batch?: number }): Promise<SweepResult>;

@@ -5,7 +5,7 @@
  * patient subjects appear only as keyed hashes. A periodic sweep deletes what is past retention, a bounded
  * number of rows per table and round.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AnalysisResult } from '../analysis/analyse.js';
 import type { ReplayCache } from '../cds/replay-cache.js';
 import type { FeedbackItem, FeedbackSink, StoredFeedback } from '../cds/types.js';
@@ -15,7 +15,7 @@ import type { MarkStore } from '../watcher/image-watcher.js';
 import type { KeyedStore } from '../../launch/ttl-store.js';
 import { DataCipher } from './data-key.js';
 import { applyMigrations } from './migrations.js';
-import { MAX_KEYED_ENTRIES, type AnalysisStore, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
+import { backoffFor, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, MAX_KEYED_ENTRIES, type AnalysisStore, type ClaimedJob, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
 import type { SqlDriver } from './sql-driver.js';
 
 export interface SqlStoreOptions {
@@ -48,6 +48,21 @@ interface AnalysisRow {
   payload: string;
 }
 
+interface JobRow {
+  id: string;
+  job_key: string;
+  state: JobState;
+  attempts: number | string;
+  max_attempts: number | string;
+  run_at: number | string;
+  lease_until: number | string | null;
+  created_at: number | string;
+  updated_at: number | string;
+  analysis_id: string | null;
+  error_kind: string | null;
+  payload: string;
+}
+
 interface AnalysisPayload {
   subject: string;
   references: string[];
@@ -61,6 +76,7 @@ export class SqlStore implements VolmoStore {
   readonly feedback: FeedbackSink;
   readonly replay: ReplayCache;
   readonly marks: MarkStore;
+  readonly jobs: JobQueue;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
 
@@ -74,6 +90,7 @@ export class SqlStore implements VolmoStore {
     this.feedback = this.feedbackSink();
     this.replay = this.replayCache();
     this.marks = this.markStore();
+    this.jobs = this.jobQueue();
   }
 
   /** Applies migrations and checks the data key (AppError('config_invalid') on a wrong key); closes the driver on failure. */
@@ -100,7 +117,7 @@ export class SqlStore implements VolmoStore {
       if (every > 0) {
         store.timer = setInterval(() => {
           store.sweep().then(
-            (r) => { if (r.analyses + r.replay + r.keyed > 0) opts.log.info({ deleted: r }, 'store retention sweep'); },
+            (r) => { if (r.analyses + r.replay + r.keyed + r.jobs > 0) opts.log.info({ deleted: r }, 'store retention sweep'); },
             (e: unknown) => opts.log.warn({ code: (e as { code?: string }).code }, 'store retention sweep failed'),
           );
         }, every);
@@ -215,6 +232,125 @@ export class SqlStore implements VolmoStore {
     };
   }
 
+  private jobQueue(): JobQueue {
+    const { db, now } = this;
+    const columns = 'id, job_key, state, attempts, max_attempts, run_at, lease_until, created_at, updated_at, analysis_id, error_kind';
+    const aad = (id: string) => `job:${id}`;
+    const toInfo = (r: JobRow): JobInfo => {
+      const info: JobInfo = {
+        id: r.id,
+        key: r.job_key,
+        state: r.state,
+        attempts: Number(r.attempts),
+        maxAttempts: Number(r.max_attempts),
+        runAt: Number(r.run_at),
+        createdAt: Number(r.created_at),
+        updatedAt: Number(r.updated_at),
+      };
+      if (r.lease_until !== null && r.lease_until !== undefined) info.leaseUntil = Number(r.lease_until);
+      if (r.analysis_id) info.analysisId = r.analysis_id;
+      if (r.error_kind) info.errorKind = r.error_kind;
+      if (r.state === 'dead' && r.payload) info.detail = this.open<unknown>(r.payload, aad(r.id), 'job');
+      return info;
+    };
+    const byKey = async (key: string) => (await db.query<JobRow>(`SELECT ${columns}, payload FROM jobs WHERE job_key = $1`, [key])).rows[0];
+    return {
+      enqueue: async (key, payload, opts = {}) => {
+        const t = now();
+        const max = opts.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS;
+        const id = randomUUID();
+        const inserted = await db.query(
+          `INSERT INTO jobs (id, job_key, state, attempts, max_attempts, run_at, created_at, updated_at, payload)
+           VALUES ($1, $2, 'queued', 0, $3, $4, $4, $4, $5) ON CONFLICT (job_key) DO NOTHING`,
+          [id, key, max, t, this.seal(payload, aad(id))],
+        );
+        if (inserted.rowCount === 1) return { job: toInfo((await byKey(key))!), queued: true };
+        const row = await byKey(key);
+        if (!row) return this.jobs.enqueue(key, payload, opts); // deleted by a sweep in between
+        if (row.state === 'queued') {
+          // A new request for a job waiting out a retry's backoff makes it due now ("retried on the next chart action").
+          await db.query("UPDATE jobs SET payload = $1, updated_at = $2, run_at = CASE WHEN run_at > $2 THEN $2 ELSE run_at END WHERE id = $3 AND state = 'queued'", [this.seal(payload, aad(row.id)), t, row.id]);
+          return { job: toInfo(row), queued: false };
+        }
+        // Done without a retained analysis, or dead past its hold: queued again (one statement, so two replicas revive it once).
+        const revived = await db.query(
+          `UPDATE jobs SET state = 'queued', attempts = 0, max_attempts = $1, run_at = $2, updated_at = $2, lease_until = NULL, claim = NULL,
+             analysis_id = NULL, error_kind = NULL, payload = $3
+           WHERE id = $4 AND (
+             (state = 'dead' AND run_at <= $2) OR
+             (state = 'done' AND NOT EXISTS (SELECT 1 FROM analyses WHERE analyses.id = jobs.analysis_id AND analyses.expires_at > $2)))`,
+          [max, t, this.seal(payload, aad(row.id)), row.id],
+        );
+        return { job: toInfo((await byKey(key)) ?? row), queued: revived.rowCount === 1 };
+      },
+      claim: async <P>(leaseMs: number): Promise<ClaimedJob<P> | undefined> => {
+        const t = now();
+        const claim = randomUUID();
+        // A running job whose lease ran out with no attempt left: its worker died on the last one.
+        await db.query(
+          "UPDATE jobs SET state = 'dead', error_kind = 'worker_lost', lease_until = NULL, claim = NULL, payload = '', run_at = $1, updated_at = $1 WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts",
+          [t],
+        );
+        const ready = "(state = 'queued' AND run_at <= $1) OR (state = 'running' AND lease_until <= $1 AND attempts < max_attempts)";
+        const set = "state = 'running', attempts = attempts + 1, claim = $2, lease_until = $3, updated_at = $1";
+        // PostgreSQL: competing replicas skip each other's locked candidate instead of waiting for it. SQLite: the
+        // pick and the update are one statement, i.e. one write transaction, and writers are serialized by the
+        // database lock (an explicit BEGIN IMMEDIATE around two statements would hold that lock across awaits).
+        const pick = `SELECT id FROM jobs WHERE ${ready} ORDER BY run_at, created_at LIMIT 1${db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : ''}`;
+        const { rows } = await db.query<JobRow & { claim: string }>(`UPDATE jobs SET ${set} WHERE id = (${pick}) RETURNING ${columns}, claim, payload`, [t, claim, t + leaseMs]);
+        const r = rows[0];
+        if (!r) return undefined;
+        return { ...toInfo({ ...r, payload: '' }), claim: r.claim, payload: this.open<P>(r.payload, aad(r.id), 'job') };
+      },
+      heartbeat: async (job, leaseMs) => {
+        const t = now();
+        const r = await db.query("UPDATE jobs SET lease_until = $1, updated_at = $2 WHERE id = $3 AND claim = $4 AND state = 'running'", [t + leaseMs, t, job.id, job.claim]);
+        return r.rowCount === 1;
+      },
+      complete: async (job, analysisId) => {
+        const r = await db.query(
+          "UPDATE jobs SET state = 'done', analysis_id = $1, lease_until = NULL, claim = NULL, error_kind = NULL, payload = '', updated_at = $2 WHERE id = $3 AND claim = $4 AND state = 'running'",
+          [analysisId, now(), job.id, job.claim],
+        );
+        return r.rowCount === 1;
+      },
+      fail: async (job, f) => {
+        const t = now();
+        const retry = f.retryable && job.attempts < job.maxAttempts;
+        const r = retry
+          ? await db.query(
+              "UPDATE jobs SET state = 'queued', run_at = $1, error_kind = $2, lease_until = NULL, claim = NULL, updated_at = $3 WHERE id = $4 AND claim = $5 AND state = 'running'",
+              [t + backoffFor(job.attempts, f.backoffMs), f.errorKind, t, job.id, job.claim],
+            )
+          : await db.query(
+              "UPDATE jobs SET state = 'dead', run_at = $1, error_kind = $2, lease_until = NULL, claim = NULL, payload = $3, updated_at = $4 WHERE id = $5 AND claim = $6 AND state = 'running'",
+              [t + f.holdMs, f.errorKind, f.detail === undefined ? '' : this.seal(f.detail, aad(job.id)), t, job.id, job.claim],
+            );
+        return r.rowCount === 1 ? (retry ? 'queued' : 'dead') : 'lost';
+      },
+      get: async (id) => {
+        const { rows } = await db.query<JobRow>(`SELECT ${columns}, payload FROM jobs WHERE id = $1`, [id]);
+        return rows[0] && toInfo(rows[0]);
+      },
+      findByKey: async (key) => {
+        const row = await byKey(key);
+        return row && toInfo(row);
+      },
+      list: async ({ state, limit }) => {
+        const { rows } = state
+          ? await db.query<JobRow>(`SELECT ${columns}, payload FROM jobs WHERE state = $1 ORDER BY updated_at DESC, id LIMIT $2`, [state, limit])
+          : await db.query<JobRow>(`SELECT ${columns}, payload FROM jobs ORDER BY updated_at DESC, id LIMIT $1`, [limit]);
+        return rows.map(toInfo);
+      },
+      counts: async () => {
+        const { rows } = await db.query<{ state: JobState; n: number | string }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state');
+        const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+        for (const r of rows) out[r.state] = Number(r.n);
+        return out;
+      },
+    };
+  }
+
   keyed<T>(ns: KeyedNamespace): KeyedStore<T> {
     const { db, now } = this;
     const keyHash = (key: string) => this.opts.cipher.mac(`${ns}:${key}`);
@@ -253,7 +389,13 @@ export class SqlStore implements VolmoStore {
       const lhs = pk.length > 1 ? `(${cols})` : cols;
       return (await this.db.query(`DELETE FROM ${table} WHERE ${lhs} IN (SELECT ${cols} FROM ${table} WHERE expires_at <= $1 LIMIT $2)`, [t, batch])).rowCount;
     };
-    return { analyses: await del('analyses', ['id']), replay: await del('replay', ['id_hash']), keyed: await del('keyed', ['ns', 'key_hash']) };
+    const jobs = (
+      await this.db.query(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('done', 'dead') AND updated_at <= $1 LIMIT $2)",
+        [t - this.opts.retention.analysisMs, batch],
+      )
+    ).rowCount;
+    return { analyses: await del('analyses', ['id']), replay: await del('replay', ['id_hash']), keyed: await del('keyed', ['ns', 'key_hash']), jobs };
   }
 
   async close(): Promise<void> {

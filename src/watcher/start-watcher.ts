@@ -33,9 +33,14 @@ export interface WatcherSettings {
   intervalMs: number;
 }
 
-export function startWatcher(s: WatcherSettings, deps: { fetch: GuardedFetch; log: Logger; counters?: WatcherCounters; pipeline: PipelineDeps }): ImageWatcher {
+/** A FHIR client for `fhirBaseUrl` with this service's own Backend Services token (the watcher's, and its jobs'). */
+export function backendFhirClient(s: Pick<WatcherSettings, 'fhirBaseUrl' | 'backendClientId' | 'serviceKey'>, deps: { fetch: GuardedFetch; log: Logger }): HttpFhirClient {
   const tokens = new BackendServicesTokenSource({ fetch: deps.fetch, fhirBaseUrl: s.fhirBaseUrl, clientId: s.backendClientId, scope: WATCHER_SCOPES, key: s.serviceKey, logger: deps.log });
-  const fhir = new HttpFhirClient({ baseUrl: s.fhirBaseUrl, fetch: deps.fetch, tokens, logger: deps.log });
+  return new HttpFhirClient({ baseUrl: s.fhirBaseUrl, fetch: deps.fetch, tokens, logger: deps.log });
+}
+
+export function startWatcher(s: WatcherSettings, deps: { fetch: GuardedFetch; log: Logger; counters?: WatcherCounters; pipeline: PipelineDeps }): ImageWatcher {
+  const fhir = backendFhirClient(s, deps);
   const sources: WatchSource[] = [fhirImagingSource(fhir)];
   if (s.pacs) sources.push(dicomWebSource(s.pacs.client, fhir, { identifierSystem: s.pacs.identifierSystem }));
   const watcher = new ImageWatcher({
@@ -47,7 +52,7 @@ export function startWatcher(s: WatcherSettings, deps: { fetch: GuardedFetch; lo
     analysePatient: async (patientId, signal): Promise<PatientOutcome> => {
       const listed = await listEvidence({ patientId, fhir, signal }, { pacsConfigured: deps.pipeline.images.pacs !== undefined });
       if (listed.refs.length === 0) return 'no-images';
-      const entry = await analysisFor(deps.pipeline, { subject: analysisSubject(s.fhirBaseUrl, patientId), patientId, listed, fhir });
+      const entry = await analysisFor(deps.pipeline, { subject: analysisSubject(s.fhirBaseUrl, patientId), patientId, listed, fhir, access: { kind: 'backend', fhirServer: s.fhirBaseUrl } });
       if (entry.result || entry.failure) return 'known';
       await entry.promise.catch((e: unknown) => {
         if (!(e instanceof NoUsableImages)) throw e;

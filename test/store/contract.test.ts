@@ -205,7 +205,149 @@ for (const backend of BACKENDS) {
       expect(await store.marks.get('pacs y')).toBe('m2');
     });
 
+    it('jobs: one job per key; the queued payload is refreshed; claimed by one worker under a lease', async () => {
+      const a = await store.jobs.enqueue('jk1', { access: 'first' });
+      expect(a.queued).toBe(true);
+      expect(a.job).toMatchObject({ key: 'jk1', state: 'queued', attempts: 0, maxAttempts: 3 });
+      const again = await store.jobs.enqueue('jk1', { access: 'fresher' });
+      expect(again).toMatchObject({ queued: false, job: { id: a.job.id, state: 'queued' } });
+      const claimed = await store.jobs.claim<{ access: string }>(30_000);
+      expect(claimed).toMatchObject({ id: a.job.id, state: 'running', attempts: 1, leaseUntil: clock + 30_000, payload: { access: 'fresher' } });
+      expect(await store.jobs.claim(30_000)).toBeUndefined();
+      expect((await store.jobs.enqueue('jk1', { access: 'during the run' })).queued).toBe(false);
+      clock += 20_000;
+      expect(await store.jobs.heartbeat(claimed!, 30_000)).toBe(true);
+      clock += 20_000; // past the first lease, within the renewed one
+      expect(await store.jobs.claim(30_000)).toBeUndefined();
+      expect(await store.jobs.complete(claimed!, 'analysis-jk1')).toBe(true);
+      expect(await store.jobs.get(a.job.id)).toMatchObject({ state: 'done', analysisId: 'analysis-jk1', attempts: 1 });
+      expect(await store.jobs.complete(claimed!, 'again')).toBe(false);
+    });
+
+    it('jobs: a done job stays done while its analysis is retained, and is queued again once it is gone', async () => {
+      const { job } = await store.jobs.enqueue('jk-done', { n: 1 });
+      const c = (await store.jobs.claim(10_000))!;
+      expect(c.id).toBe(job.id);
+      await store.analyses.save({ id: 'an-done', key: 'ak-done', subject: 's', references: [], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('x') });
+      await store.jobs.complete(c, 'an-done');
+      expect(await store.jobs.enqueue('jk-done', { n: 2 })).toMatchObject({ queued: false, job: { state: 'done', analysisId: 'an-done' } });
+      clock += 31 * DAY;
+      const revived = await store.jobs.enqueue('jk-done', { n: 3 });
+      expect(revived).toMatchObject({ queued: true, job: { id: job.id, state: 'queued', attempts: 0 } });
+      expect(revived.job.analysisId).toBeUndefined();
+      const c2 = (await store.jobs.claim<{ n: number }>(10_000))!;
+      expect(c2.payload).toEqual({ n: 3 });
+      expect(await store.jobs.complete(c2, 'an-done-2')).toBe(true);
+    });
+
+    it('jobs: a worker that died is replaced once its lease expires; its late completion is refused', async () => {
+      const { job } = await store.jobs.enqueue('jk-lease', { p: 1 });
+      const first = (await store.jobs.claim(5_000))!;
+      expect(first.id).toBe(job.id);
+      clock += 4_999;
+      expect(await store.jobs.claim(5_000)).toBeUndefined();
+      clock += 2;
+      const second = (await store.jobs.claim(5_000))!;
+      expect(second).toMatchObject({ id: job.id, attempts: 2, payload: { p: 1 } });
+      expect(second.claim).not.toBe(first.claim);
+      expect(await store.jobs.heartbeat(first, 5_000)).toBe(false);
+      expect(await store.jobs.complete(first, 'stale')).toBe(false);
+      expect(await store.jobs.fail({ ...first }, { errorKind: 'internal', retryable: true, backoffMs: 1000, holdMs: 0 })).toBe('lost');
+      expect(await store.jobs.complete(second, 'an-lease')).toBe(true);
+    });
+
+    it('jobs: retried with exponential backoff, then dead with the error kind (payload dropped); a dead worker on the last attempt is dead too', async () => {
+      const { job } = await store.jobs.enqueue('jk-retry', { secret: 'token-abc' }, { maxAttempts: 3 });
+      const c1 = (await store.jobs.claim(60_000))!;
+      expect(await store.jobs.fail(c1, { errorKind: 'upstream_timeout', retryable: true, backoffMs: 1000, holdMs: 60_000 })).toBe('queued');
+      expect(await store.jobs.get(job.id)).toMatchObject({ state: 'queued', errorKind: 'upstream_timeout', runAt: clock + 1000 });
+      expect(await store.jobs.claim(60_000)).toBeUndefined();
+      // A new request for it (the next chart action) makes it due at once.
+      expect((await store.jobs.enqueue('jk-retry', { secret: 'token-abc' })).job.state).toBe('queued');
+      expect((await store.jobs.get(job.id))?.runAt).toBe(clock);
+      const c2 = (await store.jobs.claim(60_000))!;
+      expect(c2.attempts).toBe(2);
+      expect(await store.jobs.fail(c2, { errorKind: 'upstream_timeout', retryable: true, backoffMs: 1000, holdMs: 60_000 })).toBe('queued');
+      expect((await store.jobs.get(job.id))?.runAt).toBe(clock + 2000);
+      clock += 2000;
+      const c3 = (await store.jobs.claim(60_000))!;
+      expect(await store.jobs.fail(c3, { errorKind: 'model_unavailable', retryable: true, backoffMs: 1000, holdMs: 60_000 })).toBe('dead');
+      expect(await store.jobs.get(job.id)).toMatchObject({ state: 'dead', errorKind: 'model_unavailable', attempts: 3 });
+      expect((await store.jobs.list({ state: 'dead', limit: 10 })).map((j) => j.id)).toContain(job.id);
+      expect(await store.jobs.enqueue('jk-retry', { secret: 'token-def' })).toMatchObject({ queued: false, job: { state: 'dead' } });
+      clock += 60_000;
+      expect(await store.jobs.enqueue('jk-retry', { secret: 'token-def' })).toMatchObject({ queued: true, job: { state: 'queued', attempts: 0 } });
+      // Not retryable: dead at once, with what it leaves to show.
+      const c4 = (await store.jobs.claim(60_000))!;
+      expect(await store.jobs.fail(c4, { errorKind: 'no_usable_images', retryable: false, backoffMs: 1000, holdMs: 60_000, detail: [{ kind: 'ungradable' }] })).toBe('dead');
+      expect(await store.jobs.findByKey('jk-retry')).toMatchObject({ state: 'dead', errorKind: 'no_usable_images', detail: [{ kind: 'ungradable' }] });
+      // A worker that dies on the last attempt: dead as worker_lost once its lease runs out.
+      const { job: lost } = await store.jobs.enqueue('jk-lost', {}, { maxAttempts: 1 });
+      await store.jobs.claim(1000);
+      clock += 1001;
+      expect(await store.jobs.claim(1000)).toBeUndefined();
+      expect(await store.jobs.get(lost.id)).toMatchObject({ state: 'dead', errorKind: 'worker_lost' });
+      const counts = await store.jobs.counts();
+      expect(counts.dead).toBeGreaterThanOrEqual(2);
+      expect(Object.keys(counts).sort()).toEqual(['dead', 'done', 'queued', 'running']);
+    });
+
+    it('jobs: oldest ready first; concurrent claims never hand one job out twice; finished jobs are swept after retention', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        ids.push((await store.jobs.enqueue(`jk-many-${i}`, { i })).job.id);
+        clock += 1;
+      }
+      const first = await store.jobs.claim<{ i: number }>(60_000);
+      expect(first?.payload).toEqual({ i: 0 });
+      const got = await Promise.all(Array.from({ length: 8 }, () => store.jobs.claim(60_000)));
+      const claimedIds = got.filter((j) => j !== undefined).map((j) => j!.id);
+      expect(new Set(claimedIds).size).toBe(claimedIds.length);
+      expect(claimedIds.sort()).toEqual(ids.slice(1).sort());
+      for (const j of [first!, ...got.filter((x) => x !== undefined)]) await store.jobs.complete(j!, `an-${j!.id}`);
+      clock += 31 * DAY;
+      expect((await store.sweep({ batch: 1000 })).jobs).toBeGreaterThanOrEqual(6);
+      expect(await store.jobs.get(ids[0]!)).toBeUndefined();
+    });
+
     describe.skipIf(backend.name === 'memory')('durable', () => {
+      it('jobs: two stores on one database (two replicas) claim each job exactly once; a queued job survives a reopen', async () => {
+        const other = await open(url, keyFile, { now });
+        try {
+          const keys = Array.from({ length: 10 }, (_, i) => `jk-two-${i}`);
+          // Both replicas enqueue the same work: one job per key.
+          const enq = await Promise.all(keys.flatMap((k) => [store.jobs.enqueue(k, { k }), other.jobs.enqueue(k, { k })]));
+          expect(new Set(enq.map((e) => e.job.id)).size).toBe(keys.length);
+          expect(enq.filter((e) => e.queued)).toHaveLength(keys.length);
+          const claims = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? other : store).jobs.claim<{ k: string }>(60_000)));
+          const got = claims.filter((c) => c !== undefined).map((c) => c!.payload.k);
+          expect(got.sort()).toEqual([...keys].sort());
+          for (const c of claims) if (c) await store.jobs.complete(c, `an-${c.id}`);
+        } finally {
+          await other.close();
+        }
+        await store.jobs.enqueue('jk-survives', { still: 'here' });
+        await store.close();
+        store = await open(url, keyFile, { now });
+        const survived = (await store.jobs.claim<{ still: string }>(60_000))!;
+        expect(survived.payload).toEqual({ still: 'here' });
+        await store.jobs.complete(survived, 'an-survived');
+      });
+
+      it('jobs: payloads (access tokens, clinical context) are sealed at rest and dropped once done', async () => {
+        const { job } = await store.jobs.enqueue('jk-sealed', { token: 'eyJ-job-access-token', patient: 'PAT-JOB-1' });
+        const dump = JSON.stringify(await backend.raw!(url, 'SELECT * FROM jobs'));
+        expect(dump).not.toContain('eyJ-job-access-token');
+        expect(dump).not.toContain('PAT-JOB-1');
+        const c = (await store.jobs.claim<{ token: string }>(60_000))!;
+        expect(c.id).toBe(job.id);
+        expect(c.payload.token).toBe('eyJ-job-access-token');
+        await store.jobs.complete(c, 'an-sealed');
+        expect((await backend.raw!(url, 'SELECT payload FROM jobs'))[0]).toBeDefined();
+        const row = (await backend.raw!(url, 'SELECT * FROM jobs')).find((r) => r.id === job.id)!;
+        expect(row.payload).toBe('');
+      });
+
       it('everything survives closing and reopening with the same key', async () => {
         await store.analyses.save({ id: 'd1', key: 'kd1', subject: 'ehr|Patient/d', references: ['dicom:9'], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult('durable finding') });
         await store.feedback.record('svc', [{ card: 'dur', outcome: 'accepted', outcomeTimestamp: new Date(clock).toISOString() }]);
@@ -243,14 +385,14 @@ for (const backend of BACKENDS) {
 
       it('migrations: recorded once, reopening applies nothing, two opening a fresh database at once apply once', async () => {
         const versions = async (u: string) => (await backend.raw!(u, 'SELECT version FROM schema_migrations')).map((r) => Number(r.version));
-        expect(await versions(url)).toEqual([1]);
+        expect(await versions(url)).toEqual([1, 2]);
         const again = await open(url, keyFile, { now });
         await again.close();
-        expect(await versions(url)).toEqual([1]);
+        expect(await versions(url)).toEqual([1, 2]);
         const freshUrl = await backend.fresh();
         const both = await Promise.all([open(freshUrl, keyFile, { now }), open(freshUrl, keyFile, { now })]);
         await Promise.all(both.map((s) => s.close()));
-        expect(await versions(freshUrl)).toEqual([1]);
+        expect((await versions(freshUrl)).sort()).toEqual([1, 2]);
         expect(await backend.raw!(freshUrl, "SELECT name FROM store_meta WHERE name = 'key_check'")).toHaveLength(1);
       });
     });
