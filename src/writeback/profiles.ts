@@ -52,7 +52,8 @@ export function parseProfileMap(raw: unknown): Record<string, WritebackProfileNa
 export function writebackScopes(profile: WritebackProfileName): string[] {
   switch (profile) {
     case 'fhir-standard':
-      return ['patient/DiagnosticReport.cru', 'patient/Observation.c', 'patient/Device.crs', 'patient/Provenance.crs', 'patient/ServiceRequest.c', 'patient/CarePlan.c'];
+      // The AI Device and the Provenance lie outside any patient's compartment: user-level scopes for those two.
+      return ['patient/DiagnosticReport.crus', 'patient/Observation.c', 'user/Device.crs', 'user/Provenance.crs', 'patient/ServiceRequest.c', 'patient/CarePlan.c'];
     case 'epic':
     case 'oracle':
       return ['patient/DocumentReference.crs'];
