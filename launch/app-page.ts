@@ -8,7 +8,10 @@ import type { Logger } from '../src/log.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import type { AppSession } from './launch-router.js';
 import type { NoteDocument } from '../src/reports/note.js';
-import { appPage, type DraftSection, type DraftView, type PatientView } from './pages.js';
+import { appPage, type DraftSection, type DraftView, type PatientView, type ReviewView } from './pages.js';
+import { describeOrigin } from '../src/net/allowlist.js';
+import { describeWrite } from '../src/writeback/profiles.js';
+import type { WritebackService } from '../src/writeback/service.js';
 
 export function patientView(p: Patient): PatientView {
   const name = p.name?.find((n) => n.use === 'official') ?? p.name?.[0];
@@ -38,6 +41,8 @@ export async function renderAppPage(deps: {
   fetch: GuardedFetch;
   analyses: Pick<AnalysisCache, 'recentForSubject'>;
   log: Logger;
+  writeback?: WritebackService;
+  sessionId?: string;
 }): Promise<string> {
   const { session } = deps;
   if (!session.patient) {
@@ -52,8 +57,22 @@ export async function renderAppPage(deps: {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
     patientProblem = 'The patient could not be read from the EHR.';
   }
-  const drafts: DraftView[] = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient))).map(({ id, result }) => ({
+  const profile = deps.writeback?.profileFor(session.iss) ?? 'off';
+  const where = `the EHR at ${describeOrigin(session.iss)}`;
+  const review = async (id: string, conclusion: string): Promise<ReviewView | undefined> => {
+    if (!deps.writeback || profile === 'off' || !deps.sessionId) return undefined;
+    const done = await deps.writeback.done(session.iss, id);
+    return {
+      state: done === 'approve' ? 'filed' : done === 'discard' ? 'discarded' : 'open',
+      approvePlan: describeWrite(profile, 'approve', where), discardPlan: describeWrite(profile, 'discard', where),
+      conclusion, sessionId: deps.sessionId, csrf: session.csrf ?? '',
+    };
+  };
+  const recent = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient));
+  const reviews = await Promise.all(recent.map(({ id, result }) => review(id, result.report.diagnosticReport.conclusion ?? '')));
+  const drafts: DraftView[] = recent.map(({ id, result }, i) => ({
     id,
+    ...(reviews[i] ? { review: reviews[i] } : {}),
     noteText: result.report.note.text,
     ...draftSections(result.report.note.document),
     random: result.model.random,

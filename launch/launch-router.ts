@@ -15,11 +15,17 @@ import type { Logger } from '../src/log.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import { renderAppPage } from './app-page.js';
-import { errorPage } from './pages.js';
+import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
 import { readCookie, sessionCookie, sessionCookieName } from './session-cookie.js';
 import { authorizeUrl, discoverSmartConfiguration, exchangeCode } from './smart-oauth.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
+import type { AnalysisResult } from '../src/analysis/analyse.js';
+import { analysisSubject } from '../src/analysis/analysis-cache.js';
+import { HttpFhirClient } from '../src/fhir/http-client.js';
+import { smartSessionTokenSource } from '../src/fhir/token-source.js';
+import { writebackScopes } from '../src/writeback/profiles.js';
+import type { WritebackOutcome, WritebackService } from '../src/writeback/service.js';
 
 export interface PendingLaunch {
   iss: string;
@@ -39,6 +45,10 @@ export interface AppSession {
   encounter?: string;
   needPatientBanner: boolean;
   scope: string;
+  /** The signed-in clinician (`Practitioner/123`) from fhirUser; write-back needs it. */
+  fhirUser?: string;
+  /** The CSRF token of this session's review forms (compared in constant time). */
+  csrf?: string;
 }
 
 export interface LaunchDeps {
@@ -58,6 +68,8 @@ export interface LaunchDeps {
   /** Upper bound of an app session; shorter when the token expires sooner (default 1 h). */
   sessionMaxMs?: number;
   now?: () => number;
+  /** Approve & file / Discard (src/writeback); absent: the app is read-only. */
+  writeback?: WritebackService;
 }
 
 
@@ -69,8 +81,8 @@ function page(res: Response, status: number, html: string): void {
       'Cache-Control': 'no-store',
       'Referrer-Policy': 'no-referrer',
       'X-Content-Type-Options': 'nosniff',
-      // No scripts at all; the app is framed by the EHR, so frame-ancestors is left to the deployment.
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'",
+      // No scripts at all; forms post to this origin only; the app is framed by the EHR, so frame-ancestors is left to the deployment.
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'",
     })
     .send(html);
 }
@@ -133,7 +145,9 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn('SMART launch refused: too many launches in progress');
       return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
     }
-    const scope = launch !== undefined ? deps.scopes : deps.scopes.split(' ').map((s) => (s === 'launch' ? 'launch/patient' : s)).join(' ');
+    const asked = launch !== undefined ? deps.scopes : deps.scopes.split(' ').map((s) => (s === 'launch' ? 'launch/patient' : s)).join(' ');
+    // The write scopes of this EHR's write-back profile (none when it is off), each asked once.
+    const scope = [...new Set([...asked.split(' '), ...writebackScopes(deps.writeback?.profileFor(iss) ?? 'off')])].join(' ');
     const location = authorizeUrl(smart.authorization_endpoint, {
       clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}),
     });
@@ -176,6 +190,8 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
         // Absent: show the banner (the safe reading).
         needPatientBanner: token.need_patient_banner ?? true,
         scope: token.scope ?? '',
+        ...(token.fhirUser ? { fhirUser: token.fhirUser } : {}),
+        csrf: randomToken(),
       },
       ttlMs,
     );
@@ -190,15 +206,78 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       .redirect(302, `/app?session=${sessionId}`);
   });
 
+  const openSession = async (sessionId: string | undefined, cookieHeader: string | undefined): Promise<AppSession | undefined> => {
+    const session = sessionId && TOKEN_RE.test(sessionId) ? await sessions.get(sessionId) : undefined;
+    const secret = sessionId ? readCookie(cookieHeader, sessionCookieName(sessionId)) : undefined;
+    return session && secret && sameDigest(sha256Hex(secret), session.secretHash) ? session : undefined;
+  };
+
   router.get('/app', async (req, res) => {
     const sessionId = param(req, 'session', 64);
-    const session = sessionId && TOKEN_RE.test(sessionId) ? await sessions.get(sessionId) : undefined;
-    const secret = sessionId ? readCookie(req.get('cookie'), sessionCookieName(sessionId)) : undefined;
-    if (!session || !secret || !sameDigest(sha256Hex(secret), session.secretHash)) {
+    const session = await openSession(sessionId, req.get('cookie'));
+    if (!session) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
     }
-    page(res, 200, await renderAppPage({ session, fetch: deps.fetch, analyses: deps.analyses, log }));
+    page(res, 200, await renderAppPage({ session, fetch: deps.fetch, analyses: deps.analyses, log, ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
+  });
+
+  router.post('/app/review', express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 10 }), async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const field = (name: string, max: number) => (typeof body[name] === 'string' && (body[name] as string).length <= max ? (body[name] as string) : undefined);
+    const sessionId = field('session', 64);
+    const session = await openSession(sessionId, req.get('cookie'));
+    if (!session) return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
+    const csrf = field('csrf', 64);
+    if (!csrf || !session.csrf || !sameDigest(sha256Hex(csrf), sha256Hex(session.csrf))) {
+      log.warn('SMART app: review refused (CSRF token missing or wrong)');
+      return page(res, 403, errorPage('Request refused', 'This form did not come from your app session. Reload the draft and try again.'));
+    }
+    const back = `/app?session=${sessionId}`;
+    const action = field('action', 16);
+    const analysisId = field('analysis', 128);
+    const conclusion = field('conclusion', 4000)?.trim();
+    if ((action !== 'approve' && action !== 'discard') || !analysisId || (action === 'approve' && !conclusion)) {
+      return page(res, 400, reviewResultPage('refused', 'Nothing was filed', 'The review form was incomplete (an approval needs a conclusion).', back));
+    }
+    if (!deps.writeback || deps.writeback.profileFor(session.iss) === 'off') {
+      return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'Write-back is not configured for this EHR.', back));
+    }
+    if (!session.patient) return page(res, 400, reviewResultPage('refused', 'Nothing was filed', 'This launch has no patient.', back));
+    if (!session.fhirUser) {
+      return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'The EHR did not say who you are (no fhirUser in the sign-in), so nothing can be filed in your name. Open the app again from the chart.', back));
+    }
+    // Only a draft of this session's patient, from this EHR, can be reviewed here.
+    const found = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), 20)).find((a) => a.id === analysisId);
+    if (!found) return page(res, 404, reviewResultPage('refused', 'Nothing was filed', "This draft is not one of this patient's current drafts.", back));
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: log });
+    const outcome = await deps.writeback.run(action, {
+      fhir, analysisId, result: found.result as AnalysisResult, clinician: session.fhirUser,
+      ...(conclusion ? { conclusion } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),
+    });
+    const [status, html] = reviewAnswer(outcome, action, back);
+    page(res, status, html);
   });
 
   return router;
+}
+
+/** The page for a review's outcome: what happened in the EHR, in plain words (the EHR's reason when it refused). */
+function reviewAnswer(o: WritebackOutcome, action: 'approve' | 'discard', back: string): [number, string] {
+  const did = action === 'approve' ? 'Approved and filed' : 'Discarded';
+  switch (o.kind) {
+    case 'written':
+      return [200, reviewResultPage('done', did, action === 'approve' ? `Filed in the EHR${o.resources.length ? ` (${o.resources.join(', ')})` : ''}.` : o.resources.length ? 'The draft in the EHR is marked entered in error.' : 'Nothing was written to the EHR.', back)];
+    case 'already':
+      return [200, reviewResultPage('done', 'Already done', `This draft was already ${action === 'approve' ? 'filed' : 'discarded'}; nothing was changed.`, back)];
+    case 'conflict':
+      return [409, reviewResultPage('refused', 'Nothing was changed', `This draft was already ${o.done === 'approve' ? 'filed' : 'discarded'}; nothing was changed.`, back)];
+    case 'refused':
+      return [422, reviewResultPage('refused', 'The EHR refused the write', 'Nothing was marked filed.', back, o.reason ?? (o.status ? `HTTP ${o.status}` : undefined))];
+    case 'in-progress':
+      return [409, reviewResultPage('refused', 'Already in progress', 'This draft is being filed right now; reload the draft in a minute.', back)];
+    case 'failed':
+      return [502, reviewResultPage('refused', 'The EHR could not be reached', 'Nothing was marked filed. Try again: a repeated attempt never files twice.', back)];
+    default:
+      return [409, reviewResultPage('refused', 'Nothing was filed', 'Write-back is not configured for this EHR.', back)];
+  }
 }

@@ -3,6 +3,7 @@ import { RANDOM_WEIGHTS_BANNER } from '../src/reports/codes.js';
 import { escapeHtml } from '../src/reports/note.js';
 
 export const PENDING_REVIEW_NOTICE = 'Draft pending clinician review; signing is not available yet.';
+export const REVIEW_NOTICE = 'AI draft pending your review: nothing is in the chart as final until you approve it.';
 const TEST_MODEL_NOTICE = RANDOM_WEIGHTS_BANNER;
 
 
@@ -11,6 +12,8 @@ const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}main
 .test-model{background:#b00020;color:#fff;font-weight:700;padding:.75rem 1.25rem;font-size:1.1rem}
 .notice{border-left:4px solid #c77700;background:#fff6e5;padding:.5rem .75rem}
 pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}
+.review{border:1px solid #c7d3e0;padding:.5rem .75rem;margin:.75rem 0}.review textarea{width:100%;min-height:5rem;font:inherit}.review button{margin:.5rem .5rem 0 0;padding:.4rem .8rem}
+.done{border-left:4px solid #2e7d32;background:#edf7ee;padding:.5rem .75rem}.refused{border-left:4px solid #b00020;background:#fdecee;padding:.5rem .75rem}
 .plan{border-left:4px solid #1f5fa8;background:#eef4fb;padding:.25rem .75rem}.model-plan{border-left:4px solid #777;background:#f4f4f4;padding:.25rem .75rem}`;
 
 function layout(title: string, body: string): string {
@@ -46,6 +49,19 @@ export interface DraftView {
   random: boolean;
   model: string;
   generatedAt?: string;
+  /** The review form; absent when write-back is off for this EHR. */
+  review?: ReviewView;
+}
+
+export interface ReviewView {
+  state: 'open' | 'filed' | 'discarded';
+  /** "What will be written, and where" for Approve & file, and for Discard. */
+  approvePlan: string;
+  discardPlan: string;
+  /** The draft's conclusion, the starting text of the editable field. */
+  conclusion: string;
+  sessionId: string;
+  csrf: string;
 }
 
 export interface AppPageInput {
@@ -70,11 +86,29 @@ function block(kind: string, s: DraftSection | undefined): string {
   return `<div class="${kind}" data-section="${kind}"><h3>${escapeHtml(s.title)}</h3><ul>${s.lines.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul></div>`;
 }
 
+function reviewForm(d: DraftView, r: ReviewView): string {
+  if (r.state !== 'open') {
+    const what = r.state === 'filed' ? 'Approved and filed in the EHR.' : 'Discarded.';
+    return `<div class="done" data-review-state="${r.state}"><p>${what} Nothing more will be written for this draft.</p></div>`;
+  }
+  const id = `conclusion-${escapeHtml(d.id)}`;
+  return `<form class="review" method="post" action="/app/review" data-review-state="open">
+<input type="hidden" name="session" value="${escapeHtml(r.sessionId)}"><input type="hidden" name="csrf" value="${escapeHtml(r.csrf)}"><input type="hidden" name="analysis" value="${escapeHtml(d.id)}">
+<h3>Your review</h3><label for="${id}">Conclusion (edit before filing)</label><textarea id="${id}" name="conclusion" maxlength="4000" required>${escapeHtml(r.conclusion)}</textarea>
+<h4>What will be written, and where</h4><p data-plan="approve">${escapeHtml(r.approvePlan)}</p><p data-plan="discard" class="muted">${escapeHtml(r.discardPlan)}</p>
+<button type="submit" name="action" value="approve">Approve &amp; file</button><button type="submit" name="action" value="discard" formnovalidate>Discard</button></form>`;
+}
+
+export function reviewResultPage(kind: 'done' | 'refused', title: string, message: string, backUrl: string, reason?: string): string {
+  const why = reason ? `<p>The EHR said: <q data-ehr-reason>${escapeHtml(reason)}</q></p>` : '';
+  return layout(title, `<main><h1>${escapeHtml(title)}</h1><div class="${kind}" role="status"><p>${escapeHtml(message)}</p>${why}</div><p><a href="${escapeHtml(backUrl)}">Back to the draft</a></p></main>`);
+}
+
 function draft(d: DraftView): string {
   const when = d.generatedAt ? ` · ${escapeHtml(d.generatedAt)}` : '';
   const summary = (d.summary ?? []).map((s) => block('summary', s)).join('');
   const top = `${summary}${block('plan', d.plan)}${block('model-plan', d.modelPlan)}`;
-  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
 }
 
 export function appPage(input: AppPageInput): string {
@@ -84,6 +118,6 @@ export function appPage(input: AppPageInput): string {
     : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
   return layout(
     'VOLMO eye exam draft',
-    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${PENDING_REVIEW_NOTICE}</p>${drafts}</main>`,
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${drafts}</main>`,
   );
 }

@@ -30,6 +30,30 @@ export interface SmartTokenResponse {
   encounter?: string;
   need_patient_banner?: boolean;
   smart_style_url?: string;
+  /** The signed-in user (`Practitioner/123`), from the token response or the id_token's fhirUser claim. */
+  fhirUser?: string;
+}
+
+const USER_REF = /(?:^|\/)((?:Practitioner|PractitionerRole)\/[A-Za-z0-9\-.]{1,64})$/;
+
+/**
+ * The clinician from `fhirUser`: the token response's own field (some servers send it), else the id_token's
+ * claim. The id_token came straight from the token endpoint over TLS through the guarded fetch, which OIDC
+ * Core §3.1.3.7 accepts in place of checking its signature; only a Practitioner(Role) reference is taken.
+ */
+export function fhirUserOf(body: Record<string, unknown>): string | undefined {
+  const pick = (v: unknown) => (typeof v === 'string' && v.length <= 2048 ? USER_REF.exec(v)?.[1] : undefined);
+  const direct = pick(body.fhirUser);
+  if (direct) return direct;
+  if (typeof body.id_token !== 'string') return undefined;
+  const part = body.id_token.split('.')[1];
+  if (!part || part.length > 16_384) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+    return pick(claims.fhirUser);
+  } catch {
+    return undefined;
+  }
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -110,6 +134,8 @@ export function parseTokenResponse(body: Record<string, unknown>): SmartTokenRes
   }
   if (typeof body.encounter === 'string' && FHIR_ID.test(body.encounter)) out.encounter = body.encounter;
   if (typeof body.need_patient_banner === 'boolean') out.need_patient_banner = body.need_patient_banner;
+  const user = fhirUserOf(body);
+  if (user) out.fhirUser = user;
   return out;
 }
 

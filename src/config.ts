@@ -11,6 +11,7 @@ import { AppError } from './errors.js';
 import { parseSiteThresholds, type SiteThresholds } from './findings/site-thresholds.js';
 import { parsePlanRules } from './findings/management/rules-file.js';
 import { defaultPlanRuleTable, type PlanRuleTable } from './findings/management/rules.js';
+import { parseProfileMap, WRITEBACK_PROFILES, type WritebackProfileName } from './writeback/profiles.js';
 
 export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 export const port = z.coerce.number().int().min(0).max(65535);
@@ -107,6 +108,21 @@ const schema = z
       .transform((v) => v.split(/\s+/).filter(Boolean).join(' '))
       .refine((v) => v.split(' ').includes('launch'), 'must include the launch scope')
       .default('launch openid fhirUser online_access patient/Patient.rs'),
+    /**
+     * How the SMART app writes an approved draft back to an EHR (src/writeback): `off`, `fhir-standard`,
+     * `epic`, `oracle`. For FHIR bases not named in VOLMO_WRITEBACK_PROFILES. Default: `fhir-standard` in the
+     * sandbox profile, `off` in production.
+     */
+    writebackProfile: z.enum(WRITEBACK_PROFILES).optional(),
+    /** Per EHR: a JSON object of FHIR base URL -> write-back profile, e.g. {"https://ehr.example/fhir/R4":"epic"}. */
+    writebackProfiles: z.union([z.string(), z.record(z.string(), z.unknown())]).optional().transform((v, ctx) => {
+      try {
+        return parseProfileMap(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^VOLMO_WRITEBACK_PROFILES: /, '') });
+        return z.NEVER;
+      }
+    }),
     /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
     smartAuthAllowlist: urlList.default([]),
 
@@ -211,7 +227,7 @@ const schema = z
   });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'host' | 'publicUrl'> & { host: string; publicUrl: string; findingsThresholds?: SiteThresholds; planRules: PlanRuleTable }
+  Omit<z.infer<typeof schema>, 'host' | 'publicUrl' | 'writebackProfile'> & { host: string; publicUrl: string; findingsThresholds?: SiteThresholds; planRules: PlanRuleTable; writebackProfile: WritebackProfileName }
 >;
 
 /** Environment variable name for a config key: publicUrl -> VOLMO_PUBLIC_URL. */
@@ -287,7 +303,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const host = c.host ?? (c.profile === 'production' ? '0.0.0.0' : '127.0.0.1');
   const publicUrl = (c.publicUrl ?? `http://127.0.0.1:${c.port}`).replace(/\/+$/, '');
   const planRules = c.planRulesFile ? readPlanRules(c.planRulesFile) : defaultPlanRuleTable();
-  return Object.freeze({ ...c, host, publicUrl, planRules, ...(findingsThresholds ? { findingsThresholds } : {}) });
+  const writebackProfile = c.writebackProfile ?? (c.profile === 'production' ? 'off' : 'fhir-standard');
+  return Object.freeze({ ...c, host, publicUrl, planRules, writebackProfile, ...(findingsThresholds ? { findingsThresholds } : {}) });
 }
 
 /** Reads and checks VOLMO_FINDINGS_THRESHOLDS_FILE; a problem is added to `problems` (reported with the rest). */

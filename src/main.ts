@@ -35,6 +35,7 @@ import type { VlmEngine } from './model/runtime/types.js';
 import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
+import { WritebackService } from './writeback/service.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import { openStore } from './store/open-store.js';
 import type { VolmoStore } from './store/port.js';
@@ -208,6 +209,7 @@ async function wire(
         pending: store.keyed('smart-launch'),
         sessions: store.keyed('smart-session'),
         log: log.child({ component: 'smart' }),
+        writeback: new WritebackService({ store, settings: { profile: config.writebackProfile, byServer: config.writebackProfiles }, log: log.child({ component: 'writeback' }) }),
       }),
     ],
   });

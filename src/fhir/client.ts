@@ -2,7 +2,7 @@
  * The FHIR port: what the evidence pipeline needs from any R4 server. HttpFhirClient implements it over
  * the guarded fetch; tests may implement it in memory. Resource types come from @types/fhir (R4).
  */
-import type { Attachment, OperationOutcome, Resource } from 'fhir/r4.js';
+import type { Attachment, Bundle, OperationOutcome, Resource } from 'fhir/r4.js';
 
 export type SearchParams = Readonly<Record<string, string | readonly string[]>>;
 
@@ -47,6 +47,38 @@ export interface FhirClient {
   readBinary(ref: string, opts?: BinaryOptions): Promise<BinaryContent>;
   /** Bytes of an Attachment: inline `data`, or `url` (FHIR-relative, on this server, or another allowlisted origin without the token). */
   readAttachment(attachment: Attachment, opts?: BinaryOptions): Promise<BinaryContent>;
+}
+
+export interface WriteOptions extends RequestOptions {
+  /**
+   * Retry 429/503 answers (default false). Only for writes the server deduplicates: a conditional create,
+   * an update with If-Match, a transaction of conditional entries.
+   */
+  readonly retry?: boolean;
+}
+
+export interface FhirWriteResult<T extends Resource = Resource> {
+  readonly status: number;
+  /** The server's representation (we send `Prefer: return=representation`; a server may still send none). */
+  readonly resource?: T;
+  /** Location (or Content-Location) header, as the server sent it: absolute or relative. */
+  readonly location?: string;
+  readonly etag?: string;
+}
+
+/**
+ * Writes, for the write-back profiles (src/writeback). Refusals throw FhirError with the HTTP status and the
+ * OperationOutcome's issue codes; the issue text (which can echo PHI) is only in `FhirError.outcomeText`,
+ * for showing to the clinician, never logged.
+ */
+export interface FhirWriter {
+  readonly baseUrl: string;
+  /** POST a transaction (or batch) Bundle to the base; the response Bundle. */
+  transaction(bundle: Bundle, opts?: WriteOptions): Promise<FhirWriteResult<Bundle>>;
+  /** POST `[base]/[type]`; with `ifNoneExist` (a query such as `identifier=sys|val`) a conditional create. */
+  create<T extends Resource>(resource: T, opts?: WriteOptions & { ifNoneExist?: string }): Promise<FhirWriteResult<T>>;
+  /** PUT `[base]/[type]/[id]`; with `ifMatch` (an ETag such as `W/"3"`) refused with 412 when the version moved on. */
+  update<T extends Resource>(resource: T, opts?: WriteOptions & { ifMatch?: string }): Promise<FhirWriteResult<T>>;
 }
 
 /** Splits a relative query like `Observation?patient=1&code=a,b` into a type and params. */

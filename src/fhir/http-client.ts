@@ -7,7 +7,7 @@ import type { Attachment, Binary, Bundle, OperationOutcome, Resource } from 'fhi
 import type { Logger } from '../log.js';
 import { describeOrigin } from '../net/allowlist.js';
 import type { GuardedFetch, GuardedResponse } from '../net/guarded-fetch.js';
-import type { BinaryContent, BinaryOptions, FhirClient, RequestOptions, SearchOptions, SearchParams, SearchResult } from './client.js';
+import type { BinaryContent, BinaryOptions, FhirClient, FhirWriteResult, FhirWriter, RequestOptions, SearchOptions, SearchParams, SearchResult, WriteOptions } from './client.js';
 import { FhirError, httpStatusError, isOperationOutcome } from './fhir-error.js';
 import type { TokenSource } from './token-source.js';
 
@@ -26,7 +26,7 @@ const FHIR_JSON = 'application/fhir+json';
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 const TYPE_RE = /^[A-Z][A-Za-z]{1,63}$/;
 
-export class HttpFhirClient implements FhirClient {
+export class HttpFhirClient implements FhirClient, FhirWriter {
   readonly baseUrl: string;
   private readonly origin: string;
   private readonly opts: HttpFhirClientOptions;
@@ -134,12 +134,18 @@ export class HttpFhirClient implements FhirClient {
     return this.parseJson(res);
   }
 
-  private async send(url: string, accept: string, signal: AbortSignal | undefined, maxBytes: number, binary: boolean): Promise<GuardedResponse> {
+  private async send(
+    url: string, accept: string, signal: AbortSignal | undefined, maxBytes: number, binary: boolean,
+    write?: { method: 'POST' | 'PUT'; body: string; headers: Record<string, string>; retry: boolean },
+  ): Promise<GuardedResponse> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.opts.tokens.getToken(signal);
-      const headers: Record<string, string> = { accept };
+      const headers: Record<string, string> = { accept, ...(write ? { 'content-type': FHIR_JSON, ...write.headers } : {}) };
       if (token !== undefined) headers.authorization = `Bearer ${token}`;
-      const res = await this.opts.fetch(url, { headers, signal, maxBytes, timeoutMs: this.opts.timeoutMs });
+      const res = await this.opts.fetch(url, {
+        headers, signal, maxBytes, timeoutMs: this.opts.timeoutMs,
+        ...(write ? { method: write.method, body: write.body, retry: write.retry } : {}),
+      });
       if (res.status === 401 && attempt === 0 && this.opts.tokens.invalidate?.()) continue;
       if (res.ok) return res;
       let outcome: OperationOutcome | undefined;
@@ -151,9 +157,53 @@ export class HttpFhirClient implements FhirClient {
           // an error page; the status says enough
         }
       }
-      this.opts.logger?.warn({ origin: this.origin, status: res.status }, 'FHIR request failed');
+      this.opts.logger?.warn({ origin: this.origin, status: res.status, ...(write ? { method: write.method } : {}) }, 'FHIR request failed');
       throw httpStatusError(this.origin, res.status, outcome);
     }
+  }
+
+  async transaction(bundle: Bundle, opts: WriteOptions = {}): Promise<FhirWriteResult<Bundle>> {
+    if (bundle.resourceType !== 'Bundle' || (bundle.type !== 'transaction' && bundle.type !== 'batch')) {
+      throw new FhirError('refused_scheme', this.origin, 'not a transaction or batch Bundle', { code: 'bad_request' });
+    }
+    const res = await this.write('POST', this.baseUrl, bundle, {}, opts);
+    const body = this.parseJson(res);
+    if (body.resourceType !== 'Bundle') throw new FhirError('bad_body', this.origin, `expected a Bundle, got ${String(body.resourceType)}`);
+    return this.result(res, body as Bundle);
+  }
+
+  async create<T extends Resource>(resource: T, opts: WriteOptions & { ifNoneExist?: string } = {}): Promise<FhirWriteResult<T>> {
+    checkType(resource.resourceType);
+    const headers: Record<string, string> = opts.ifNoneExist !== undefined ? { 'if-none-exist': opts.ifNoneExist } : {};
+    const res = await this.write('POST', `${this.baseUrl}/${resource.resourceType}`, resource, headers, opts);
+    return this.result(res, this.optionalBody<T>(res, resource.resourceType));
+  }
+
+  async update<T extends Resource>(resource: T, opts: WriteOptions & { ifMatch?: string } = {}): Promise<FhirWriteResult<T>> {
+    checkType(resource.resourceType);
+    if (resource.id === undefined || !ID_RE.test(resource.id)) throw new FhirError('refused_scheme', this.origin, 'update needs a valid FHIR id', { code: 'bad_request' });
+    const headers: Record<string, string> = opts.ifMatch !== undefined ? { 'if-match': opts.ifMatch } : {};
+    const res = await this.write('PUT', `${this.baseUrl}/${resource.resourceType}/${resource.id}`, resource, headers, opts);
+    return this.result(res, this.optionalBody<T>(res, resource.resourceType));
+  }
+
+  private write(method: 'POST' | 'PUT', url: string, body: Resource, headers: Record<string, string>, opts: WriteOptions): Promise<GuardedResponse> {
+    const all = { prefer: 'return=representation', ...headers };
+    // 429/503 retries only where the server itself deduplicates (conditional create, If-Match, transactions keyed by identifiers).
+    return this.send(url, FHIR_JSON, opts.signal, this.opts.maxJsonBytes ?? 8 * 1024 * 1024, false, { method, body: JSON.stringify(body), headers: all, retry: opts.retry ?? false });
+  }
+
+  /** A write's body may be empty (Prefer ignored) or an OperationOutcome (return=OperationOutcome servers). */
+  private optionalBody<T extends Resource>(res: GuardedResponse, resourceType: string): T | undefined {
+    if (res.body.length === 0) return undefined;
+    const body = this.parseJson(res);
+    return body.resourceType === resourceType ? (body as T) : undefined;
+  }
+
+  private result<T extends Resource>(res: GuardedResponse, resource: T | undefined): FhirWriteResult<T> {
+    const location = res.header('location') ?? res.header('content-location');
+    const etag = res.header('etag');
+    return { status: res.status, ...(resource ? { resource } : {}), ...(location ? { location } : {}), ...(etag ? { etag } : {}) };
   }
 
   private parseJson(res: GuardedResponse): Resource {

@@ -18,6 +18,7 @@ import { WriteLock } from './fhir/http-io.js';
 import { listen } from './fhir/listen.js';
 import { createFhirRequestHandler, type FhirAuthBinding } from './fhir/request-handler.js';
 import { SandboxRepository } from './fhir/sandbox-repository.js';
+import type { SandboxEhrProfile } from './fhir/ehr-behaviour.js';
 
 export const FHIR_BASE_PATH = '/fhir/R4';
 
@@ -35,12 +36,16 @@ export interface FhirServerOptions {
   log: Logger;
   /** Default true. false serves every request without a token (unit tests of FHIR behaviour only). */
   requireAuth?: boolean;
+  /** Which EHR's write refusals to imitate (fhir/ehr-behaviour.ts); default `standard`. */
+  ehrProfile?: SandboxEhrProfile;
 }
 
 export interface FhirSandbox {
   /** e.g. http://127.0.0.1:PORT/fhir/R4 */
   baseUrl: string;
   repo: MemoryRepository;
+  /** The EHR whose write refusals the server imitates now (tests switch it between cases). */
+  ehrProfile: SandboxEhrProfile;
   /** Loads a transaction/batch bundle (or a collection, written as one transaction) without auth checks. */
   loadBundle(bundle: Bundle): Promise<void>;
   close(): Promise<void>;
@@ -87,6 +92,7 @@ export async function openFhirServer(opts: Omit<FhirServerOptions, 'authIssuer' 
       log: opts.log,
       requireAuth: opts.requireAuth ?? true,
       auth: () => binding,
+      ehrProfile: () => sandbox.ehrProfile,
     }),
   );
   opts.log.info({ baseUrl, requireAuth: opts.requireAuth ?? true }, 'sandbox FHIR server listening');
@@ -94,6 +100,7 @@ export async function openFhirServer(opts: Omit<FhirServerOptions, 'authIssuer' 
   const sandbox: FhirSandbox = {
     baseUrl,
     repo: store,
+    ehrProfile: opts.ehrProfile ?? 'standard',
     loadBundle: (bundle) => lock.run(() => loadBundle(router, store, bundle)),
     close: () => listening.close(),
   };

@@ -42,7 +42,7 @@ export interface Sandbox {
 }
 
 export interface SandboxOptions {
-  settings: Pick<SandboxSettings, 'sandboxFhirPort' | 'sandboxAuthPort' | 'sandboxPacsPort' | 'sandboxEhrPort' | 'sandboxStateDir' | 'sandboxPacs'>;
+  settings: Pick<SandboxSettings, 'sandboxFhirPort' | 'sandboxAuthPort' | 'sandboxPacsPort' | 'sandboxEhrPort' | 'sandboxStateDir' | 'sandboxPacs'> & Partial<Pick<SandboxSettings, 'sandboxEhrProfile'>>;
   /** The service's public base URL (the SMART app's redirect URI is registered under it). */
   publicUrl: string;
   log: Logger;
@@ -65,7 +65,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     const ehr = await startEhrSimulator({ alg: 'ES384', host, port: config.sandboxEhrPort, keyFile: ehrKeyFile(config.sandboxStateDir) });
     stops.push(() => ehr.close());
 
-    const fhirOpen = await openFhirServer({ host, port: config.sandboxFhirPort, log: log.child({ server: 'fhir' }) });
+    const fhirOpen = await openFhirServer({ host, port: config.sandboxFhirPort, log: log.child({ server: 'fhir' }), ehrProfile: config.sandboxEhrProfile ?? 'standard' });
     const fhir = fhirOpen.sandbox;
     stops.push(() => fhir.close());
 

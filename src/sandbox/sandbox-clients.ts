@@ -23,7 +23,7 @@ export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet
       clientId: SANDBOX_CLIENT_IDS.smartApp,
       kind: 'public',
       redirectUris: [`${opts.publicUrl}/launch/callback`],
-      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.cru patient/Observation.c patient/Provenance.c patient/Device.c patient/DocumentReference.c patient/ServiceRequest.c patient/CarePlan.c`,
+      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.crus patient/Observation.c user/Provenance.crs user/Device.crs patient/DocumentReference.crs patient/ServiceRequest.c patient/CarePlan.c`,
     },
     {
       clientId: SANDBOX_CLIENT_IDS.backend,

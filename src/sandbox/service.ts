@@ -39,6 +39,8 @@ export async function startServiceWithSandbox(config: Config, settings: SandboxS
   }
 }
 
+const SANDBOX_WRITEBACK = { standard: 'fhir-standard', epic: 'epic', oracle: 'oracle' } as const;
+
 /** The operator's configuration for the sandbox EHR, on top of whatever the environment already says. */
 export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox: Sandbox, modelDir: string | undefined): Config {
   const { dicomWebUrl } = sandbox;
@@ -57,5 +59,7 @@ export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox
     watchPatientIdentifierSystem: config.watchPatientIdentifierSystem ?? sandbox.mrnSystem,
     watchStateFile: config.watchStateFile ?? `${settings.sandboxStateDir}/watcher-marks.json`,
     databaseUrl: config.databaseUrl ?? `sqlite:${settings.sandboxStateDir}/volmo.db`,
+    // The sandbox EHR's write-back profile follows the EHR it imitates, unless the operator named one for it.
+    writebackProfiles: { [sandbox.fhirBaseUrl]: SANDBOX_WRITEBACK[settings.sandboxEhrProfile], ...config.writebackProfiles },
   });
 }

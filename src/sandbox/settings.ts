@@ -19,6 +19,12 @@ const schema = z.object({
   sandboxPacs: z.enum(['auto', 'orthanc', 'none']).default('auto'),
   /** Sandbox without VOLMO_MODEL_DIR: `tiny` builds and loads the tiny random-weight test model (labelled as such everywhere). */
   sandboxModel: z.enum(['tiny', 'none']).default('tiny'),
+  /**
+   * Which EHR the sandbox FHIR server behaves like for writes (fhir/ehr-behaviour.ts): `standard` accepts
+   * transactions and conditional creates; `epic` and `oracle` refuse what those EHRs refuse. The service's
+   * write-back profile for the sandbox follows it (fhir-standard, epic, oracle) unless VOLMO_WRITEBACK_PROFILES names the sandbox.
+   */
+  sandboxEhrProfile: z.enum(['standard', 'epic', 'oracle']).default('standard'),
 });
 
 export type SandboxSettings = Readonly<Omit<z.infer<typeof schema>, 'sandbox'> & { sandbox: boolean }>;

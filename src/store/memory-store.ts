@@ -9,7 +9,7 @@ import { MemoryReplayCache } from '../cds/replay-cache.js';
 import type { Logger } from '../log.js';
 import type { MarkStore } from '../watcher/image-watcher.js';
 import { MemoryKeyedStore, type KeyedStore } from '../../launch/ttl-store.js';
-import { backoffFor, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, MAX_KEYED_ENTRIES, type AnalysisStore, type ClaimedJob, type EnqueueResult, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
+import { type AnalysisStore, type AuditEvent, type AuditTrail, backoffFor, type ClaimedJob, DEFAULT_JOB_MAX_ATTEMPTS, type EnqueueResult, JOB_STATES, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, MAX_KEYED_ENTRIES, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore, type WritebackRecord, type WritebackStore } from './port.js';
 import { storableJson } from './sql-store.js';
 
 class MemoryAnalysisStore implements AnalysisStore {
@@ -222,6 +222,54 @@ class MemoryMarks implements MarkStore {
   }
 }
 
+/** Bounded like the rest of the memory store: the oldest records go first when full. */
+class MemoryWriteback implements WritebackStore {
+  private readonly records = new Map<string, WritebackRecord>();
+  constructor(private readonly now: () => number, private readonly maxEntries = 10_000) {}
+  async get(key: string): Promise<WritebackRecord | undefined> {
+    const r = this.records.get(key);
+    return r && { ...r, resources: [...r.resources] };
+  }
+  async begin(rec: Pick<WritebackRecord, 'key' | 'analysisId' | 'action' | 'profile'>): Promise<boolean> {
+    const old = this.records.get(rec.key);
+    const t = this.now();
+    if (old) {
+      if (old.state !== 'refused' && old.state !== 'failed') return false;
+      this.records.set(rec.key, { ...old, state: 'pending', updatedAt: t });
+      return true;
+    }
+    while (this.records.size >= this.maxEntries) this.records.delete(this.records.keys().next().value as string);
+    this.records.set(rec.key, { ...rec, state: 'pending', resources: [], createdAt: t, updatedAt: t });
+    return true;
+  }
+  async settle(key: string, state: WritebackRecord['state'], resources: readonly string[]): Promise<boolean> {
+    const old = this.records.get(key);
+    if (!old) return false;
+    this.records.set(key, { ...old, state, resources: [...resources], updatedAt: this.now() });
+    return true;
+  }
+  async forAnalysis(analysisId: string): Promise<WritebackRecord[]> {
+    return [...this.records.values()].filter((r) => r.analysisId === analysisId).sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : 1)).map((r) => ({ ...r, resources: [...r.resources] }));
+  }
+}
+
+class MemoryAudit implements AuditTrail {
+  private readonly events: AuditEvent[] = [];
+  constructor(private readonly maxEntries = 100_000) {}
+  async append(e: AuditEvent): Promise<void> {
+    if (this.events.length >= this.maxEntries) this.events.shift();
+    this.events.push({ ...e, resources: [...e.resources] });
+  }
+  async list(opts: { since?: number; analysisId?: string; limit: number }): Promise<AuditEvent[]> {
+    return this.events
+      .map((e, i) => ({ e, i }))
+      .filter(({ e }) => e.at >= (opts.since ?? 0) && (opts.analysisId === undefined || e.analysisId === opts.analysisId))
+      .sort((a, b) => a.e.at - b.e.at || a.i - b.i)
+      .slice(0, opts.limit)
+      .map(({ e }) => ({ ...e, resources: [...e.resources] }));
+  }
+}
+
 export class MemoryStore implements VolmoStore {
   readonly kind = 'memory' as const;
   readonly durable = false;
@@ -231,6 +279,8 @@ export class MemoryStore implements VolmoStore {
   readonly marks = new MemoryMarks();
   readonly jobs: MemoryJobQueue;
   private readonly retention: RetentionPolicy;
+  readonly writeback: MemoryWriteback;
+  readonly audit = new MemoryAudit();
   private readonly keyedStores = new Map<KeyedNamespace, MemoryKeyedStore<unknown>>();
   private readonly now: () => number;
 
@@ -241,6 +291,7 @@ export class MemoryStore implements VolmoStore {
     this.replay = new MemoryReplayCache(this.now);
     this.retention = opts.retention;
     this.jobs = new MemoryJobQueue(this.now, async (id) => (await this.analyses.findById(id)) !== undefined, 10_000);
+    this.writeback = new MemoryWriteback(this.now);
   }
 
   keyed<T>(ns: KeyedNamespace): KeyedStore<T> {

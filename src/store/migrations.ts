@@ -76,6 +76,37 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX jobs_updated ON jobs (state, updated_at)',
     ],
   },
+  {
+    version: 3,
+    name: 'write-back idempotency records, audit trail',
+    statements: [
+      `CREATE TABLE writeback (
+        idem_key TEXT PRIMARY KEY,
+        analysis_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        state TEXT NOT NULL,
+        resources TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX writeback_analysis ON writeback (analysis_id, created_at)',
+      `CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        analysis_id TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        fhir_origin TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        resources TEXT NOT NULL
+      )`,
+      'CREATE INDEX audit_log_at ON audit_log (at, id)',
+      'CREATE INDEX audit_log_analysis ON audit_log (analysis_id, at)',
+    ],
+  },
 ];
 
 /** Applies the pending migrations inside the caller's exclusive transaction; returns the versions applied now. */

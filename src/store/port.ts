@@ -43,6 +43,72 @@ export interface AnalysisStore {
   latestForSubject(subject: string, limit: number): Promise<StoredAnalysis[]>;
 }
 
+/** What a write-back does to the EHR for one analysis (src/writeback). */
+export type WritebackAction = 'draft' | 'approve' | 'discard';
+
+/**
+ * `pending`: written to the store before the call to the EHR (a crash or timeout leaves it so, and the next
+ * attempt reconciles it with the EHR before writing again); `done`: the EHR accepted it; `refused`: the EHR
+ * answered 4xx (the clinician saw its reason; a new attempt may start over); `failed`: no usable answer.
+ */
+export type WritebackState = 'pending' | 'done' | 'refused' | 'failed';
+
+/** An idempotency record: one per (EHR FHIR base, analysis, action). Ids and states only, no PHI, no tokens. */
+export interface WritebackRecord {
+  /** The idempotency key (src/writeback/keys.ts): a hash of the FHIR base, the analysis id and the action. */
+  key: string;
+  analysisId: string;
+  action: WritebackAction;
+  /** The write-back profile that wrote it (`fhir-standard`, `epic`, `oracle`). */
+  profile: string;
+  state: WritebackState;
+  /** What the EHR holds now, as relative references (`DiagnosticReport/123`). */
+  resources: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WritebackStore {
+  get(key: string): Promise<WritebackRecord | undefined>;
+  /**
+   * Claims `key` for a write: inserts a `pending` record, or turns a `refused`/`failed` one back into
+   * `pending`. False when the key is `pending` (another attempt is under way or was interrupted) or `done`.
+   */
+  begin(rec: Pick<WritebackRecord, 'key' | 'analysisId' | 'action' | 'profile'>): Promise<boolean>;
+  /** Records the outcome of the call (any state; `resources` replaces the list). False when the key is unknown. */
+  settle(key: string, state: WritebackState, resources: readonly string[]): Promise<boolean>;
+  /** The records of one analysis, oldest first. */
+  forAnalysis(analysisId: string): Promise<WritebackRecord[]>;
+}
+
+/**
+ * One line of the append-only audit trail of writes to an EHR: who, what, when, which analysis, the
+ * server's answer. Ids, codes and statuses only: no patient data beyond ids, no tokens, no note text.
+ */
+export interface AuditEvent {
+  at: number;
+  /** The clinician (`Practitioner/123`) or `system` for background writes. */
+  actor: string;
+  /** e.g. `writeback.approve`. */
+  action: string;
+  analysisId: string;
+  profile: string;
+  /** scheme://host:port of the EHR's FHIR server (no path, no query). */
+  fhirOrigin: string;
+  /** `written`, `already-done`, `refused`, `failed`, `nothing-to-write`. */
+  outcome: string;
+  /** The EHR's HTTP status, when it answered. */
+  httpStatus?: number;
+  /** Relative references written or found (`DocumentReference/9`). */
+  resources: string[];
+}
+
+export interface AuditTrail {
+  append(event: AuditEvent): Promise<void>;
+  /** Oldest first, from `since` (epoch ms, inclusive), optionally for one analysis. */
+  list(opts: { since?: number; analysisId?: string; limit: number }): Promise<AuditEvent[]>;
+}
+
 /** Namespaces of short-lived keyed records (SMART launch state, app sessions). */
 export type KeyedNamespace = 'smart-launch' | 'smart-session';
 
@@ -142,6 +208,9 @@ export interface VolmoStore {
   readonly marks: MarkStore;
   /** Background work (analyses), claimed by the runners of every replica on this store. */
   readonly jobs: JobQueue;
+  readonly writeback: WritebackStore;
+  /** Append-only: nothing in the service updates or deletes it (the retention sweep leaves it alone). */
+  readonly audit: AuditTrail;
   keyed<T>(namespace: KeyedNamespace): KeyedStore<T>;
   /** Deletes what is past retention, at most `batch` rows per kind (a periodic, bounded sweep). */
   sweep(opts?: { now?: number; batch?: number }): Promise<SweepResult>;

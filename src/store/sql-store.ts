@@ -15,7 +15,7 @@ import type { MarkStore } from '../watcher/image-watcher.js';
 import type { KeyedStore } from '../../launch/ttl-store.js';
 import { DataCipher } from './data-key.js';
 import { applyMigrations } from './migrations.js';
-import { backoffFor, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, MAX_KEYED_ENTRIES, type AnalysisStore, type ClaimedJob, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore } from './port.js';
+import { type AnalysisStore, type AuditEvent, type AuditTrail, backoffFor, type ClaimedJob, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, MAX_KEYED_ENTRIES, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore, type WritebackAction, type WritebackRecord, type WritebackState, type WritebackStore } from './port.js';
 import type { SqlDriver } from './sql-driver.js';
 
 export interface SqlStoreOptions {
@@ -76,6 +76,8 @@ export class SqlStore implements VolmoStore {
   readonly feedback: FeedbackSink;
   readonly replay: ReplayCache;
   readonly marks: MarkStore;
+  readonly writeback: WritebackStore;
+  readonly audit: AuditTrail;
   readonly jobs: JobQueue;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -90,6 +92,8 @@ export class SqlStore implements VolmoStore {
     this.feedback = this.feedbackSink();
     this.replay = this.replayCache();
     this.marks = this.markStore();
+    this.writeback = this.writebackStore();
+    this.audit = this.auditTrail();
     this.jobs = this.jobQueue();
   }
 
@@ -218,6 +222,71 @@ export class SqlStore implements VolmoStore {
         await db.query('DELETE FROM replay WHERE id_hash = $1 AND expires_at <= $2', [idHash, now()]);
         const r = await db.query('INSERT INTO replay (id_hash, expires_at) VALUES ($1, $2) ON CONFLICT (id_hash) DO NOTHING', [idHash, expiresAtMs]);
         return r.rowCount === 1;
+      },
+    };
+  }
+
+  private writebackStore(): WritebackStore {
+    const { db, now } = this;
+    const columns = 'idem_key, analysis_id, action, profile, state, resources, created_at, updated_at';
+    type Row = { idem_key: string; analysis_id: string; action: string; profile: string; state: string; resources: string; created_at: number | string; updated_at: number | string };
+    const toRecord = (r: Row): WritebackRecord => ({
+      key: r.idem_key, analysisId: r.analysis_id, action: r.action as WritebackAction, profile: r.profile, state: r.state as WritebackState,
+      resources: JSON.parse(r.resources) as string[], createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    });
+    return {
+      get: async (key) => {
+        const { rows } = await db.query<Row>(`SELECT ${columns} FROM writeback WHERE idem_key = $1`, [key]);
+        return rows[0] && toRecord(rows[0]);
+      },
+      begin: async (rec) => {
+        const t = now();
+        const inserted = await db.query(
+          `INSERT INTO writeback (${columns}) VALUES ($1, $2, $3, $4, 'pending', '[]', $5, $5) ON CONFLICT (idem_key) DO NOTHING`,
+          [rec.key, rec.analysisId, rec.action, rec.profile, t],
+        );
+        if (inserted.rowCount === 1) return true;
+        // A refused or failed attempt may start over; one row update decides between concurrent retries.
+        const retaken = await db.query(`UPDATE writeback SET state = 'pending', updated_at = $2 WHERE idem_key = $1 AND state IN ('refused', 'failed')`, [rec.key, t]);
+        return retaken.rowCount === 1;
+      },
+      settle: async (key, state, resources) => {
+        const r = await db.query('UPDATE writeback SET state = $2, resources = $3, updated_at = $4 WHERE idem_key = $1', [key, state, JSON.stringify([...resources]), now()]);
+        return r.rowCount === 1;
+      },
+      forAnalysis: async (analysisId) => {
+        const { rows } = await db.query<Row>(`SELECT ${columns} FROM writeback WHERE analysis_id = $1 ORDER BY created_at, idem_key`, [analysisId]);
+        return rows.map(toRecord);
+      },
+    };
+  }
+
+  private auditTrail(): AuditTrail {
+    const { db } = this;
+    type Row = { at: number | string; actor: string; action: string; analysis_id: string; profile: string; fhir_origin: string; outcome: string; http_status: number | string | null; resources: string };
+    // Ids sort after each other within one millisecond of one process (time-ordered prefix, then a random part).
+    let last = '';
+    const nextId = (at: number) => {
+      let id = `${at.toString(36).padStart(10, '0')}-${randomUUID()}`;
+      if (id <= last) id = `${last}+`;
+      last = id;
+      return id;
+    };
+    return {
+      append: async (e) => {
+        await db.query(
+          'INSERT INTO audit_log (id, at, actor, action, analysis_id, profile, fhir_origin, outcome, http_status, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+          [nextId(e.at), e.at, e.actor, e.action, e.analysisId, e.profile, e.fhirOrigin, e.outcome, e.httpStatus ?? null, JSON.stringify(e.resources)],
+        );
+      },
+      list: async ({ since, analysisId, limit }) => {
+        const { rows } = analysisId === undefined
+          ? await db.query<Row>('SELECT * FROM audit_log WHERE at >= $1 ORDER BY at, id LIMIT $2', [since ?? 0, limit])
+          : await db.query<Row>('SELECT * FROM audit_log WHERE at >= $1 AND analysis_id = $2 ORDER BY at, id LIMIT $3', [since ?? 0, analysisId, limit]);
+        return rows.map((r): AuditEvent => ({
+          at: Number(r.at), actor: r.actor, action: r.action, analysisId: r.analysis_id, profile: r.profile, fhirOrigin: r.fhir_origin, outcome: r.outcome,
+          ...(r.http_status === null || r.http_status === undefined ? {} : { httpStatus: Number(r.http_status) }), resources: JSON.parse(r.resources) as string[],
+        }));
       },
     };
   }

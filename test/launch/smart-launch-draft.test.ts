@@ -56,7 +56,7 @@ describe('SMART app with an analysis', () => {
     expect(page.body).toMatch(/<div class="test-model" role="alert">TEST MODEL WITH RANDOM WEIGHTS/);
     const pre = /<pre>([\s\S]*?)<\/pre>/.exec(page.body);
     expect(pre?.[1]).toMatch(/Right eye/);
-    expect(page.body).toContain('Draft pending clinician review; signing is not available yet');
+    expect(page.body).toContain('AI draft pending your review: nothing is in the chart as final until you approve it.');
 
     const other = await launchAndOpen(await fixturePatientId(s.svc, amd.mrn));
     expect(other.body).toContain(amd.name);

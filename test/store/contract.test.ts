@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import type { VolmoStore } from '../../src/store/port.js';
 import { dropSchema, fakeResult, newSchemaName, open, postgresAvailable, POSTGRES_URL, postgresUrl, tempDir, writeKeyFile } from './helpers.js';
 
@@ -64,6 +65,7 @@ const BACKENDS: Backend[] = [
 ];
 
 const DAY = 86_400_000;
+const ALL_VERSIONS = MIGRATIONS.map((m) => m.version).sort((a, b) => a - b);
 
 for (const backend of BACKENDS) {
   const skip = backend.name === 'postgres' && !pgUp;
@@ -310,6 +312,53 @@ for (const backend of BACKENDS) {
       expect(await store.jobs.get(ids[0]!)).toBeUndefined();
     });
 
+    it('write-back records: claimed once, settled, retaken only after a refusal or failure', async () => {
+      const rec = { key: 'idem-1', analysisId: 'an-1', action: 'approve' as const, profile: 'fhir-standard' };
+      expect(await store.writeback.get('idem-1')).toBeUndefined();
+      expect(await store.writeback.begin(rec)).toBe(true);
+      expect(await store.writeback.begin(rec)).toBe(false); // pending: a second attempt must reconcile, not write
+      expect(await store.writeback.get('idem-1')).toMatchObject({ ...rec, state: 'pending', resources: [], createdAt: clock, updatedAt: clock });
+      clock += 1000;
+      expect(await store.writeback.settle('idem-1', 'refused', [])).toBe(true);
+      expect(await store.writeback.begin(rec)).toBe(true);
+      expect(await store.writeback.settle('idem-1', 'done', ['DiagnosticReport/7', 'Provenance/8'])).toBe(true);
+      expect(await store.writeback.begin(rec)).toBe(false);
+      expect(await store.writeback.get('idem-1')).toMatchObject({ state: 'done', resources: ['DiagnosticReport/7', 'Provenance/8'], createdAt: clock - 1000, updatedAt: clock });
+      expect(await store.writeback.settle('unknown', 'done', [])).toBe(false);
+      await store.writeback.begin({ ...rec, key: 'idem-2', action: 'discard' });
+      await store.writeback.begin({ ...rec, key: 'idem-3', analysisId: 'an-2' });
+      expect((await store.writeback.forAnalysis('an-1')).map((r) => [r.key, r.action])).toEqual([['idem-1', 'approve'], ['idem-2', 'discard']]);
+      expect(await store.writeback.forAnalysis('none')).toEqual([]);
+    });
+
+    it('write-back records: concurrent claims of one key give it once', async () => {
+      const rec = { key: 'idem-race', analysisId: 'an-r', action: 'draft' as const, profile: 'epic' };
+      const got = await Promise.all(Array.from({ length: 6 }, () => store.writeback.begin(rec)));
+      expect(got.filter(Boolean)).toHaveLength(1);
+      await store.writeback.settle('idem-race', 'failed', []);
+      const again = await Promise.all(Array.from({ length: 6 }, () => store.writeback.begin(rec)));
+      expect(again.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('audit trail: appended, listed oldest first, per analysis and from a time; untouched by the sweep', async () => {
+      const ev = (analysisId: string, outcome: string, extra: object = {}) => ({ at: clock, actor: 'Practitioner/p1', action: 'writeback.approve', analysisId, profile: 'oracle', fhirOrigin: 'https://ehr.example:443', outcome, resources: [] as string[], ...extra });
+      const t0 = clock;
+      await store.audit.append(ev('au-1', 'refused', { httpStatus: 422 }));
+      await store.audit.append(ev('au-1', 'written', { httpStatus: 201, resources: ['DocumentReference/5'] }));
+      clock += 5000;
+      await store.audit.append(ev('au-2', 'nothing-to-write'));
+      const all = await store.audit.list({ since: t0, limit: 10 });
+      expect(all.map((e) => e.outcome)).toEqual(['refused', 'written', 'nothing-to-write']);
+      expect(all[1]).toEqual(ev('au-1', 'written', { at: t0, httpStatus: 201, resources: ['DocumentReference/5'] }));
+      expect(all[2]).not.toHaveProperty('httpStatus');
+      expect((await store.audit.list({ since: t0, analysisId: 'au-1', limit: 10 })).map((e) => e.outcome)).toEqual(['refused', 'written']);
+      expect((await store.audit.list({ since: t0 + 1, limit: 10 })).map((e) => e.analysisId)).toEqual(['au-2']);
+      expect(await store.audit.list({ since: t0, limit: 1 })).toHaveLength(1);
+      clock += 400 * DAY;
+      await store.sweep({ batch: 1000 });
+      expect(await store.audit.list({ since: t0, limit: 10 })).toHaveLength(3);
+    });
+
     describe.skipIf(backend.name === 'memory')('durable', () => {
       it('jobs: two stores on one database (two replicas) claim each job exactly once; a queued job survives a reopen', async () => {
         const other = await open(url, keyFile, { now });
@@ -354,6 +403,8 @@ for (const backend of BACKENDS) {
         await store.replay.checkAndRemember('iss\u0000before-restart', clock + 600_000);
         await store.keyed('smart-session').put('sess', { accessToken: 'secret-token-value' }, 600_000);
         await store.marks.set('src', 'mark-1');
+        await store.writeback.begin({ key: 'idem-dur', analysisId: 'd1', action: 'draft', profile: 'epic' });
+        await store.audit.append({ at: clock, actor: 'system', action: 'writeback.draft', analysisId: 'd1', profile: 'epic', fhirOrigin: 'https://ehr.example:443', outcome: 'failed', resources: [] });
         await store.close();
         store = await open(url, keyFile, { now });
         expect((await store.analyses.findByKey('kd1'))?.result.report.note.text).toBe('durable finding');
@@ -362,6 +413,10 @@ for (const backend of BACKENDS) {
         expect(await store.replay.checkAndRemember('iss\u0000before-restart', clock + 600_000)).toBe(false);
         expect(await store.keyed('smart-session').get('sess')).toEqual({ accessToken: 'secret-token-value' });
         expect(await store.marks.get('src')).toBe('mark-1');
+        // An interrupted write is still claimed after a restart: the next attempt reconciles instead of writing twice.
+        expect(await store.writeback.get('idem-dur')).toMatchObject({ state: 'pending', analysisId: 'd1' });
+        expect(await store.writeback.begin({ key: 'idem-dur', analysisId: 'd1', action: 'draft', profile: 'epic' })).toBe(false);
+        expect((await store.audit.list({ analysisId: 'd1', limit: 5 })).map((e) => e.outcome)).toEqual(['failed']);
       });
 
       it('PHI and tokens are sealed at rest; subjects are not stored in clear', async () => {
@@ -385,14 +440,14 @@ for (const backend of BACKENDS) {
 
       it('migrations: recorded once, reopening applies nothing, two opening a fresh database at once apply once', async () => {
         const versions = async (u: string) => (await backend.raw!(u, 'SELECT version FROM schema_migrations')).map((r) => Number(r.version));
-        expect(await versions(url)).toEqual([1, 2]);
+        expect(await versions(url)).toEqual(ALL_VERSIONS);
         const again = await open(url, keyFile, { now });
         await again.close();
-        expect(await versions(url)).toEqual([1, 2]);
+        expect(await versions(url)).toEqual(ALL_VERSIONS);
         const freshUrl = await backend.fresh();
         const both = await Promise.all([open(freshUrl, keyFile, { now }), open(freshUrl, keyFile, { now })]);
         await Promise.all(both.map((s) => s.close()));
-        expect((await versions(freshUrl)).sort()).toEqual([1, 2]);
+        expect(await versions(freshUrl)).toEqual(ALL_VERSIONS);
         expect(await backend.raw!(freshUrl, "SELECT name FROM store_meta WHERE name = 'key_check'")).toHaveLength(1);
       });
     });

@@ -15,6 +15,7 @@ import { BearerError, type AccessContext, type BearerVerifier } from './bearer-a
 import { buildCapabilityStatement, type OAuthEndpoints } from './capability-statement.js';
 import { mediaType, outcomeOf, parseJsonBody, readBody, sendOutcome, sendRaw, sendResource, type WriteLock } from './http-io.js';
 import type { SandboxRepository } from './sandbox-repository.js';
+import { ehrRefusal, type SandboxEhrProfile } from './ehr-behaviour.js';
 import { assertKnownSearchParams, pageWindow, pagingLinks, type PageWindow } from './search-params.js';
 
 export interface FhirAuthBinding {
@@ -34,6 +35,8 @@ export interface FhirHandlerDeps {
   requireAuth: boolean;
   /** Undefined until the authorization server is known; requests needing auth then get 503. */
   auth: () => FhirAuthBinding | undefined;
+  /** Which EHR's write refusals to imitate (ehr-behaviour.ts); default `standard`. */
+  ehrProfile?: () => SandboxEhrProfile;
 }
 
 const REALM = 'volmo-sandbox-fhir';
@@ -99,6 +102,13 @@ async function handle(deps: FhirHandlerDeps, req: IncomingMessage, res: ServerRe
   const interaction = route.data?.interaction;
   const body = ['POST', 'PUT', 'PATCH'].includes(method) ? await readRequestBody(req, resourceType, rel) : undefined;
 
+  const refusal = ehrRefusal(deps.ehrProfile?.() ?? 'standard', method, rel, body);
+  if (refusal) {
+    return sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: refusal.status === 403 ? 'forbidden' : 'business-rule', details: { text: refusal.text } }] }, refusal.status);
+  }
+  // Epic and Oracle Health do not deduplicate creates: the header is ignored as they ignore it.
+  const headers = deps.ehrProfile && deps.ehrProfile() !== 'standard' ? { ...req.headers, 'if-none-exist': undefined } : req.headers;
+
   const query = new URLSearchParams(url.search);
   let window: PageWindow | undefined;
   if (interaction === 'search-type' && resourceType) {
@@ -119,7 +129,7 @@ async function handle(deps: FhirHandlerDeps, req: IncomingMessage, res: ServerRe
     body,
     params: {},
     query: {},
-    headers: req.headers,
+    headers,
     config: { transactions: true },
   };
   const exec = (): ReturnType<FhirRouter['handleRequest']> => deps.router.handleRequest(fhirReq, repo);

@@ -1,0 +1,230 @@
+/**
+ * What each write-back profile sends to the EHR (pure FHIR shaping + calls through the FHIR writer). The
+ * idempotency records, the audit trail and the error handling around these calls are in service.ts.
+ */
+import type { Bundle, DiagnosticReport, DocumentReference, Provenance, Resource } from 'fhir/r4.js';
+import type { AnalysisResult } from '../analysis/analyse.js';
+import { AppError } from '../errors.js';
+import type { FhirClient, FhirWriter } from '../fhir/client.js';
+import { AIAST, PROVENANCE_AUTHOR, RANDOM_WEIGHTS_BANNER } from '../reports/codes.js';
+import type { WritebackAction } from '../store/port.js';
+import { identifierQuery, referenceFromLocation, WRITEBACK_SYSTEM, writebackIdentifier } from './identifiers.js';
+import type { WritebackProfileName } from './profiles.js';
+
+export interface WriteContext {
+  fhir: FhirClient & FhirWriter;
+  analysisId: string;
+  result: AnalysisResult;
+  /** The clinician: `Practitioner/123` (or PractitionerRole/…), from fhirUser. */
+  clinician: string;
+  /** The conclusion as the clinician edited it (approve). */
+  conclusion: string;
+  /** The launch's encounter (`Encounter/9`), used when the analysis has none. */
+  encounter?: string;
+  now: Date;
+}
+
+/** A refusal decided before any call (e.g. Epic needs an encounter): shown to the clinician, nothing written. */
+export class WritebackPrecondition extends AppError {
+  constructor(readonly reason: string) {
+    super('bad_request', reason, { expose: true });
+    this.name = 'WritebackPrecondition';
+  }
+}
+
+export interface ProfileImpl {
+  approve(ctx: WriteContext): Promise<string[]>;
+  discard(ctx: WriteContext): Promise<string[]>;
+  /**
+   * What an interrupted attempt of `action` left on the server (its references), or undefined when nothing
+   * is found. Profiles whose writes are idempotent on the server answer undefined: repeating is safe.
+   */
+  reconcile(ctx: WriteContext, action: WritebackAction): Promise<string[] | undefined>;
+}
+
+const VERIFIER = { system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'verifier', display: 'Verifier' };
+const NOTE_TYPE = { system: 'http://loinc.org', code: '11506-3', display: 'Progress note' };
+const base64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+/** The clinician's conclusion; a random-weights model's output keeps its banner whatever was edited. */
+export function finalConclusion(ctx: WriteContext): string {
+  const text = ctx.conclusion.trim();
+  return ctx.result.model.random && !text.includes(RANDOM_WEIGHTS_BANNER) ? `${RANDOM_WEIGHTS_BANNER}. ${text}` : text;
+}
+
+/** The note as filed: the clinician's conclusion, then the AI draft it was based on (which carries the banner for a test model). */
+export function filedNoteText(ctx: WriteContext, signed: boolean): string {
+  const head = signed ? `Conclusion (approved by ${ctx.clinician}, ${ctx.now.toISOString()}):` : `Conclusion (proposed by ${ctx.clinician} for signing, ${ctx.now.toISOString()}):`;
+  return `${head}\n${finalConclusion(ctx)}\n\n--- AI-generated draft this conclusion was based on ---\n${ctx.result.report.note.text}`;
+}
+
+const ref = (r: Resource | undefined, location?: string): string | undefined => (r?.id ? `${r.resourceType}/${r.id}` : referenceFromLocation(location));
+
+const tagQuery = (code: string) => `_tag=${encodeURIComponent(`${WRITEBACK_SYSTEM}|${code}`)}`;
+
+/**
+ * The draft transaction for one analysis: every resource carries an identifier derived from the analysis id
+ * (Provenance, which has none in R4, a tag), and the AI Device is referenced by its server id (it is written
+ * first, by conditional create, once per model build).
+ *
+ * Why no ifNoneExist on the entries: FHIR servers built on @medplum/fhir-router (the sandbox, Medplum) refuse
+ * a transaction with conditional entries when it has more than 8 entries (test/writeback shows it), and a
+ * draft has more. A retry still never duplicates: the transaction is atomic, the report's identifier is
+ * searched first (found: the whole draft is there), and the store's idempotency record keeps two attempts
+ * from running at once.
+ */
+export function draftTransaction(result: AnalysisResult, analysisId: string, deviceRef: string): Bundle {
+  const deviceUrn = result.report.fullUrls.device;
+  const bundle = JSON.parse(JSON.stringify(result.report.bundle).replaceAll(JSON.stringify(deviceUrn), JSON.stringify(deviceRef))) as Bundle;
+  bundle.entry = (bundle.entry ?? []).filter((e) => e.resource?.resourceType !== 'Device');
+  const counts = new Map<string, number>();
+  for (const entry of bundle.entry) {
+    const r = entry.resource as Resource & { identifier?: { system?: string; value?: string }[]; meta?: { tag?: { system?: string; code?: string }[] } };
+    if (!r) continue;
+    const n = counts.get(r.resourceType) ?? 0;
+    counts.set(r.resourceType, n + 1);
+    if (r.resourceType === 'Provenance') {
+      r.meta = { ...(r.meta ?? {}), tag: [...(r.meta?.tag ?? []), { system: WRITEBACK_SYSTEM, code: `${analysisId}/Provenance/draft` }] };
+    } else {
+      r.identifier = [...(r.identifier ?? []), writebackIdentifier(analysisId, r.resourceType === 'DiagnosticReport' ? 'DiagnosticReport' : `${r.resourceType}/${n}`)];
+    }
+  }
+  return bundle;
+}
+
+/** The analysis's AI Device on the server (conditional create on the model manifest checksum): `Device/id`. */
+export async function ensureDevice(fhir: FhirClient & FhirWriter, result: AnalysisResult): Promise<string> {
+  const device = result.report.bundle.entry?.find((e) => e.resource?.resourceType === 'Device')?.resource as (Resource & { identifier?: { system?: string; value?: string }[] }) | undefined;
+  const id = device?.identifier?.[0];
+  if (!device || !id) throw new AppError('internal', 'the draft has no AI Device');
+  const r = await fhir.create(device, { ifNoneExist: identifierQuery(id), retry: true });
+  const found = ref(r.resource, r.location) ?? ref(await findOne(fhir, 'Device', { identifier: `${id.system}|${id.value}` }));
+  if (!found) throw new AppError('upstream_error', 'the AI Device is not found after its conditional create');
+  return found;
+}
+
+/** Writes the preliminary draft unless its report is already there; the report found or written. */
+export async function ensureDraft(fhir: FhirClient & FhirWriter, result: AnalysisResult, analysisId: string): Promise<{ report: DiagnosticReport; device: string }> {
+  const drId = writebackIdentifier(analysisId, 'DiagnosticReport');
+  const findReport = () => findOne<DiagnosticReport>(fhir, 'DiagnosticReport', { identifier: `${drId.system}|${drId.value}` });
+  const device = await ensureDevice(fhir, result);
+  let report = await findReport();
+  if (!report) {
+    await fhir.transaction(draftTransaction(result, analysisId, device), { retry: false });
+    report = await findReport();
+    if (!report) throw new AppError('upstream_error', 'the draft report is not found after the transaction');
+  }
+  return { report, device };
+}
+
+async function findOne<T extends Resource>(fhir: FhirClient, type: string, params: Record<string, string>): Promise<T | undefined> {
+  return (await fhir.search<T>(type, params, { maxPages: 1, maxResources: 2 })).resources.find((r) => r.resourceType === type);
+}
+
+const etagOf = (r: Resource) => (r.meta?.versionId ? `W/"${r.meta.versionId}"` : undefined);
+
+const fhirStandard: ProfileImpl = {
+  async approve(ctx) {
+    const { fhir, analysisId } = ctx;
+    const { report: dr, device } = await ensureDraft(fhir, ctx.result, analysisId);
+    const reportRef = `DiagnosticReport/${dr.id}`;
+    const written = [reportRef];
+    if (dr.status !== 'final') {
+      const clinician = { reference: ctx.clinician };
+      const title = dr.code?.text?.replace(/ \(draft\)$/, '') ?? 'AI-assisted ophthalmic imaging review';
+      const final: DiagnosticReport = {
+        ...dr,
+        status: 'final',
+        issued: ctx.now.toISOString(),
+        performer: [clinician],
+        resultsInterpreter: [clinician],
+        code: { ...dr.code, text: title },
+        conclusion: finalConclusion(ctx),
+        presentedForm: [{ contentType: 'text/plain; charset=utf-8', language: 'en', title, data: base64(filedNoteText(ctx, true)) }],
+      };
+      const etag = etagOf(dr);
+      await fhir.update(final, { ...(etag ? { ifMatch: etag } : {}), retry: true });
+    }
+    const tag = `${analysisId}/Provenance/approve`;
+    const prov: Provenance = {
+      resourceType: 'Provenance',
+      meta: { tag: [{ system: WRITEBACK_SYSTEM, code: tag }] },
+      target: [{ reference: reportRef }],
+      recorded: ctx.now.toISOString(),
+      reason: [{ coding: [{ ...AIAST }] }],
+      agent: [
+        { type: { coding: [{ ...PROVENANCE_AUTHOR }] }, who: { reference: device } },
+        { type: { coding: [VERIFIER] }, who: { reference: ctx.clinician } },
+      ],
+    };
+    const p = await fhir.create(prov, { ifNoneExist: tagQuery(tag), retry: true });
+    const provRef = ref(p.resource, p.location);
+    if (provRef) written.push(provRef);
+    return written;
+  },
+  async discard(ctx) {
+    const drId = writebackIdentifier(ctx.analysisId, 'DiagnosticReport');
+    const dr = await findOne<DiagnosticReport>(ctx.fhir, 'DiagnosticReport', { identifier: `${drId.system}|${drId.value}` });
+    if (!dr) return [];
+    if (dr.status !== 'entered-in-error') {
+      const etag = etagOf(dr);
+      await ctx.fhir.update({ ...dr, status: 'entered-in-error' }, { ...(etag ? { ifMatch: etag } : {}), retry: true });
+    }
+    return [`DiagnosticReport/${dr.id}`];
+  },
+  async reconcile() {
+    return undefined; // every write above is conditional or guarded by If-Match: repeating it is safe
+  },
+};
+
+function noteResource(ctx: WriteContext, signed: boolean, encounter: string | undefined): DocumentReference {
+  const title = `${ctx.result.model.random ? `${RANDOM_WEIGHTS_BANNER}: ` : ''}Eye exam imaging review (AI-assisted)`;
+  return {
+    resourceType: 'DocumentReference',
+    identifier: [writebackIdentifier(ctx.analysisId, 'DocumentReference/approve')],
+    status: 'current',
+    docStatus: signed ? 'final' : 'preliminary',
+    type: { coding: [NOTE_TYPE], text: 'Eye exam imaging review' },
+    subject: { reference: ctx.result.context.patient },
+    date: ctx.now.toISOString(),
+    author: [{ reference: ctx.clinician }],
+    description: title,
+    content: [{ attachment: { contentType: 'text/plain', data: base64(filedNoteText(ctx, signed)), title } }],
+    context: {
+      ...(encounter ? { encounter: [{ reference: encounter }] } : {}),
+      period: { end: ctx.now.toISOString() },
+    },
+  };
+}
+
+function noteProfile(signed: boolean): ProfileImpl {
+  const findNote = async (ctx: WriteContext): Promise<string[] | undefined> => {
+    const id = writebackIdentifier(ctx.analysisId, 'DocumentReference/approve');
+    const found = await findOne(ctx.fhir, 'DocumentReference', { patient: ctx.result.context.patient, identifier: `${id.system}|${id.value}` });
+    return found ? [`DocumentReference/${found.id}`] : undefined;
+  };
+  return {
+    async approve(ctx) {
+      const encounter = ctx.result.context.encounter ?? ctx.encounter;
+      if (!signed && !encounter) {
+        throw new WritebackPrecondition('Epic files a note in an encounter, and neither the analysis nor this launch names one: open the app from the patient\'s encounter.');
+      }
+      // No conditional create on these EHRs: the idempotency record (service.ts) guards against a repeat.
+      const r = await ctx.fhir.create(noteResource(ctx, signed, encounter), { retry: false });
+      const written = ref(r.resource, r.location);
+      return written ? [written] : [];
+    },
+    async discard() {
+      return []; // nothing was written before approval
+    },
+    async reconcile(ctx, action) {
+      return action === 'approve' ? findNote(ctx) : [];
+    },
+  };
+}
+
+export const PROFILE_IMPLS: Record<Exclude<WritebackProfileName, 'off'>, ProfileImpl> = {
+  'fhir-standard': fhirStandard,
+  epic: noteProfile(false),
+  oracle: noteProfile(true),
+};
