@@ -4,7 +4,7 @@
  * runtime; faulty workers (garbage, 500, hanging) are retried and then fail with a typed error within a
  * bounded time; the worker refuses callers without its token; chat completions return logprobs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fet
 import { modelsBody } from '../../src/worker/protocol.js';
 import { createRemoteEngine, RemoteInferenceError } from '../../src/worker/remote-engine.js';
 import { buildTiny } from '../model/model-harness.js';
+import { startWorkerProcess } from './worker-process.js';
 
 const TOKEN = 'test-worker-token-0123456789abcdef';
 let modelDir: string;
@@ -32,32 +33,6 @@ function guarded(urls: string[]): GuardedFetch {
   const f = createGuardedFetch({ allow: urls.map((prefix) => ({ prefix, allowPrivateNetwork: true })) });
   fetches.push(f);
   return f;
-}
-
-async function startWorkerProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['bin/volmo.js', 'worker'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, VOLMO_MODEL_DIR: modelDir, VOLMO_WORKER_PORT: '0', VOLMO_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out.slice(-2000)}`)), 90_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*volmo worker listening/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited ${code}: ${out.slice(-2000)}`));
-    });
-  });
-  return { child, url };
 }
 
 const exam = (): ExamInput => ({
@@ -78,7 +53,7 @@ beforeAll(async () => {
       .png()
       .toBuffer(),
   );
-  [local, { child: worker, url: workerUrl }] = await Promise.all([createEngine({ modelDir, log: silentLogger() }), startWorkerProcess({ VOLMO_WORKER_TOKEN: TOKEN })]);
+  [local, { child: worker, url: workerUrl }] = await Promise.all([createEngine({ modelDir, log: silentLogger() }), startWorkerProcess(modelDir, { VOLMO_WORKER_TOKEN: TOKEN })]);
 }, 180_000);
 
 afterAll(async () => {
