@@ -4,6 +4,7 @@
  * root of its own (src/sandbox/service.ts) which starts its servers and then hands this one the same kind
  * of configuration an operator writes (trusted CDS clients, allowlists, a PACS, a model directory).
  */
+import { localEngine } from './model-engine.js';
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
 import { modelCardRouter } from './cds/model-card.js';
@@ -331,15 +332,8 @@ async function loadModel(config: Config, log: Logger): Promise<LoadedModel> {
   if (!config.modelDir) {
     return { engine: null, status: () => ({ ok: true, detail: 'no model configured (VOLMO_MODEL_DIR unset): hooks answer without AI findings' }) };
   }
-  const { createEngine } = await import('./model/runtime/engine.js');
   try {
-    const engine = await createEngine({
-      modelDir: config.modelDir,
-      executionProvider: config.executionProvider,
-      workers: config.modelWorkers,
-      timeoutMs: config.inferenceTimeoutMs,
-      log: log.child({ component: 'model' }),
-    });
+    const engine = await localEngine({ ...config, modelDir: config.modelDir }, log);
     return loaded(engine, `on ${engine.info.executionProvider}`, log);
   } catch (e) {
     const detail = `model failed to load: ${(e as Error).message}`;

@@ -5,7 +5,7 @@
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createEngine } from '../model/runtime/engine.js';
+import { localEngine } from '../model-engine.js';
 import { isLoopbackHost, startWorkerServer, type RunningWorker } from './server.js';
 
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
@@ -13,13 +13,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   if (!config.workerToken && !isLoopbackHost(config.workerHost)) {
     throw new AppError('config_invalid', `invalid configuration:\n  - VOLMO_WORKER_TOKEN: required when the worker listens beyond loopback (VOLMO_WORKER_HOST=${config.workerHost})`);
   }
-  const engine = await createEngine({
-    modelDir: config.modelDir,
-    executionProvider: config.executionProvider,
-    workers: config.modelWorkers,
-    timeoutMs: config.inferenceTimeoutMs,
-    log: log.child({ component: 'model' }),
-  });
+  const engine = await localEngine({ ...config, modelDir: config.modelDir }, log);
   try {
     const server = await startWorkerServer(
       {
