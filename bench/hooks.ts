@@ -37,7 +37,7 @@ interface LoadResult {
 const CONNECTIONS = [1, 16, 64];
 
 /** Runs one step from a second process; `aud` is the URL the tokens are signed for. */
-async function load(ehr: EhrSimulator, url: string, aud: string, body: string, connections: number, requests: number, durationS: number): Promise<LoadResult> {
+export async function load(ehr: EhrSimulator, url: string, aud: string, body: string, connections: number, requests: number, durationS: number): Promise<LoadResult> {
   const tokens = await Promise.all(Array.from({ length: requests }, () => ehr.signJwt(aud)));
   const file = join(mkdtempSync(join(tmpdir(), 'volmo-bench-hooks-')), 'spec.json');
   writeFileSync(file, JSON.stringify({ url, connections, durationS, body, tokens }));
@@ -74,7 +74,7 @@ async function startCeiling(ehr: EhrSimulator): Promise<{ url: string; close(): 
   return { url, close: () => server.close() };
 }
 
-async function untilAnalysed(svc: SandboxedService, call: HookCall): Promise<void> {
+export async function untilAnalysed(svc: SandboxedService, call: HookCall): Promise<void> {
   for (let i = 0; i < 600; i++) {
     const res = await svc.sandbox!.ehr.callHook(call);
     const cards = (res.body as { cards?: { summary: string }[] }).cards ?? [];

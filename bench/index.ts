@@ -13,6 +13,7 @@ const PARTS: Record<string, () => Promise<Part>> = {
   attention: async () => (await import('./attention.js')).runAttentionBench,
   evidence: async () => (await import('./evidence.js')).runEvidenceBench,
   hooks: async () => (await import('./hooks.js')).runHooksBench,
+  scale: async () => (await import('./scale.js')).runScaleBench,
   imaging: async () => {
     const { runImagingBench, runPixelBench } = await import('./imaging.js');
     return async () => {
