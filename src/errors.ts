@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'upstream_refused'
   | 'model_unavailable'
   | 'timeout'
+  | 'store_unavailable'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -29,6 +30,7 @@ const STATUS: Record<ErrorCode, number> = {
   upstream_refused: 502,
   model_unavailable: 503,
   timeout: 503,
+  store_unavailable: 503,
   internal: 500,
 };
 

@@ -45,6 +45,13 @@ function toSqlite(sql: string, params: readonly unknown[]): { sql: string; args:
 
 // ---------- SQLite (better-sqlite3, synchronous, one connection per process) ----------
 
+/** A full disk (or size limit) as one clear error: the write is refused, nothing half-written, reads go on. */
+function diskFull(e: unknown): AppError | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (code !== 'SQLITE_FULL' && !(typeof code === 'string' && code.startsWith('SQLITE_IOERR') && /space|full/i.test(String((e as Error).message)))) return undefined;
+  return new AppError('store_unavailable', 'the database is full (no space left on its disk, or its size limit): this write was refused; reads go on', { cause: e, expose: true });
+}
+
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly description: string;
@@ -53,7 +60,8 @@ export class SqliteDriver implements SqlDriver {
   /** Every operation runs in turn: a transaction's awaits must not interleave with other statements. */
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(file: string) {
+  /** `maxPageCount`: a size limit in pages (SQLite's max_page_count), as a full disk would impose one (tests). */
+  constructor(file: string, opts: { maxPageCount?: number } = {}) {
     this.description = `sqlite:${file}`;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
@@ -62,6 +70,7 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
+    if (opts.maxPageCount) this.db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
   }
 
   private run<R>(sql: string, params: readonly unknown[]): SqlResult<R> {
@@ -75,7 +84,11 @@ export class SqliteDriver implements SqlDriver {
       const rows = stmt.all(...args) as R[];
       return { rows, rowCount: rows.length };
     }
-    return { rows: [], rowCount: stmt.run(...args).changes };
+    try {
+      return { rows: [], rowCount: stmt.run(...args).changes };
+    } catch (e) {
+      throw diskFull(e) ?? e;
+    }
   }
 
   private serial<T>(op: () => Promise<T> | T): Promise<T> {
@@ -97,7 +110,7 @@ export class SqliteDriver implements SqlDriver {
         return result;
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw e;
+        throw diskFull(e) ?? e;
       }
     });
   }
