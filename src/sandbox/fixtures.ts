@@ -108,8 +108,19 @@ export function loadFixtureBundles(opts: LoadFixtureOptions = {}): Bundle[] {
     let entries = bundle.entry ?? [];
     entries = base === undefined ? dropEndpoints(entries) : entries.map((e) => rewriteEndpoint(e, base));
     if (attachments) entries = [...entries, ...mediaEntries(p, entries)];
-    return { ...bundle, entry: entries };
+    return { ...bundle, entry: entries.map(withStableId) };
   });
+}
+
+/**
+ * `POST Type` with `fullUrl: urn:uuid:<u>` becomes `PUT Type/<u>`: the fixture uuids are derived from the
+ * fixture files, so a restarted sandbox has the same patient, study and image ids, as a real EHR does.
+ */
+function withStableId(entry: BundleEntry): BundleEntry {
+  const u = /^urn:uuid:([0-9a-f-]{36})$/.exec(entry.fullUrl ?? '')?.[1];
+  const type = entry.resource?.resourceType;
+  if (!u || !type || entry.request?.method !== 'POST' || entry.request.url !== type) return entry;
+  return { ...entry, resource: { ...entry.resource!, id: u }, request: { method: 'PUT', url: `${type}/${u}` } };
 }
 
 function rewriteEndpoint(entry: BundleEntry, base: string): BundleEntry {
