@@ -17,7 +17,7 @@ import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import { renderAppPage } from './app-page.js';
 import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
-import { readCookie, sessionCookie, sessionCookieName } from './session-cookie.js';
+import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
 import { authorizeUrl, discoverSmartConfiguration, exchangeCode } from './smart-oauth.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
@@ -32,11 +32,13 @@ export interface PendingLaunch {
   tokenEndpoint: string;
   codeVerifier: string;
   ehrLaunch: boolean;
+  /** The browser that started the launch (session-cookie.ts): only it may complete the callback. */
+  browserId: string;
 }
 
 export interface AppSession {
-  /** sha256 of the cookie secret bound to this session. */
-  secretHash: string;
+  /** The browser (session-cookie.ts) this session belongs to. */
+  browserId: string;
   iss: string;
   accessToken: string;
   /** Epoch ms when the access token expires (the token source refuses it after that). */
@@ -63,6 +65,7 @@ export interface LaunchDeps {
   log: Logger;
   pending?: KeyedStore<PendingLaunch>;
   sessions?: KeyedStore<AppSession>;
+  browsers?: KeyedStore<BrowserRecord>;
   /** How long a started launch may take to come back (default 10 min). */
   stateTtlMs?: number;
   /** Upper bound of an app session; shorter when the token expires sooner (default 1 h). */
@@ -109,6 +112,11 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   const stateTtlMs = deps.stateTtlMs ?? 10 * 60_000;
   const sessionMaxMs = deps.sessionMaxMs ?? 3600_000;
   const redirectUri = `${deps.publicUrl}/launch/callback`;
+  const browsers = new BrowserBinding(deps.browsers ?? new MemoryKeyedStore<BrowserRecord>({ maxEntries: 10_000, now }), {
+    publicUrl: deps.publicUrl,
+    ttlMs: sessionMaxMs + stateTtlMs,
+    now,
+  });
   const log = deps.log;
   const router = express.Router();
 
@@ -139,9 +147,10 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn({ tokenOrigin: describeOrigin(smart.token_endpoint) }, 'SMART launch refused: token endpoint not on the outbound allowlist');
       return page(res, 502, errorPage('Launch refused', "The EHR's token endpoint is not on this service's outbound allowlist (VOLMO_SMART_AUTH_ALLOWLIST)."));
     }
+    const browser = await browsers.ensure(req.get('cookie'));
     const state = randomToken();
     const codeVerifier = randomToken();
-    if (!(await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined }, stateTtlMs))) {
+    if (!browser || !(await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined, browserId: browser.browserId }, stateTtlMs))) {
       log.warn('SMART launch refused: too many launches in progress');
       return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
     }
@@ -152,13 +161,21 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}),
     });
     log.info({ issOrigin: describeOrigin(iss), ehrLaunch: launch !== undefined }, 'SMART launch: redirecting to authorize');
-    res.set('Cache-Control', 'no-store').redirect(302, location);
+    res.set('Cache-Control', 'no-store');
+    if (browser.setCookie) res.append('Set-Cookie', browser.setCookie);
+    res.redirect(302, location);
   });
 
   router.get('/launch/callback', async (req, res) => {
     const state = param(req, 'state', 64);
     const found = state && TOKEN_RE.test(state) ? await pending.take(state) : undefined;
     if (!found) return page(res, 400, errorPage('Sign-in expired', 'This sign-in is unknown, was already used, or has expired.'));
+    // SMART 2.2: state is bound to the browser that started the launch (a forged or foreign callback is refused).
+    const browserId = await browsers.verify(req.get('cookie'));
+    if (!browserId || browserId !== found.browserId) {
+      log.warn('SMART launch refused: callback from a browser other than the one that started the launch');
+      return page(res, 400, errorPage('Sign-in refused', 'This sign-in was started in another browser (or this browser blocked the app\'s cookie), so it cannot be completed here.'));
+    }
     const error = param(req, 'error', 64);
     if (error) {
       const code = /^[a-z_]{1,40}$/.test(error) ? error : 'error';
@@ -177,11 +194,10 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     // The session never outlives its token: the store drops it first.
     const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
     const sessionId = randomToken();
-    const secret = randomToken();
     const stored = await sessions.put(
       sessionId,
       {
-        secretHash: sha256Hex(secret),
+        browserId,
         iss: found.iss,
         accessToken: token.access_token,
         tokenExpiresAt: now() + lifetimeMs,
@@ -199,17 +215,19 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn('SMART launch: no room for another session');
       return page(res, 503, errorPage('Busy', 'Too many app sessions are open. Please try again in a minute.'));
     }
+    // A new secret at each sign-in, under the same cookie name (the browser's other sessions keep working).
+    const setCookie = await browsers.rotate(browserId);
     log.info({ ehrLaunch: found.ehrLaunch, patientContext: Boolean(token.patient) }, 'SMART launch: session started');
-    res
-      .set('Cache-Control', 'no-store')
-      .append('Set-Cookie', sessionCookie(deps.publicUrl, sessionId, secret, ttlMs / 1000))
-      .redirect(302, `/app?session=${sessionId}`);
+    res.set('Cache-Control', 'no-store');
+    if (setCookie) res.append('Set-Cookie', setCookie);
+    res.redirect(302, `/app?session=${sessionId}`);
   });
 
   const openSession = async (sessionId: string | undefined, cookieHeader: string | undefined): Promise<AppSession | undefined> => {
     const session = sessionId && TOKEN_RE.test(sessionId) ? await sessions.get(sessionId) : undefined;
-    const secret = sessionId ? readCookie(cookieHeader, sessionCookieName(sessionId)) : undefined;
-    return session && secret && sameDigest(sha256Hex(secret), session.secretHash) ? session : undefined;
+    if (!session) return undefined;
+    const browserId = await browsers.verify(cookieHeader);
+    return browserId !== undefined && browserId === session.browserId ? session : undefined;
   };
 
   router.get('/app', async (req, res) => {

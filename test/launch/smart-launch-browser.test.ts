@@ -42,7 +42,7 @@ describe.skipIf(skip)('SMART EHR launch in Chromium', () => {
       expect(await page.locator('[role=banner]').innerText()).toContain(patient.name);
       expect(await page.locator('.notice').innerText()).toContain('signing is not available yet');
       const cookies = await context.cookies(`${s.svc.url}/app`);
-      const session = cookies.find((c) => c.name.startsWith('volmo_app_'))!;
+      const session = cookies.find((c) => c.name === 'volmo_browser')!;
       expect(session.httpOnly).toBe(true);
       expect(session.sameSite).toBe('Lax');
     } finally {
