@@ -19,6 +19,7 @@ import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
 import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
 import { authorizeUrl, discoverSmartConfiguration, exchangeCode } from './smart-oauth.js';
+import { IdTokenError, JwksCache, validateIdToken } from './id-token.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
 import { analysisSubject } from '../src/analysis/analysis-cache.js';
@@ -34,6 +35,8 @@ export interface PendingLaunch {
   ehrLaunch: boolean;
   /** The browser that started the launch (session-cookie.ts): only it may complete the callback. */
   browserId: string;
+  /** Sent when `openid` is asked: the id_token is then validated against this issuer's keys. */
+  oidc?: { nonce: string; issuer?: string; jwksUri?: string };
 }
 
 export interface AppSession {
@@ -47,7 +50,7 @@ export interface AppSession {
   encounter?: string;
   needPatientBanner: boolean;
   scope: string;
-  /** The signed-in clinician (`Practitioner/123`) from fhirUser; write-back needs it. */
+  /** The signed-in clinician (`Practitioner/123`), from the validated id_token's fhirUser only; write-back needs it. */
   fhirUser?: string;
   /** The CSRF token of this session's review forms (compared in constant time). */
   csrf?: string;
@@ -118,6 +121,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     now,
   });
   const log = deps.log;
+  const jwks = new JwksCache(deps.fetch, now);
   const router = express.Router();
 
   const upstreamFailed = (res: Response, err: unknown, step: string) => {
@@ -147,18 +151,22 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn({ tokenOrigin: describeOrigin(smart.token_endpoint) }, 'SMART launch refused: token endpoint not on the outbound allowlist');
       return page(res, 502, errorPage('Launch refused', "The EHR's token endpoint is not on this service's outbound allowlist (VOLMO_SMART_AUTH_ALLOWLIST)."));
     }
-    const browser = await browsers.ensure(req.get('cookie'));
-    const state = randomToken();
-    const codeVerifier = randomToken();
-    if (!browser || !(await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined, browserId: browser.browserId }, stateTtlMs))) {
-      log.warn('SMART launch refused: too many launches in progress');
-      return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
-    }
     const asked = launch !== undefined ? deps.scopes : deps.scopes.split(' ').map((s) => (s === 'launch' ? 'launch/patient' : s)).join(' ');
     // The write scopes of this EHR's write-back profile (none when it is off), each asked once.
     const scope = [...new Set([...asked.split(' '), ...writebackScopes(deps.writeback?.profileFor(iss) ?? 'off')])].join(' ');
+    const oidc = scope.split(' ').includes('openid')
+      ? { nonce: randomToken(), ...(smart.issuer ? { issuer: smart.issuer } : {}), ...(smart.jwks_uri ? { jwksUri: smart.jwks_uri } : {}) }
+      : undefined;
+    const browser = await browsers.ensure(req.get('cookie'));
+    const state = randomToken();
+    const codeVerifier = randomToken();
+    const record: PendingLaunch = { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined, browserId: browser?.browserId ?? '', ...(oidc ? { oidc } : {}) };
+    if (!browser || !(await pending.put(state, record, stateTtlMs))) {
+      log.warn('SMART launch refused: too many launches in progress');
+      return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
+    }
     const location = authorizeUrl(smart.authorization_endpoint, {
-      clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}),
+      clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}), ...(oidc ? { nonce: oidc.nonce } : {}),
     });
     log.info({ issOrigin: describeOrigin(iss), ehrLaunch: launch !== undefined }, 'SMART launch: redirecting to authorize');
     res.set('Cache-Control', 'no-store');
@@ -190,6 +198,19 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     } catch (err) {
       return upstreamFailed(res, err, 'token exchange');
     }
+    // The clinician's identity: the fhirUser claim of an id_token whose signature, iss, aud, exp and nonce hold.
+    let fhirUser: string | undefined;
+    if (token.id_token && found.oidc?.issuer && found.oidc.jwksUri && deps.fetch.allows(found.oidc.jwksUri)) {
+      try {
+        fhirUser = (await validateIdToken(jwks, token.id_token, { issuer: found.oidc.issuer, jwksUri: found.oidc.jwksUri, clientId: deps.clientId, nonce: found.oidc.nonce, now: now() })).fhirUser;
+      } catch (err) {
+        if (!(err instanceof IdTokenError)) return upstreamFailed(res, err, 'identity token keys');
+        log.warn({ reason: err.why }, 'SMART launch refused: id_token did not validate');
+        return page(res, 400, errorPage('Sign-in refused', "The EHR's identity token for this sign-in did not verify, so the app cannot tell who you are. Open the app again from the chart; if it keeps failing, tell your EHR support team."));
+      }
+    } else if (token.id_token) {
+      log.warn({ issuer: Boolean(found.oidc?.issuer), jwksUri: Boolean(found.oidc?.jwksUri) }, 'SMART launch: id_token not verifiable (no issuer/jwks_uri in discovery, or jwks_uri not on the outbound allowlist); the app is read-only');
+    }
     const lifetimeMs = (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000;
     // The session never outlives its token: the store drops it first.
     const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
@@ -206,7 +227,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
         // Absent: show the banner (the safe reading).
         needPatientBanner: token.need_patient_banner ?? true,
         scope: token.scope ?? '',
-        ...(token.fhirUser ? { fhirUser: token.fhirUser } : {}),
+        ...(fhirUser ? { fhirUser } : {}),
         csrf: randomToken(),
       },
       ttlMs,

@@ -16,6 +16,9 @@ export interface SmartConfiguration {
   token_endpoint: string;
   code_challenge_methods_supported?: string[];
   capabilities?: string[];
+  /** OpenID Connect issuer and key set (SMART 2 lists both when it offers `sso-openid-connect`): id_token validation. */
+  issuer?: string;
+  jwks_uri?: string;
 }
 
 /** The token response fields the app uses; tokens stay server-side. */
@@ -30,30 +33,6 @@ export interface SmartTokenResponse {
   encounter?: string;
   need_patient_banner?: boolean;
   smart_style_url?: string;
-  /** The signed-in user (`Practitioner/123`), from the token response or the id_token's fhirUser claim. */
-  fhirUser?: string;
-}
-
-const USER_REF = /(?:^|\/)((?:Practitioner|PractitionerRole)\/[A-Za-z0-9\-.]{1,64})$/;
-
-/**
- * The clinician from `fhirUser`: the token response's own field (some servers send it), else the id_token's
- * claim. The id_token came straight from the token endpoint over TLS through the guarded fetch, which OIDC
- * Core §3.1.3.7 accepts in place of checking its signature; only a Practitioner(Role) reference is taken.
- */
-export function fhirUserOf(body: Record<string, unknown>): string | undefined {
-  const pick = (v: unknown) => (typeof v === 'string' && v.length <= 2048 ? USER_REF.exec(v)?.[1] : undefined);
-  const direct = pick(body.fhirUser);
-  if (direct) return direct;
-  if (typeof body.id_token !== 'string') return undefined;
-  const part = body.id_token.split('.')[1];
-  if (!part || part.length > 16_384) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
-    return pick(claims.fhirUser);
-  } catch {
-    return undefined;
-  }
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -93,6 +72,8 @@ export async function discoverSmartConfiguration(fetch: GuardedFetch, iss: strin
     token_endpoint: doc.token_endpoint,
     ...(Array.isArray(methods) ? { code_challenge_methods_supported: methods.filter((m): m is string => typeof m === 'string') } : {}),
     ...(Array.isArray(doc.capabilities) ? { capabilities: doc.capabilities.filter((c): c is string => typeof c === 'string') } : {}),
+    ...(typeof doc.issuer === 'string' && doc.issuer.length <= 2048 ? { issuer: doc.issuer } : {}),
+    ...(httpUrl(doc.jwks_uri) ? { jwks_uri: doc.jwks_uri } : {}),
   };
 }
 
@@ -104,6 +85,8 @@ export interface AuthorizeParams {
   iss: string;
   launch?: string;
   codeChallenge: string;
+  /** OpenID Connect nonce, sent when `openid` is asked; the id_token must echo it. */
+  nonce?: string;
 }
 
 export function authorizeUrl(endpoint: string, p: AuthorizeParams): string {
@@ -118,6 +101,7 @@ export function authorizeUrl(endpoint: string, p: AuthorizeParams): string {
   if (p.launch !== undefined) q.set('launch', p.launch);
   q.set('code_challenge', p.codeChallenge);
   q.set('code_challenge_method', 'S256');
+  if (p.nonce !== undefined) q.set('nonce', p.nonce);
   return url.href;
 }
 
@@ -134,8 +118,7 @@ export function parseTokenResponse(body: Record<string, unknown>): SmartTokenRes
   }
   if (typeof body.encounter === 'string' && FHIR_ID.test(body.encounter)) out.encounter = body.encounter;
   if (typeof body.need_patient_banner === 'boolean') out.need_patient_banner = body.need_patient_banner;
-  const user = fhirUserOf(body);
-  if (user) out.fhirUser = user;
+  // No `fhirUser` from here: the clinician's identity comes only from a validated id_token (id-token.ts).
   return out;
 }
 

@@ -39,6 +39,7 @@ describe('SMART EHR launch', () => {
     expect(q.get('code_challenge_method')).toBe('S256');
     expect(q.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(q.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get('nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/); // openid asked: the id_token must echo it
     expect(q.get('scope')!.split(' ')).toContain('launch');
   });
 
