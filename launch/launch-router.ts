@@ -18,7 +18,7 @@ import { renderAppPage } from './app-page.js';
 import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
 import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
-import { authorizeUrl, discoverSmartConfiguration, exchangeCode } from './smart-oauth.js';
+import { authorizeUrl, discoverSmartConfiguration, exchangeCode, refreshAccessToken, TokenRefusedError } from './smart-oauth.js';
 import { IdTokenError, JwksCache, validateIdToken } from './id-token.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
@@ -46,6 +46,12 @@ export interface AppSession {
   accessToken: string;
   /** Epoch ms when the access token expires (the token source refuses it after that). */
   tokenExpiresAt: number;
+  /** Where a refresh token is redeemed. */
+  tokenEndpoint: string;
+  /** Granted with `online_access`/`offline_access`: used when the access token has expired (server-side only). */
+  refreshToken?: string;
+  /** Epoch ms when this app session ends (the store drops it then). */
+  endsAt: number;
   patient?: string;
   encounter?: string;
   needPatientBanner: boolean;
@@ -125,6 +131,11 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   const router = express.Router();
 
   const upstreamFailed = (res: Response, err: unknown, step: string) => {
+    if (err instanceof TokenRefusedError) {
+      // The EHR answered and said no: its OAuth error code only (its description is free text that could hold PHI).
+      log.warn({ step, status: err.status, error: err.oauthError ?? 'none' }, 'SMART launch refused by the EHR');
+      return page(res, 400, errorPage('The EHR refused the sign-in', `The EHR refused the sign-in (${step}: ${err.oauthError ?? `HTTP ${err.status}`}). Open the app again from the patient's chart; if it keeps failing, tell your EHR support team.`));
+    }
     // Codes and PHI-free reasons only (NetError messages carry scheme://host:port at most).
     log.warn({ step, code: isAppError(err) ? err.code : 'internal', reason: (err as { reason?: string }).reason }, 'SMART launch failed');
     page(res, 502, errorPage('The EHR could not be reached', `The app could not complete the sign-in with the EHR (${step}). Try again; if it keeps failing, tell your EHR support team.`));
@@ -212,8 +223,8 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn({ issuer: Boolean(found.oidc?.issuer), jwksUri: Boolean(found.oidc?.jwksUri) }, 'SMART launch: id_token not verifiable (no issuer/jwks_uri in discovery, or jwks_uri not on the outbound allowlist); the app is read-only');
     }
     const lifetimeMs = (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000;
-    // The session never outlives its token: the store drops it first.
-    const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
+    // The session outlives its access token (a refresh token renews it; without one the app asks to re-open it from the chart).
+    const ttlMs = sessionMaxMs;
     const sessionId = randomToken();
     const stored = await sessions.put(
       sessionId,
@@ -222,6 +233,9 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
         iss: found.iss,
         accessToken: token.access_token,
         tokenExpiresAt: now() + lifetimeMs,
+        tokenEndpoint: found.tokenEndpoint,
+        ...(token.refresh_token ? { refreshToken: token.refresh_token } : {}),
+        endsAt: now() + ttlMs,
         ...(token.patient ? { patient: token.patient } : {}),
         ...(token.encounter ? { encounter: token.encounter } : {}),
         // Absent: show the banner (the safe reading).
@@ -244,6 +258,37 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     res.redirect(302, `/app?session=${sessionId}`);
   });
 
+  /**
+   * The session with an access token good for the next FHIR call: as is, renewed with its refresh token when it
+   * has expired (or expires within 30 s), or `expired` when it cannot be renewed (re-open from the chart).
+   */
+  const withFreshToken = async (sessionId: string, session: AppSession): Promise<AppSession | 'expired' | 'unreachable'> => {
+    if (session.tokenExpiresAt - 30_000 > now()) return session;
+    if (!session.refreshToken) return 'expired';
+    let token;
+    try {
+      token = await refreshAccessToken(deps.fetch, session.tokenEndpoint, { refreshToken: session.refreshToken, clientId: deps.clientId });
+    } catch (err) {
+      log.warn({ code: isAppError(err) ? err.code : 'internal', error: err instanceof TokenRefusedError ? (err.oauthError ?? err.status) : undefined }, 'SMART app: token refresh failed');
+      return err instanceof TokenRefusedError ? 'expired' : 'unreachable';
+    }
+    const renewed: AppSession = {
+      ...session,
+      accessToken: token.access_token,
+      tokenExpiresAt: now() + (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000,
+      // A server that rotates refresh tokens sends a new one; otherwise the old one stays valid.
+      refreshToken: token.refresh_token ?? session.refreshToken,
+      ...(token.scope ? { scope: token.scope } : {}),
+    };
+    if (!(await sessions.put(sessionId, renewed, Math.max(1, session.endsAt - now())))) return 'unreachable';
+    log.info('SMART app: access token refreshed');
+    return renewed;
+  };
+  const tokenProblem = (res: Response, problem: 'expired' | 'unreachable') =>
+    problem === 'expired'
+      ? page(res, 401, errorPage('Please re-open VOLMO from the chart', "Your EHR sign-in for this app has expired and cannot be renewed here. Nothing was filed. Re-open VOLMO from the patient's chart to continue."))
+      : page(res, 502, errorPage('The EHR could not be reached', 'The app could not renew its EHR sign-in. Nothing was filed. Try again in a minute.'));
+
   const openSession = async (sessionId: string | undefined, cookieHeader: string | undefined): Promise<AppSession | undefined> => {
     const session = sessionId && TOKEN_RE.test(sessionId) ? await sessions.get(sessionId) : undefined;
     if (!session) return undefined;
@@ -257,7 +302,9 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     if (!session) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
     }
-    page(res, 200, await renderAppPage({ session, fetch: deps.fetch, analyses: deps.analyses, log, ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
+    const fresh = await withFreshToken(sessionId!, session);
+    if (typeof fresh === 'string') return tokenProblem(res, fresh);
+    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
   });
 
   router.post('/app/review', express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 10 }), async (req, res) => {
@@ -282,13 +329,15 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'Write-back is not configured for this EHR.', back));
     }
     if (!session.patient) return page(res, 400, reviewResultPage('refused', 'Nothing was filed', 'This launch has no patient.', back));
+    const fresh = await withFreshToken(sessionId!, session);
+    if (typeof fresh === 'string') return tokenProblem(res, fresh);
     if (!session.fhirUser) {
       return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'The EHR did not say who you are (no fhirUser in the sign-in), so nothing can be filed in your name. Open the app again from the chart.', back));
     }
     // Only a draft of this session's patient, from this EHR, can be reviewed here.
     const found = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), 20)).find((a) => a.id === analysisId);
     if (!found) return page(res, 404, reviewResultPage('refused', 'Nothing was filed', "This draft is not one of this patient's current drafts.", back));
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: log });
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
     const outcome = await deps.writeback.run(action, {
       fhir, analysisId, result: found.result as AnalysisResult, clinician: session.fhirUser,
       ...(conclusion ? { conclusion } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),

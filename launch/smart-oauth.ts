@@ -122,29 +122,54 @@ export function parseTokenResponse(body: Record<string, unknown>): SmartTokenRes
   return out;
 }
 
-export async function exchangeCode(
+/**
+ * The token endpoint answered 4xx with an OAuth error: the EHR refused (as opposed to could not be reached).
+ * Only the RFC 6749 `error` code is kept; `error_description` is free text that could hold PHI and is dropped.
+ */
+export class TokenRefusedError extends AppError {
+  constructor(readonly status: number, readonly oauthError: string | undefined) {
+    super('upstream_error', `token endpoint refused: HTTP ${status}${oauthError ? ` (${oauthError})` : ''}`);
+  }
+}
+
+async function tokenRequest(fetch: GuardedFetch, tokenEndpoint: string, form: Record<string, string>, signal?: AbortSignal): Promise<SmartTokenResponse> {
+  const res = await fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams(form).toString(),
+    retry: false, // an authorization code is single-use; a refresh token may rotate
+    maxBytes: 256 * 1024,
+    signal,
+  });
+  if (!res.ok) {
+    let error: string | undefined;
+    try {
+      const e = parseJson(res.text(), 'token error').error;
+      if (typeof e === 'string' && /^[a-z_]{1,40}$/.test(e)) error = e;
+    } catch {
+      // not JSON: status only
+    }
+    if (res.status >= 400 && res.status < 500) throw new TokenRefusedError(res.status, error);
+    throw new AppError('upstream_error', `token endpoint answered HTTP ${res.status}${error ? ` (${error})` : ''}`);
+  }
+  return parseTokenResponse(parseJson(res.text(), 'token response'));
+}
+
+export function exchangeCode(
   fetch: GuardedFetch,
   tokenEndpoint: string,
   p: { code: string; codeVerifier: string; clientId: string; redirectUri: string },
   signal?: AbortSignal,
 ): Promise<SmartTokenResponse> {
-  const res = await fetch(tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }).toString(),
-    retry: false, // an authorization code is single-use
-    maxBytes: 256 * 1024,
-    signal,
-  });
-  if (!res.ok) {
-    let error = '';
-    try {
-      const e = parseJson(res.text(), 'token error').error;
-      if (typeof e === 'string' && /^[a-z_]{1,40}$/.test(e)) error = ` (${e})`;
-    } catch {
-      // not JSON: status only
-    }
-    throw new AppError('upstream_error', `token endpoint answered HTTP ${res.status}${error}`);
-  }
-  return parseTokenResponse(parseJson(res.text(), 'token response'));
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }, signal);
+}
+
+/** A new access token from a refresh token (public client: client_id only). */
+export function refreshAccessToken(
+  fetch: GuardedFetch,
+  tokenEndpoint: string,
+  p: { refreshToken: string; clientId: string },
+  signal?: AbortSignal,
+): Promise<SmartTokenResponse> {
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'refresh_token', refresh_token: p.refreshToken, client_id: p.clientId }, signal);
 }
