@@ -7,6 +7,7 @@
  *   GET /app?session=          the launched patient's banner and latest AI draft(s).
  * Tokens never leave the server: not in URLs, pages or logs. Errors are HTML pages (this is a browser flow).
  */
+import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { isAppError } from '../src/errors.js';
@@ -75,6 +76,8 @@ export interface LaunchDeps {
   pending?: KeyedStore<PendingLaunch>;
   sessions?: KeyedStore<AppSession>;
   browsers?: KeyedStore<BrowserRecord>;
+  /** EHR origins that may frame the app (CSP frame-ancestors); none: this origin only. */
+  frameAncestors?: readonly string[];
   /** How long a started launch may take to come back (default 10 min). */
   stateTtlMs?: number;
   /** Upper bound of an app session; shorter when the token expires sooner (default 1 h). */
@@ -85,7 +88,13 @@ export interface LaunchDeps {
 }
 
 
-function page(res: Response, status: number, html: string): void {
+/**
+ * Sends one of the app's pages. CSP: nothing loads but what carries this response's nonce (the page's own
+ * `<style>`, and any script it may get: scripts by nonce only, no inline handlers), forms post to this origin,
+ * and only the configured EHR origins may frame the app (none configured: this origin only).
+ */
+function sendPage(res: Response, status: number, html: string, frameAncestors: readonly string[]): void {
+  const nonce = randomBytes(16).toString('base64');
   res
     .status(status)
     .set({
@@ -93,10 +102,18 @@ function page(res: Response, status: number, html: string): void {
       'Cache-Control': 'no-store',
       'Referrer-Policy': 'no-referrer',
       'X-Content-Type-Options': 'nosniff',
-      // No scripts at all; forms post to this origin only; the app is framed by the EHR, so frame-ancestors is left to the deployment.
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'",
+      'Content-Security-Policy': [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        `style-src 'nonce-${nonce}'`,
+        "img-src 'self' data:",
+        "form-action 'self'",
+        "base-uri 'none'",
+        `frame-ancestors ${frameAncestors.length ? frameAncestors.join(' ') : "'self'"}`,
+      ].join('; '),
     })
-    .send(html);
+    // The layout's one <style> (pages.ts) is the first in the document; escaped content can hold no literal tag.
+    .send(html.replace('<style>', `<style nonce="${nonce}">`));
 }
 
 function param(req: Request, name: string, max: number): string | undefined {
@@ -128,6 +145,8 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   });
   const log = deps.log;
   const jwks = new JwksCache(deps.fetch, now);
+  const frameAncestors = deps.frameAncestors ?? [];
+  const page = (res: Response, status: number, html: string) => sendPage(res, status, html, frameAncestors);
   const router = express.Router();
 
   const upstreamFailed = (res: Response, err: unknown, step: string) => {

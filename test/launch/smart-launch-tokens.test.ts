@@ -162,3 +162,43 @@ describe('SMART app tokens', () => {
     expect(cb.setCookies).toHaveLength(0);
   });
 });
+
+describe('SMART app page policy', () => {
+  it('CSP: scripts and the style by a per-response nonce only; framed only by this origin when no EHR origin is configured', async () => {
+    const res = await fetch(`${appOrigin}/app?session=${'a'.repeat(43)}`);
+    const csp = res.headers.get('content-security-policy')!;
+    const nonce = /script-src 'nonce-([A-Za-z0-9+/=]+)'/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(csp).toContain(`style-src 'nonce-${nonce}'`);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toMatch(/frame-ancestors 'self'(;|$)/);
+    const html = await res.text();
+    expect(html).toContain(`<style nonce="${nonce}">`);
+    expect(html).not.toMatch(/<script(?![^>]*nonce=)/);
+    const again = (await fetch(`${appOrigin}/app?session=${'a'.repeat(43)}`)).headers.get('content-security-policy')!;
+    expect(again).not.toContain(nonce);
+  });
+
+  it('frame-ancestors lists exactly the configured EHR origins (VOLMO_APP_FRAME_ANCESTORS)', async () => {
+    const { loadConfig } = await import('../../src/config.js');
+    expect(loadConfig({ VOLMO_APP_FRAME_ANCESTORS: 'https://ehr.example.org, https://epic.example.com:8443/' }).appFrameAncestors).toEqual(['https://ehr.example.org', 'https://epic.example.com:8443']);
+    expect(loadConfig({}).appFrameAncestors).toEqual([]);
+    for (const bad of ['*', 'https://*.example.org', 'https://ehr.example.org/app', 'ftp://x']) {
+      expect(() => loadConfig({ VOLMO_APP_FRAME_ANCESTORS: bad }), bad).toThrow();
+    }
+    const ex = express();
+    ex.use(createLaunchRouter({
+      publicUrl: appOrigin, clientId: CLIENT, scopes: 'launch', fetch: createGuardedFetch({ allow: [ehrOrigin] }), isFhirServerAllowed: () => false,
+      analyses: { recentForSubject: async () => [] }, log: createLogger({ level: 'silent' }), frameAncestors: ['https://ehr.example.org', 'https://epic.example.com:8443'],
+    }));
+    const srv = http.createServer(ex);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/launch`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-security-policy')).toMatch(/frame-ancestors https:\/\/ehr\.example\.org https:\/\/epic\.example\.com:8443(;|$)/);
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});
