@@ -15,7 +15,7 @@ import { DEFAULT_EHR_TOKEN_LIFETIME_S } from '../src/fhir/token-source.js';
 import type { Logger } from '../src/log.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
-import { renderAppPage } from './app-page.js';
+import { renderAppPage, type AppPageFocus } from './app-page.js';
 import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
 import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
@@ -61,6 +61,22 @@ export interface AppSession {
   fhirUser?: string;
   /** The CSRF token of this session's review forms (compared in constant time). */
   csrf?: string;
+  /** The analysis a card's smart link named (`appContext` `{"analysis":"<id>"}`), opened first if it is this patient's. */
+  analysisId?: string;
+}
+
+const ANALYSIS_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The analysis id of a volmo card's `appContext` (`{"analysis":"<id>"}`); anything else names none. */
+export function analysisFromAppContext(appContext: string | undefined): string | undefined {
+  if (!appContext) return undefined;
+  try {
+    const v = JSON.parse(appContext) as unknown;
+    const id = typeof v === 'object' && v !== null ? (v as { analysis?: unknown }).analysis : undefined;
+    return typeof id === 'string' && ANALYSIS_ID.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface LaunchDeps {
@@ -71,7 +87,7 @@ export interface LaunchDeps {
   fetch: GuardedFetch;
   /** Whether a launch `iss` names a FHIR server this service trusts (the same check hook fhirServer URLs get). */
   isFhirServerAllowed: (url: string) => boolean;
-  analyses: Pick<AnalysisCache, 'recentForSubject'>;
+  analyses: Pick<AnalysisCache, 'recentForSubject'> & Partial<Pick<AnalysisCache, 'findById'>>;
   log: Logger;
   pending?: KeyedStore<PendingLaunch>;
   sessions?: KeyedStore<AppSession>;
@@ -261,6 +277,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
         needPatientBanner: token.need_patient_banner ?? true,
         scope: token.scope ?? '',
         ...(fhirUser ? { fhirUser } : {}),
+        ...(analysisFromAppContext(token.appContext) ? { analysisId: analysisFromAppContext(token.appContext)! } : {}),
         csrf: randomToken(),
       },
       ttlMs,
@@ -321,9 +338,19 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     if (!session) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
     }
+    // A card's link named an analysis: it opens first, and only when it is this launch's patient's (from this EHR).
+    let focus: AppPageFocus | undefined;
+    if (session.analysisId) {
+      const named = session.patient ? await deps.analyses.findById?.(session.analysisId) : undefined;
+      if (named && session.patient && named.subject !== analysisSubject(session.iss, session.patient)) {
+        log.warn('SMART app: the analysis named by the card belongs to another patient; refused');
+        return page(res, 403, errorPage('This draft belongs to another patient', "The card you opened names an AI draft of a different patient than the one open in the EHR, so it is not shown. Open the app again from this patient's chart."));
+      }
+      focus = named ? { analysis: named } : { missing: true };
+    }
     const fresh = await withFreshToken(sessionId!, session);
     if (typeof fresh === 'string') return tokenProblem(res, fresh);
-    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
+    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(focus ? { focus } : {}), ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
   });
 
   router.post('/app/review', express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 10 }), async (req, res) => {
@@ -354,7 +381,12 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'The EHR did not say who you are (no fhirUser in the sign-in), so nothing can be filed in your name. Open the app again from the chart.', back));
     }
     // Only a draft of this session's patient, from this EHR, can be reviewed here.
-    const found = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), 20)).find((a) => a.id === analysisId);
+    const subject = analysisSubject(session.iss, session.patient);
+    let found: { result: unknown } | undefined = (await deps.analyses.recentForSubject(subject, 20)).find((a) => a.id === analysisId);
+    if (!found && analysisId === session.analysisId) {
+      const named = await deps.analyses.findById?.(analysisId);
+      if (named?.subject === subject) found = named;
+    }
     if (!found) return page(res, 404, reviewResultPage('refused', 'Nothing was filed', "This draft is not one of this patient's current drafts.", back));
     const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
     const outcome = await deps.writeback.run(action, {

@@ -47,6 +47,8 @@ export interface DraftView {
   plan?: DraftSection;
   modelPlan?: DraftSection;
   random: boolean;
+  /** Opened from a card's link (its `appContext`): shown first. */
+  fromCard?: boolean;
   model: string;
   generatedAt?: string;
   /** The review form; absent when write-back is off for this EHR. */
@@ -71,6 +73,8 @@ export interface AppPageInput {
   /** Set when the patient could not be read (message without PHI). */
   patientProblem?: string;
   drafts: DraftView[];
+  /** Why the draft a card named is not shown (no PHI). */
+  focusNotice?: string;
 }
 
 function banner(input: AppPageInput): string {
@@ -108,7 +112,8 @@ function draft(d: DraftView): string {
   const when = d.generatedAt ? ` · ${escapeHtml(d.generatedAt)}` : '';
   const summary = (d.summary ?? []).map((s) => block('summary', s)).join('');
   const top = `${summary}${block('plan', d.plan)}${block('model-plan', d.modelPlan)}`;
-  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
+  const fromCard = d.fromCard ? ' data-from-card="true"' : '';
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"${fromCard}><h2>AI draft${d.fromCard ? ' (opened from the card)' : ''}</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
 }
 
 export function appPage(input: AppPageInput): string {
@@ -118,6 +123,6 @@ export function appPage(input: AppPageInput): string {
     : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
   return layout(
     'VOLMO eye exam draft',
-    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${drafts}</main>`,
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${drafts}</main>`,
   );
 }

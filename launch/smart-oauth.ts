@@ -33,6 +33,8 @@ export interface SmartTokenResponse {
   encounter?: string;
   need_patient_banner?: boolean;
   smart_style_url?: string;
+  /** A CDS card link's `appContext`, passed through by the EHR (volmo's cards: `{"analysis":"<id>"}`). */
+  appContext?: string;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -118,6 +120,7 @@ export function parseTokenResponse(body: Record<string, unknown>): SmartTokenRes
   }
   if (typeof body.encounter === 'string' && FHIR_ID.test(body.encounter)) out.encounter = body.encounter;
   if (typeof body.need_patient_banner === 'boolean') out.need_patient_banner = body.need_patient_banner;
+  if (typeof body.appContext === 'string' && body.appContext.length <= 4096) out.appContext = body.appContext;
   // No `fhirUser` from here: the clinician's identity comes only from a validated id_token (id-token.ts).
   return out;
 }
