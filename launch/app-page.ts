@@ -9,6 +9,7 @@ import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import type { AppSession } from './launch-router.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
 import type { NoteDocument } from '../src/reports/note.js';
+import { eyeSummary } from './eye-summary.js';
 import { appPage, type DraftSection, type DraftView, type PatientView, type ReviewView } from './pages.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import { describeWrite } from '../src/writeback/profiles.js';
@@ -80,6 +81,7 @@ export async function renderAppPage(deps: {
   const drafts: DraftView[] = recent.map(({ id, result }, i) => ({
     id,
     ...(named && id === named.id ? { fromCard: true } : {}),
+    ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings) } : {}),
     ...(reviews[i] ? { review: reviews[i] } : {}),
     noteText: result.report.note.text,
     ...draftSections(result.report.note.document),

@@ -128,8 +128,8 @@ function sendPage(res: Response, status: number, html: string, frameAncestors: r
         `frame-ancestors ${frameAncestors.length ? frameAncestors.join(' ') : "'self'"}`,
       ].join('; '),
     })
-    // The layout's one <style> (pages.ts) is the first in the document; escaped content can hold no literal tag.
-    .send(html.replace('<style>', `<style nonce="${nonce}">`));
+    // The layout's one <style> and one <script> (pages.ts) carry the nonce; escaped content holds no literal tag.
+    .send(html.replace('<style>', `<style nonce="${nonce}">`).replace('<script>', `<script nonce="${nonce}">`));
 }
 
 function param(req: Request, name: string, max: number): string | undefined {
