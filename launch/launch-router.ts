@@ -305,6 +305,9 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     try {
       token = await refreshAccessToken(deps.fetch, session.tokenEndpoint, { refreshToken: session.refreshToken, clientId: deps.clientId });
     } catch (err) {
+      // Another request of this session may have just used a rotating refresh token: take what it stored.
+      const latest = await sessions.get(sessionId);
+      if (latest && latest.browserId === session.browserId && latest.tokenExpiresAt - 30_000 > now()) return latest;
       log.warn({ code: isAppError(err) ? err.code : 'internal', error: err instanceof TokenRefusedError ? (err.oauthError ?? err.status) : undefined }, 'SMART app: token refresh failed');
       return err instanceof TokenRefusedError ? 'expired' : 'unreachable';
     }
