@@ -12,6 +12,7 @@ const USAGE = `usage: volmo <command> [options]
 
 commands:
   serve                 start the service (with the local EHR sandbox unless VOLMO_SANDBOX=false)
+  worker                serve the model to other hosts (POST /v1/chat/completions, /v1/volmo/exam; docs/deployment.md)
   sandbox               start only the local EHR sandbox (FHIR, SMART auth, Orthanc, fixtures)
   demo [patient]        start the service with the sandbox, send a signed order-sign call, print the cards
   model tiny <out>      write a tiny random-weight VOLMO-shaped snapshot (tests)
@@ -53,6 +54,16 @@ export async function main(argv: string[]): Promise<number> {
         const sig = await waitForSignal();
         log.info({ signal: sig }, 'signal received');
         await svc.close();
+        return 0;
+      }
+      case 'worker': {
+        const cfg = config();
+        const log = createLogger({ level: cfg.logLevel });
+        const { startWorker } = await import('./worker/start.js');
+        const worker = await startWorker(cfg, log);
+        const sig = await waitForSignal();
+        log.info({ signal: sig }, 'signal received');
+        await worker.close();
         return 0;
       }
       case 'sandbox': {

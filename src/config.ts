@@ -150,6 +150,28 @@ const schema = z
     planRulesFile: z.string().min(1).optional(),
 
     modelDir: z.string().min(1).optional(),
+    /**
+     * Where inference runs: `local` (the in-process runtime on VOLMO_MODEL_DIR) or a comma-separated list of
+     * worker base URLs (`volmo worker`, or an OpenAI-compatible engine serving InternVL2), used round-robin.
+     */
+    inference: z
+      .string()
+      .default('local')
+      .transform((v) => (v.trim() === 'local' ? ('local' as const) : v.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean)))
+      .pipe(z.union([z.literal('local'), z.array(httpUrl).min(1, 'local or at least one worker URL')])),
+    /** Attempts per inference request across remote workers (a failed attempt moves to the next worker). */
+    inferenceAttempts: z.coerce.number().int().min(1).max(10).default(3),
+    /** Bearer token of `volmo worker` (both sides: the worker requires it, the service sends it). */
+    workerToken: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 32)').optional(),
+    /** Where `volmo worker` listens (default 127.0.0.1; anything beyond loopback needs VOLMO_WORKER_TOKEN). */
+    workerHost: z.string().min(1).default('127.0.0.1'),
+    workerPort: port.default(8090),
+    /** Largest request body `volmo worker` reads (images travel inside it as base64). */
+    workerBodyLimit: z
+      .string()
+      .regex(/^\d+(kb|mb)$/i, 'like 64mb or 512kb')
+      .default('64mb')
+      .transform((v) => Number.parseInt(v, 10) * (/mb$/i.test(v) ? 1024 * 1024 : 1024)),
     executionProvider: z.enum(['cpu', 'webgpu', 'cuda', 'tensorrt']).default('cpu'),
     modelWorkers: z.coerce.number().int().min(1).max(16).default(1),
     maxTiles: z.coerce.number().int().min(1).max(12).default(6),
@@ -230,7 +252,8 @@ const schema = z
       if (c.watchFhirBase && !c.fhirAllowlist.includes(c.watchFhirBase.replace(/\/+$/, ''))) ctx.addIssue({ code: 'custom', path: ['watchFhirBase'], message: 'must be on VOLMO_FHIR_ALLOWLIST' });
       if (!c.operatorToken) ctx.addIssue({ code: 'custom', path: ['operatorToken'], message: 'production needs an operator token for /metrics' });
       if (c.fhirAllowlist.length === 0) ctx.addIssue({ code: 'custom', path: ['fhirAllowlist'], message: 'production needs the allowed FHIR server URLs' });
-      if (!c.modelDir) ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory' });
+      if (!c.modelDir && c.inference === 'local') ctx.addIssue({ code: 'custom', path: ['modelDir'], message: 'production needs a built model directory (or remote workers: VOLMO_INFERENCE)' });
+      if (c.inference !== 'local' && !c.workerToken) ctx.addIssue({ code: 'custom', path: ['workerToken'], message: 'production sends remote workers their bearer token (VOLMO_WORKER_TOKEN)' });
       if (!c.dataKeyFile && c.databaseUrl !== 'memory:') ctx.addIssue({ code: 'custom', path: ['dataKeyFile'], message: 'production needs the data key that encrypts PHI and tokens at rest (openssl rand -hex 32 > <file>; chmod 600 <file>)' });
       if (!c.serviceKeyFile) ctx.addIssue({ code: 'custom', path: ['serviceKeyFile'], message: 'production needs a stable signing key (its public half is served at /.well-known/jwks.json and registered with the EHR)' });
     }

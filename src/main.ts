@@ -4,6 +4,7 @@
  * root of its own (src/sandbox/service.ts) which starts its servers and then hands this one the same kind
  * of configuration an operator writes (trusted CDS clients, allowlists, a PACS, a model directory).
  */
+import { localEngine } from './model-engine.js';
 import { CDS_SERVICES } from '../cds-hooks/index.js';
 import { createHookHandler } from './cds/hook-handler.js';
 import { modelCardRouter } from './cds/model-card.js';
@@ -329,24 +330,47 @@ interface LoadedModel {
 
 /** Loads the configured model; a model that fails to load leaves the service up, and /readyz says why. */
 async function loadModel(config: Config, log: Logger): Promise<LoadedModel> {
+  if (config.inference !== 'local') return loadRemoteModel(config, config.inference, log);
   if (!config.modelDir) {
     return { engine: null, status: () => ({ ok: true, detail: 'no model configured (VOLMO_MODEL_DIR unset): hooks answer without AI findings' }) };
   }
-  const { createEngine } = await import('./model/runtime/engine.js');
   try {
-    const engine = await createEngine({
-      modelDir: config.modelDir,
-      executionProvider: config.executionProvider,
-      workers: config.modelWorkers,
-      timeoutMs: config.inferenceTimeoutMs,
-      log: log.child({ component: 'model' }),
-    });
-    const { info } = engine;
-    log.info({ model: info.name, version: info.version, ep: info.executionProvider, dtype: info.dtype, random: info.random }, info.random ? 'model loaded: TEST MODEL WITH RANDOM WEIGHTS — outputs are not clinical' : 'model loaded');
-    const detail = `${info.name} ${info.version} on ${info.executionProvider}${info.random ? ' (TEST MODEL WITH RANDOM WEIGHTS — not clinical)' : ''}`;
-    return { engine, status: () => ({ ok: engine.status().state === 'ready', detail }) };
+    const engine = await localEngine({ ...config, modelDir: config.modelDir }, log);
+    return loaded(engine, `on ${engine.info.executionProvider}`, log);
   } catch (e) {
     const detail = `model failed to load: ${(e as Error).message}`;
+    log.error({ err: e }, detail);
+    return { engine: null, status: () => ({ ok: false, detail }) };
+  }
+}
+
+function loaded(engine: VlmEngine, where: string, log: Logger): LoadedModel {
+  const { info } = engine;
+  log.info({ model: info.name, version: info.version, ep: info.executionProvider, dtype: info.dtype, random: info.random }, info.random ? 'model loaded: TEST MODEL WITH RANDOM WEIGHTS — outputs are not clinical' : 'model loaded');
+  const detail = `${info.name} ${info.version} ${where}${info.random ? ' (TEST MODEL WITH RANDOM WEIGHTS — not clinical)' : ''}`;
+  return {
+    engine,
+    status: () => {
+      const s = engine.status();
+      return { ok: s.state === 'ready', detail: s.state === 'unavailable' ? `${detail}: ${s.reason}` : detail };
+    },
+  };
+}
+
+/**
+ * Remote workers (VOLMO_INFERENCE=<url>,…): through a guarded fetch of their own whose allowlist is the
+ * worker URLs (private addresses allowed), so a worker URL never counts as an allowed FHIR server.
+ */
+async function loadRemoteModel(config: Config, urls: readonly string[], log: Logger): Promise<LoadedModel> {
+  const { createRemoteEngine } = await import('./worker/remote-engine.js');
+  const fetch = createGuardedFetch({ allow: urls.map((prefix) => ({ prefix, allowPrivateNetwork: true })), timeoutMs: config.inferenceTimeoutMs, maxBytes: 16 * 2 ** 20, logger: log.child({ component: 'net' }) });
+  try {
+    const remote = await createRemoteEngine({ urls, token: config.workerToken, fetch, log: log.child({ component: 'model' }), timeoutMs: config.inferenceTimeoutMs, attempts: config.inferenceAttempts });
+    const engine: VlmEngine = { ...remote, info: remote.info, close: async () => (await remote.close(), fetch.close()) };
+    return loaded(engine, `on ${urls.length} remote worker(s)`, log);
+  } catch (e) {
+    fetch.close();
+    const detail = `remote inference unavailable: ${(e as Error).message}`;
     log.error({ err: e }, detail);
     return { engine: null, status: () => ({ ok: false, detail }) };
   }

@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -23,18 +22,11 @@ import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 import { buildTiny } from '../model/model-harness.js';
 import { dropSchema, newSchemaName, postgresAvailable, POSTGRES_URL, postgresUrl, writeKeyFile } from '../store/helpers.js';
+import { freePort } from '../helpers/free-port.js';
 
 const SERVICE = 'volmo-eye-exam-order-sign';
 const LEASE_MS = 6000;
 const pgUp = await postgresAvailable();
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 interface Replica {
   name: string;

@@ -8,7 +8,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,16 +24,9 @@ import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
 import { writeKeyFile } from '../store/helpers.js';
+import { freePort } from '../helpers/free-port.js';
 
 const SERVICE = 'volmo-eye-exam-order-sign';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 let modelDir: string;
 let sb: Sandbox;

@@ -6,7 +6,7 @@
  */
 import type { ModelSession } from './onnx-session.js';
 import {
-  candidateProbabilities, argmax, classifyBatch, extendPrefix, generate, prefill, sliceRows, type DecoderSpec, type StopReason,
+  candidateProbabilities, argmax, classifyBatch, extendPrefix, generate, prefill, sliceRows, type Decoded, type DecoderSpec, type StopReason,
 } from './generate.js';
 import { PrefixKv } from './kv.js';
 import { countId } from './decoder-feeds.js';
@@ -20,6 +20,8 @@ export interface EncodedQuestion {
   /** For single-step questions: the first token of each allowed answer. */
   candidates?: { label: string; tokenId: number }[];
   maxNewTokens: number;
+  /** Text questions: record per-token log-probabilities with this many alternatives. */
+  topLogprobs?: number;
 }
 
 export interface EncodedExam {
@@ -37,6 +39,7 @@ export interface RawAnswer {
   choice?: string;
   /** Whether the unconstrained greedy token is one of the candidates. */
   greedyIsCandidate?: boolean;
+  tokenLogprobs?: Decoded['logprobs'];
 }
 
 export interface ExamRunOptions {
@@ -142,9 +145,9 @@ export async function runExams(session: ModelSession, spec: DecoderSpec, exams: 
         if (q.candidates) continue;
         throwIfCancelled(opts.signal);
         const prefix = p.prefixOf[i];
-        const gen = { maxNewTokens: q.maxNewTokens, stopIds: opts.stopIds, signal: opts.signal };
+        const gen = { maxNewTokens: q.maxNewTokens, stopIds: opts.stopIds, signal: opts.signal, topLogprobs: q.topLogprobs };
         const d = await generate(session, spec, prefix, q.ids.slice(prefix.length), gen, p.rest);
-        answers[e][i] = { id: q.id, tokens: d.tokens, stopReason: d.stopReason };
+        answers[e][i] = { id: q.id, tokens: d.tokens, stopReason: d.stopReason, ...(d.logprobs ? { tokenLogprobs: d.logprobs } : {}) };
       }
     }
     return answers;

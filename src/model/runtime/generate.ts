@@ -40,6 +40,8 @@ export interface GenerateOptions {
   maxNewTokens: number;
   stopIds: readonly number[];
   signal?: CancelSignal;
+  /** Record each token's log-probability and this many likeliest alternatives. */
+  topLogprobs?: number;
 }
 
 /** Pure: why decoding stops after `token` was produced as the `count`-th new token, or null. */
@@ -163,6 +165,27 @@ export async function firstStep(session: ModelSession, spec: DecoderSpec, prefix
 export interface Decoded {
   tokens: number[];
   stopReason: StopReason;
+  logprobs?: { tokenId: number; logprob: number; top: { tokenId: number; logprob: number }[] }[];
+}
+
+/** Log-softmax of `token` and of the `k` highest logits (ties: lower id first). */
+export function tokenLogprobs(logits: Float32Array, token: number, k: number): { tokenId: number; logprob: number; top: { tokenId: number; logprob: number }[] } {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  const top: number[] = [];
+  for (let i = 0; i < logits.length && k > 0; i++) {
+    if (top.length === k && logits[i] <= logits[top[k - 1]]) continue;
+    let j = top.length < k ? top.length : k - 1;
+    top[j] = i;
+    while (j > 0 && logits[top[j - 1]] < logits[i]) {
+      top[j] = top[j - 1];
+      top[--j] = i;
+    }
+  }
+  return { tokenId: token, logprob: logits[token] - logZ, top: top.map((id) => ({ tokenId: id, logprob: logits[id] - logZ })) };
 }
 
 /** Greedy decode from the answer-position logits. Frees `past` on every exit, abort included. */
@@ -170,13 +193,15 @@ export async function decode(
   session: ModelSession, spec: DecoderSpec, prefix: PrefixKv, past: PastKv, logits: Float32Array, opts: GenerateOptions,
 ): Promise<Decoded> {
   const tokens: number[] = [];
+  const logprobs: NonNullable<Decoded['logprobs']> | undefined = opts.topLogprobs === undefined ? undefined : [];
   try {
     for (;;) {
       const token = argmax(logits);
       tokens.push(token);
+      logprobs?.push(tokenLogprobs(logits, token, opts.topLogprobs!));
       const full = spec.maxPositions !== undefined && prefix.length + past.length + 1 > spec.maxPositions;
       const reason = stopReason(token, tokens.length, opts) ?? (full ? 'max_positions' : null);
-      if (reason) return { tokens, stopReason: reason };
+      if (reason) return { tokens, stopReason: reason, ...(logprobs ? { logprobs } : {}) };
       throwIfCancelled(opts.signal);
       const row = { prefixLen: prefix.length, pastLen: past.length, ids: [token] };
       const r = await run(session, spec, [row], prefix, past, undefined, true);

@@ -49,7 +49,9 @@ async function runBatch(model: LoadedModel, inputs: readonly ExamInput[], signal
 
 function toAnswer(model: LoadedModel, a: RawAnswer): Answer {
   const text = a.choice ?? model.tokenizer.decode(a.tokens, { skipSpecial: true }).trim();
-  return { id: a.id, text, tokenIds: a.tokens, stopReason: a.stopReason, candidates: a.candidates, choice: a.choice, greedyIsCandidate: a.greedyIsCandidate };
+  const piece = (id: number) => model.tokenizer.decode([id], { skipSpecial: false });
+  const logprobs = a.tokenLogprobs?.map((l) => ({ tokenId: l.tokenId, token: piece(l.tokenId), logprob: l.logprob, top: l.top.map((t) => ({ tokenId: t.tokenId, token: piece(t.tokenId), logprob: t.logprob })) }));
+  return { id: a.id, text, tokenIds: a.tokens, stopReason: a.stopReason, candidates: a.candidates, choice: a.choice, greedyIsCandidate: a.greedyIsCandidate, ...(logprobs ? { logprobs } : {}) };
 }
 
 export async function encodeExam(model: Pick<LoadedModel, 'manifest' | 'vision' | 'tokenizer' | 'template' | 'spec'>, input: ExamInput, signal: CancelSignal): Promise<EncodedExam> {
@@ -77,7 +79,7 @@ function encodeQuestion(model: Pick<LoadedModel, 'manifest' | 'tokenizer' | 'tem
   const full = prompt(q.text);
   const ids = model.tokenizer.encode(full);
   if (q.answer.kind === 'text') {
-    return { id: q.id, ids, maxNewTokens: q.answer.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS };
+    return { id: q.id, ids, maxNewTokens: q.answer.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, ...(q.answer.topLogprobs !== undefined ? { topLogprobs: q.answer.topLogprobs } : {}) };
   }
   if (!q.answer.candidates.length) throw new AppError('bad_request', `question ${q.id}: a choice needs candidates`);
   // A candidate's token is the first id the prompt + answer text has beyond the prompt's own ids.

@@ -24,7 +24,18 @@ export interface ImageTiles {
 export type ExamImage = Uint8Array | ImageTiles;
 
 /** `choice`: a single forward step scores the candidates (e.g. TRUE/FALSE, 0..4); `text`: greedy decoding. */
-export type AnswerSpec = { kind: 'choice'; candidates: string[] } | { kind: 'text'; maxNewTokens?: number };
+export type AnswerSpec =
+  | { kind: 'choice'; candidates: string[] }
+  /** `topLogprobs`: report each generated token's log-probability and the `topLogprobs` likeliest alternatives (0..20). */
+  | { kind: 'text'; maxNewTokens?: number; topLogprobs?: number };
+
+/** One generated token's log-probability (log-softmax over the full vocabulary) and its likeliest alternatives. */
+export interface TokenLogprob {
+  tokenId: number;
+  token: string;
+  logprob: number;
+  top: { tokenId: number; token: string; logprob: number }[];
+}
 
 export interface Question {
   id: string;
@@ -61,6 +72,8 @@ export interface Answer {
   stopReason: 'stop_token' | 'max_new_tokens' | 'max_positions' | 'single_step';
   candidates?: CandidateScore[];
   choice?: string;
+  /** Per generated token, for text questions that asked for `topLogprobs`. */
+  logprobs?: TokenLogprob[];
   /** Whether the unconstrained greedy first token is one of the candidates (false = the model "wanted" to say something else). */
   greedyIsCandidate?: boolean;
 }
