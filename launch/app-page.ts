@@ -7,7 +7,9 @@ import { isAppError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
 import type { AppSession } from './launch-router.js';
+import type { AnalysisResult } from '../src/analysis/analyse.js';
 import type { NoteDocument } from '../src/reports/note.js';
+import { eyeSummary } from './eye-summary.js';
 import { appPage, type DraftSection, type DraftView, type PatientView, type ReviewView } from './pages.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import { describeWrite } from '../src/writeback/profiles.js';
@@ -36,7 +38,11 @@ export function draftSections(doc: NoteDocument): Pick<DraftView, 'summary' | 'p
   return { summary, ...(plan ? { plan } : {}), ...(modelPlan ? { modelPlan } : {}) };
 }
 
+/** The analysis a card's link named: found (and already checked to be this patient's), or no longer available. */
+export type AppPageFocus = { analysis: { id: string; startedAt: number; result: AnalysisResult } } | { missing: true };
+
 export async function renderAppPage(deps: {
+  focus?: AppPageFocus;
   session: AppSession;
   fetch: GuardedFetch;
   analyses: Pick<AnalysisCache, 'recentForSubject'>;
@@ -68,10 +74,14 @@ export async function renderAppPage(deps: {
       conclusion, sessionId: deps.sessionId, csrf: session.csrf ?? '',
     };
   };
-  const recent = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient));
+  const latest = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient));
+  const named = deps.focus && 'analysis' in deps.focus ? deps.focus.analysis : undefined;
+  const recent = named ? [named, ...latest.filter((a) => a.id !== named.id)] : latest;
   const reviews = await Promise.all(recent.map(({ id, result }) => review(id, result.report.diagnosticReport.conclusion ?? '')));
   const drafts: DraftView[] = recent.map(({ id, result }, i) => ({
     id,
+    ...(named && id === named.id ? { fromCard: true } : {}),
+    ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings) } : {}),
     ...(reviews[i] ? { review: reviews[i] } : {}),
     noteText: result.report.note.text,
     ...draftSections(result.report.note.document),
@@ -79,5 +89,6 @@ export async function renderAppPage(deps: {
     model: `${result.model.name} ${result.model.version}`,
     ...(result.report.diagnosticReport.issued ? { generatedAt: result.report.diagnosticReport.issued } : {}),
   }));
-  return appPage({ needPatientBanner: session.needPatientBanner, ...(patient ? { patient } : {}), ...(patientProblem ? { patientProblem } : {}), drafts });
+  const focusNotice = deps.focus && 'missing' in deps.focus ? 'The draft named by the card is no longer available; the latest drafts for this patient are shown.' : undefined;
+  return appPage({ ...(focusNotice ? { focusNotice } : {}), needPatientBanner: session.needPatientBanner, ...(patient ? { patient } : {}), ...(patientProblem ? { patientProblem } : {}), drafts });
 }

@@ -7,6 +7,7 @@
  *   GET /app?session=          the launched patient's banner and latest AI draft(s).
  * Tokens never leave the server: not in URLs, pages or logs. Errors are HTML pages (this is a browser flow).
  */
+import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { isAppError } from '../src/errors.js';
@@ -14,11 +15,12 @@ import { DEFAULT_EHR_TOKEN_LIFETIME_S } from '../src/fhir/token-source.js';
 import type { Logger } from '../src/log.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
-import { renderAppPage } from './app-page.js';
+import { renderAppPage, type AppPageFocus } from './app-page.js';
 import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
-import { readCookie, sessionCookie, sessionCookieName } from './session-cookie.js';
-import { authorizeUrl, discoverSmartConfiguration, exchangeCode } from './smart-oauth.js';
+import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
+import { authorizeUrl, discoverSmartConfiguration, exchangeCode, refreshAccessToken, TokenRefusedError } from './smart-oauth.js';
+import { IdTokenError, JwksCache, validateIdToken } from './id-token.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
 import { analysisSubject } from '../src/analysis/analysis-cache.js';
@@ -32,23 +34,49 @@ export interface PendingLaunch {
   tokenEndpoint: string;
   codeVerifier: string;
   ehrLaunch: boolean;
+  /** The browser that started the launch (session-cookie.ts): only it may complete the callback. */
+  browserId: string;
+  /** Sent when `openid` is asked: the id_token is then validated against this issuer's keys. */
+  oidc?: { nonce: string; issuer?: string; jwksUri?: string };
 }
 
 export interface AppSession {
-  /** sha256 of the cookie secret bound to this session. */
-  secretHash: string;
+  /** The browser (session-cookie.ts) this session belongs to. */
+  browserId: string;
   iss: string;
   accessToken: string;
   /** Epoch ms when the access token expires (the token source refuses it after that). */
   tokenExpiresAt: number;
+  /** Where a refresh token is redeemed. */
+  tokenEndpoint: string;
+  /** Granted with `online_access`/`offline_access`: used when the access token has expired (server-side only). */
+  refreshToken?: string;
+  /** Epoch ms when this app session ends (the store drops it then). */
+  endsAt: number;
   patient?: string;
   encounter?: string;
   needPatientBanner: boolean;
   scope: string;
-  /** The signed-in clinician (`Practitioner/123`) from fhirUser; write-back needs it. */
+  /** The signed-in clinician (`Practitioner/123`), from the validated id_token's fhirUser only; write-back needs it. */
   fhirUser?: string;
   /** The CSRF token of this session's review forms (compared in constant time). */
   csrf?: string;
+  /** The analysis a card's smart link named (`appContext` `{"analysis":"<id>"}`), opened first if it is this patient's. */
+  analysisId?: string;
+}
+
+const ANALYSIS_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The analysis id of a volmo card's `appContext` (`{"analysis":"<id>"}`); anything else names none. */
+export function analysisFromAppContext(appContext: string | undefined): string | undefined {
+  if (!appContext) return undefined;
+  try {
+    const v = JSON.parse(appContext) as unknown;
+    const id = typeof v === 'object' && v !== null ? (v as { analysis?: unknown }).analysis : undefined;
+    return typeof id === 'string' && ANALYSIS_ID.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface LaunchDeps {
@@ -59,10 +87,13 @@ export interface LaunchDeps {
   fetch: GuardedFetch;
   /** Whether a launch `iss` names a FHIR server this service trusts (the same check hook fhirServer URLs get). */
   isFhirServerAllowed: (url: string) => boolean;
-  analyses: Pick<AnalysisCache, 'recentForSubject'>;
+  analyses: Pick<AnalysisCache, 'recentForSubject'> & Partial<Pick<AnalysisCache, 'findById'>>;
   log: Logger;
   pending?: KeyedStore<PendingLaunch>;
   sessions?: KeyedStore<AppSession>;
+  browsers?: KeyedStore<BrowserRecord>;
+  /** EHR origins that may frame the app (CSP frame-ancestors); none: this origin only. */
+  frameAncestors?: readonly string[];
   /** How long a started launch may take to come back (default 10 min). */
   stateTtlMs?: number;
   /** Upper bound of an app session; shorter when the token expires sooner (default 1 h). */
@@ -73,7 +104,13 @@ export interface LaunchDeps {
 }
 
 
-function page(res: Response, status: number, html: string): void {
+/**
+ * Sends one of the app's pages. CSP: nothing loads but what carries this response's nonce (the page's own
+ * `<style>`, and any script it may get: scripts by nonce only, no inline handlers), forms post to this origin,
+ * and only the configured EHR origins may frame the app (none configured: this origin only).
+ */
+function sendPage(res: Response, status: number, html: string, frameAncestors: readonly string[]): void {
+  const nonce = randomBytes(16).toString('base64');
   res
     .status(status)
     .set({
@@ -81,10 +118,18 @@ function page(res: Response, status: number, html: string): void {
       'Cache-Control': 'no-store',
       'Referrer-Policy': 'no-referrer',
       'X-Content-Type-Options': 'nosniff',
-      // No scripts at all; forms post to this origin only; the app is framed by the EHR, so frame-ancestors is left to the deployment.
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'",
+      'Content-Security-Policy': [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        `style-src 'nonce-${nonce}'`,
+        "img-src 'self' data:",
+        "form-action 'self'",
+        "base-uri 'none'",
+        `frame-ancestors ${frameAncestors.length ? frameAncestors.join(' ') : "'self'"}`,
+      ].join('; '),
     })
-    .send(html);
+    // The layout's one <style> and one <script> (pages.ts) carry the nonce; escaped content holds no literal tag.
+    .send(html.replace('<style>', `<style nonce="${nonce}">`).replace('<script>', `<script nonce="${nonce}">`));
 }
 
 function param(req: Request, name: string, max: number): string | undefined {
@@ -109,10 +154,23 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   const stateTtlMs = deps.stateTtlMs ?? 10 * 60_000;
   const sessionMaxMs = deps.sessionMaxMs ?? 3600_000;
   const redirectUri = `${deps.publicUrl}/launch/callback`;
+  const browsers = new BrowserBinding(deps.browsers ?? new MemoryKeyedStore<BrowserRecord>({ maxEntries: 10_000, now }), {
+    publicUrl: deps.publicUrl,
+    ttlMs: sessionMaxMs + stateTtlMs,
+    now,
+  });
   const log = deps.log;
+  const jwks = new JwksCache(deps.fetch, now);
+  const frameAncestors = deps.frameAncestors ?? [];
+  const page = (res: Response, status: number, html: string) => sendPage(res, status, html, frameAncestors);
   const router = express.Router();
 
   const upstreamFailed = (res: Response, err: unknown, step: string) => {
+    if (err instanceof TokenRefusedError) {
+      // The EHR answered and said no: its OAuth error code only (its description is free text that could hold PHI).
+      log.warn({ step, status: err.status, error: err.oauthError ?? 'none' }, 'SMART launch refused by the EHR');
+      return page(res, 400, errorPage('The EHR refused the sign-in', `The EHR refused the sign-in (${step}: ${err.oauthError ?? `HTTP ${err.status}`}). Open the app again from the patient's chart; if it keeps failing, tell your EHR support team.`));
+    }
     // Codes and PHI-free reasons only (NetError messages carry scheme://host:port at most).
     log.warn({ step, code: isAppError(err) ? err.code : 'internal', reason: (err as { reason?: string }).reason }, 'SMART launch failed');
     page(res, 502, errorPage('The EHR could not be reached', `The app could not complete the sign-in with the EHR (${step}). Try again; if it keeps failing, tell your EHR support team.`));
@@ -139,26 +197,39 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn({ tokenOrigin: describeOrigin(smart.token_endpoint) }, 'SMART launch refused: token endpoint not on the outbound allowlist');
       return page(res, 502, errorPage('Launch refused', "The EHR's token endpoint is not on this service's outbound allowlist (VOLMO_SMART_AUTH_ALLOWLIST)."));
     }
-    const state = randomToken();
-    const codeVerifier = randomToken();
-    if (!(await pending.put(state, { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined }, stateTtlMs))) {
-      log.warn('SMART launch refused: too many launches in progress');
-      return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
-    }
     const asked = launch !== undefined ? deps.scopes : deps.scopes.split(' ').map((s) => (s === 'launch' ? 'launch/patient' : s)).join(' ');
     // The write scopes of this EHR's write-back profile (none when it is off), each asked once.
     const scope = [...new Set([...asked.split(' '), ...writebackScopes(deps.writeback?.profileFor(iss) ?? 'off')])].join(' ');
+    const oidc = scope.split(' ').includes('openid')
+      ? { nonce: randomToken(), ...(smart.issuer ? { issuer: smart.issuer } : {}), ...(smart.jwks_uri ? { jwksUri: smart.jwks_uri } : {}) }
+      : undefined;
+    const browser = await browsers.ensure(req.get('cookie'));
+    const state = randomToken();
+    const codeVerifier = randomToken();
+    const record: PendingLaunch = { iss, tokenEndpoint: smart.token_endpoint, codeVerifier, ehrLaunch: launch !== undefined, browserId: browser?.browserId ?? '', ...(oidc ? { oidc } : {}) };
+    if (!browser || !(await pending.put(state, record, stateTtlMs))) {
+      log.warn('SMART launch refused: too many launches in progress');
+      return page(res, 503, errorPage('Busy', 'Too many sign-ins are in progress. Please try again in a minute.'));
+    }
     const location = authorizeUrl(smart.authorization_endpoint, {
-      clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}),
+      clientId: deps.clientId, redirectUri, scope, state, iss, codeChallenge: codeChallengeS256(codeVerifier), ...(launch !== undefined ? { launch } : {}), ...(oidc ? { nonce: oidc.nonce } : {}),
     });
     log.info({ issOrigin: describeOrigin(iss), ehrLaunch: launch !== undefined }, 'SMART launch: redirecting to authorize');
-    res.set('Cache-Control', 'no-store').redirect(302, location);
+    res.set('Cache-Control', 'no-store');
+    if (browser.setCookie) res.append('Set-Cookie', browser.setCookie);
+    res.redirect(302, location);
   });
 
   router.get('/launch/callback', async (req, res) => {
     const state = param(req, 'state', 64);
     const found = state && TOKEN_RE.test(state) ? await pending.take(state) : undefined;
     if (!found) return page(res, 400, errorPage('Sign-in expired', 'This sign-in is unknown, was already used, or has expired.'));
+    // SMART 2.2: state is bound to the browser that started the launch (a forged or foreign callback is refused).
+    const browserId = await browsers.verify(req.get('cookie'));
+    if (!browserId || browserId !== found.browserId) {
+      log.warn('SMART launch refused: callback from a browser other than the one that started the launch');
+      return page(res, 400, errorPage('Sign-in refused', 'This sign-in was started in another browser (or this browser blocked the app\'s cookie), so it cannot be completed here.'));
+    }
     const error = param(req, 'error', 64);
     if (error) {
       const code = /^[a-z_]{1,40}$/.test(error) ? error : 'error';
@@ -173,24 +244,40 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     } catch (err) {
       return upstreamFailed(res, err, 'token exchange');
     }
+    // The clinician's identity: the fhirUser claim of an id_token whose signature, iss, aud, exp and nonce hold.
+    let fhirUser: string | undefined;
+    if (token.id_token && found.oidc?.issuer && found.oidc.jwksUri && deps.fetch.allows(found.oidc.jwksUri)) {
+      try {
+        fhirUser = (await validateIdToken(jwks, token.id_token, { issuer: found.oidc.issuer, jwksUri: found.oidc.jwksUri, clientId: deps.clientId, nonce: found.oidc.nonce, now: now() })).fhirUser;
+      } catch (err) {
+        if (!(err instanceof IdTokenError)) return upstreamFailed(res, err, 'identity token keys');
+        log.warn({ reason: err.why }, 'SMART launch refused: id_token did not validate');
+        return page(res, 400, errorPage('Sign-in refused', "The EHR's identity token for this sign-in did not verify, so the app cannot tell who you are. Open the app again from the chart; if it keeps failing, tell your EHR support team."));
+      }
+    } else if (token.id_token) {
+      log.warn({ issuer: Boolean(found.oidc?.issuer), jwksUri: Boolean(found.oidc?.jwksUri) }, 'SMART launch: id_token not verifiable (no issuer/jwks_uri in discovery, or jwks_uri not on the outbound allowlist); the app is read-only');
+    }
     const lifetimeMs = (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000;
-    // The session never outlives its token: the store drops it first.
-    const ttlMs = Math.min(lifetimeMs, sessionMaxMs);
+    // The session outlives its access token (a refresh token renews it; without one the app asks to re-open it from the chart).
+    const ttlMs = sessionMaxMs;
     const sessionId = randomToken();
-    const secret = randomToken();
     const stored = await sessions.put(
       sessionId,
       {
-        secretHash: sha256Hex(secret),
+        browserId,
         iss: found.iss,
         accessToken: token.access_token,
         tokenExpiresAt: now() + lifetimeMs,
+        tokenEndpoint: found.tokenEndpoint,
+        ...(token.refresh_token ? { refreshToken: token.refresh_token } : {}),
+        endsAt: now() + ttlMs,
         ...(token.patient ? { patient: token.patient } : {}),
         ...(token.encounter ? { encounter: token.encounter } : {}),
         // Absent: show the banner (the safe reading).
         needPatientBanner: token.need_patient_banner ?? true,
         scope: token.scope ?? '',
-        ...(token.fhirUser ? { fhirUser: token.fhirUser } : {}),
+        ...(fhirUser ? { fhirUser } : {}),
+        ...(analysisFromAppContext(token.appContext) ? { analysisId: analysisFromAppContext(token.appContext)! } : {}),
         csrf: randomToken(),
       },
       ttlMs,
@@ -199,17 +286,53 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       log.warn('SMART launch: no room for another session');
       return page(res, 503, errorPage('Busy', 'Too many app sessions are open. Please try again in a minute.'));
     }
+    // A new secret at each sign-in, under the same cookie name (the browser's other sessions keep working).
+    const setCookie = await browsers.rotate(browserId);
     log.info({ ehrLaunch: found.ehrLaunch, patientContext: Boolean(token.patient) }, 'SMART launch: session started');
-    res
-      .set('Cache-Control', 'no-store')
-      .append('Set-Cookie', sessionCookie(deps.publicUrl, sessionId, secret, ttlMs / 1000))
-      .redirect(302, `/app?session=${sessionId}`);
+    res.set('Cache-Control', 'no-store');
+    if (setCookie) res.append('Set-Cookie', setCookie);
+    res.redirect(302, `/app?session=${sessionId}`);
   });
+
+  /**
+   * The session with an access token good for the next FHIR call: as is, renewed with its refresh token when it
+   * has expired (or expires within 30 s), or `expired` when it cannot be renewed (re-open from the chart).
+   */
+  const withFreshToken = async (sessionId: string, session: AppSession): Promise<AppSession | 'expired' | 'unreachable'> => {
+    if (session.tokenExpiresAt - 30_000 > now()) return session;
+    if (!session.refreshToken) return 'expired';
+    let token;
+    try {
+      token = await refreshAccessToken(deps.fetch, session.tokenEndpoint, { refreshToken: session.refreshToken, clientId: deps.clientId });
+    } catch (err) {
+      // Another request of this session may have just used a rotating refresh token: take what it stored.
+      const latest = await sessions.get(sessionId);
+      if (latest && latest.browserId === session.browserId && latest.tokenExpiresAt - 30_000 > now()) return latest;
+      log.warn({ code: isAppError(err) ? err.code : 'internal', error: err instanceof TokenRefusedError ? (err.oauthError ?? err.status) : undefined }, 'SMART app: token refresh failed');
+      return err instanceof TokenRefusedError ? 'expired' : 'unreachable';
+    }
+    const renewed: AppSession = {
+      ...session,
+      accessToken: token.access_token,
+      tokenExpiresAt: now() + (token.expires_in ?? DEFAULT_EHR_TOKEN_LIFETIME_S) * 1000,
+      // A server that rotates refresh tokens sends a new one; otherwise the old one stays valid.
+      refreshToken: token.refresh_token ?? session.refreshToken,
+      ...(token.scope ? { scope: token.scope } : {}),
+    };
+    if (!(await sessions.put(sessionId, renewed, Math.max(1, session.endsAt - now())))) return 'unreachable';
+    log.info('SMART app: access token refreshed');
+    return renewed;
+  };
+  const tokenProblem = (res: Response, problem: 'expired' | 'unreachable') =>
+    problem === 'expired'
+      ? page(res, 401, errorPage('Please re-open VOLMO from the chart', "Your EHR sign-in for this app has expired and cannot be renewed here. Nothing was filed. Re-open VOLMO from the patient's chart to continue."))
+      : page(res, 502, errorPage('The EHR could not be reached', 'The app could not renew its EHR sign-in. Nothing was filed. Try again in a minute.'));
 
   const openSession = async (sessionId: string | undefined, cookieHeader: string | undefined): Promise<AppSession | undefined> => {
     const session = sessionId && TOKEN_RE.test(sessionId) ? await sessions.get(sessionId) : undefined;
-    const secret = sessionId ? readCookie(cookieHeader, sessionCookieName(sessionId)) : undefined;
-    return session && secret && sameDigest(sha256Hex(secret), session.secretHash) ? session : undefined;
+    if (!session) return undefined;
+    const browserId = await browsers.verify(cookieHeader);
+    return browserId !== undefined && browserId === session.browserId ? session : undefined;
   };
 
   router.get('/app', async (req, res) => {
@@ -218,7 +341,19 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     if (!session) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
     }
-    page(res, 200, await renderAppPage({ session, fetch: deps.fetch, analyses: deps.analyses, log, ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
+    // A card's link named an analysis: it opens first, and only when it is this launch's patient's (from this EHR).
+    let focus: AppPageFocus | undefined;
+    if (session.analysisId) {
+      const named = session.patient ? await deps.analyses.findById?.(session.analysisId) : undefined;
+      if (named && session.patient && named.subject !== analysisSubject(session.iss, session.patient)) {
+        log.warn('SMART app: the analysis named by the card belongs to another patient; refused');
+        return page(res, 403, errorPage('This draft belongs to another patient', "The card you opened names an AI draft of a different patient than the one open in the EHR, so it is not shown. Open the app again from this patient's chart."));
+      }
+      focus = named ? { analysis: named } : { missing: true };
+    }
+    const fresh = await withFreshToken(sessionId!, session);
+    if (typeof fresh === 'string') return tokenProblem(res, fresh);
+    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(focus ? { focus } : {}), ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
   });
 
   router.post('/app/review', express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 10 }), async (req, res) => {
@@ -243,13 +378,20 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'Write-back is not configured for this EHR.', back));
     }
     if (!session.patient) return page(res, 400, reviewResultPage('refused', 'Nothing was filed', 'This launch has no patient.', back));
+    const fresh = await withFreshToken(sessionId!, session);
+    if (typeof fresh === 'string') return tokenProblem(res, fresh);
     if (!session.fhirUser) {
       return page(res, 409, reviewResultPage('refused', 'Nothing was filed', 'The EHR did not say who you are (no fhirUser in the sign-in), so nothing can be filed in your name. Open the app again from the chart.', back));
     }
     // Only a draft of this session's patient, from this EHR, can be reviewed here.
-    const found = (await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), 20)).find((a) => a.id === analysisId);
+    const subject = analysisSubject(session.iss, session.patient);
+    let found: { result: unknown } | undefined = (await deps.analyses.recentForSubject(subject, 20)).find((a) => a.id === analysisId);
+    if (!found && analysisId === session.analysisId) {
+      const named = await deps.analyses.findById?.(analysisId);
+      if (named?.subject === subject) found = named;
+    }
     if (!found) return page(res, 404, reviewResultPage('refused', 'Nothing was filed', "This draft is not one of this patient's current drafts.", back));
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: log });
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
     const outcome = await deps.writeback.run(action, {
       fhir, analysisId, result: found.result as AnalysisResult, clinician: session.fhirUser,
       ...(conclusion ? { conclusion } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),

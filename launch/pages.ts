@@ -1,23 +1,52 @@
 /** Server-rendered pages of the SMART app: no scripts, no frameworks, every value escaped. */
 import { RANDOM_WEIGHTS_BANNER } from '../src/reports/codes.js';
 import { escapeHtml } from '../src/reports/note.js';
+import type { EyeSummaryView } from './eye-summary.js';
 
 export const PENDING_REVIEW_NOTICE = 'Draft pending clinician review; signing is not available yet.';
 export const REVIEW_NOTICE = 'AI draft pending your review: nothing is in the chart as final until you approve it.';
 const TEST_MODEL_NOTICE = RANDOM_WEIGHTS_BANNER;
 
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b}main{padding:1rem 1.25rem;max-width:60rem}
-.banner{background:#eef3f8;border-bottom:1px solid #c7d3e0;padding:.6rem 1.25rem}.banner strong{font-size:1.1rem}
-.test-model{background:#b00020;color:#fff;font-weight:700;padding:.75rem 1.25rem;font-size:1.1rem}
-.notice{border-left:4px solid #c77700;background:#fff6e5;padding:.5rem .75rem}
+const STYLE = `body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;line-height:1.35}main{padding:.5rem .75rem;max-width:60rem}
+h1{font-size:1.15rem;margin:.4rem 0}h2{font-size:1.05rem;margin:.5rem 0 .25rem}h3{font-size:1rem;margin:.5rem 0 .25rem}h4{font-size:.95rem;margin:.25rem 0}
+.banner{background:#eef3f8;border-bottom:1px solid #c7d3e0;padding:.4rem .75rem}.banner strong{font-size:1.05rem}
+.test-model{background:#b00020;color:#fff;font-weight:700;padding:.3rem .75rem;font-size:.9rem}
+.notice{border-left:4px solid #c77700;background:#fff6e5;padding:.3rem .6rem;margin:.4rem 0;font-size:.9rem}
+.eye-summary{border:1px solid #c7d3e0;padding:.25rem .6rem;margin:.4rem 0}.eye-summary ul{margin:.1rem 0;padding-left:1.1rem}
+.eyes{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:.25rem .75rem}.eye dl{margin:0}.eye dt{font-weight:600;font-size:.85rem;color:#444}.eye dd{margin:0 0 .2rem}
 pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}
 .review{border:1px solid #c7d3e0;padding:.5rem .75rem;margin:.75rem 0}.review textarea{width:100%;min-height:5rem;font:inherit}.review button{margin:.5rem .5rem 0 0;padding:.4rem .8rem}
 .done{border-left:4px solid #2e7d32;background:#edf7ee;padding:.5rem .75rem}.refused{border-left:4px solid #b00020;background:#fdecee;padding:.5rem .75rem}
 .plan{border-left:4px solid #1f5fa8;background:#eef4fb;padding:.25rem .75rem}.model-plan{border-left:4px solid #777;background:#f4f4f4;padding:.25rem .75rem}`;
 
+/**
+ * Dates are written in UTC by the server (it does not know the clinician's time zone); this script, allowed by
+ * the page's CSP nonce (launch-router.ts sendPage), rewrites each <time> in the browser's local time.
+ */
+const LOCAL_TIME = `for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.getAttribute('datetime'));if(!isNaN(d))t.textContent=d.toLocaleString(undefined,{dateStyle:'medium',timeStyle:'short'})}`;
+
 function layout(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}<script>${LOCAL_TIME}</script></body></html>`;
+}
+
+/** An ISO date-time as a <time> element: readable UTC without scripts, local time with them. */
+export function timeElement(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return escapeHtml(iso);
+  const utc = `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 16)} UTC`;
+  return `<time datetime="${escapeHtml(d.toISOString())}">${utc}</time>`;
+}
+
+function summaryBlock(id: string, s: EyeSummaryView): string {
+  const eyes = s.eyes
+    .map(
+      (e) => `<section class="eye"><h4>${escapeHtml(e.eye)}</h4><dl><dt>Diabetic retinopathy stage</dt><dd>${escapeHtml(e.drStage)}</dd>${
+        e.referableDr ? `<dt>Referable diabetic retinopathy</dt><dd>${escapeHtml(e.referableDr)}</dd>` : ''
+      }<dt>Positive findings</dt><dd>${e.positive.length ? `<ul>${e.positive.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul>` : e.ungradable ? 'None assessed: no usable image' : 'None'}</dd></dl></section>`,
+    )
+    .join('');
+  return `<section class="eye-summary" aria-labelledby="summary-${escapeHtml(id)}"><h3 id="summary-${escapeHtml(id)}">Summary by eye</h3><p><strong>Referral:</strong> ${escapeHtml(s.referral)}</p><div class="eyes">${eyes}</div></section>`;
 }
 
 export function errorPage(title: string, message: string): string {
@@ -46,7 +75,11 @@ export interface DraftView {
   summary?: DraftSection[];
   plan?: DraftSection;
   modelPlan?: DraftSection;
+  /** The structured per-eye summary shown first (from the findings). */
+  eyeSummary?: EyeSummaryView;
   random: boolean;
+  /** Opened from a card's link (its `appContext`): shown first. */
+  fromCard?: boolean;
   model: string;
   generatedAt?: string;
   /** The review form; absent when write-back is off for this EHR. */
@@ -71,6 +104,8 @@ export interface AppPageInput {
   /** Set when the patient could not be read (message without PHI). */
   patientProblem?: string;
   drafts: DraftView[];
+  /** Why the draft a card named is not shown (no PHI). */
+  focusNotice?: string;
 }
 
 function banner(input: AppPageInput): string {
@@ -105,10 +140,11 @@ export function reviewResultPage(kind: 'done' | 'refused', title: string, messag
 }
 
 function draft(d: DraftView): string {
-  const when = d.generatedAt ? ` · ${escapeHtml(d.generatedAt)}` : '';
+  const when = d.generatedAt ? ` · ${timeElement(d.generatedAt)}` : '';
   const summary = (d.summary ?? []).map((s) => block('summary', s)).join('');
   const top = `${summary}${block('plan', d.plan)}${block('model-plan', d.modelPlan)}`;
-  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"><h2>AI draft</h2><p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
+  const fromCard = d.fromCard ? ' data-from-card="true"' : '';
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"${fromCard}><h2>AI draft${d.fromCard ? ' (opened from the card)' : ''}</h2>${d.eyeSummary ? summaryBlock(d.id, d.eyeSummary) : ''}<p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
 }
 
 export function appPage(input: AppPageInput): string {
@@ -118,6 +154,6 @@ export function appPage(input: AppPageInput): string {
     : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
   return layout(
     'VOLMO eye exam draft',
-    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${drafts}</main>`,
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${drafts}</main>`,
   );
 }

@@ -16,6 +16,9 @@ export interface SmartConfiguration {
   token_endpoint: string;
   code_challenge_methods_supported?: string[];
   capabilities?: string[];
+  /** OpenID Connect issuer and key set (SMART 2 lists both when it offers `sso-openid-connect`): id_token validation. */
+  issuer?: string;
+  jwks_uri?: string;
 }
 
 /** The token response fields the app uses; tokens stay server-side. */
@@ -30,30 +33,8 @@ export interface SmartTokenResponse {
   encounter?: string;
   need_patient_banner?: boolean;
   smart_style_url?: string;
-  /** The signed-in user (`Practitioner/123`), from the token response or the id_token's fhirUser claim. */
-  fhirUser?: string;
-}
-
-const USER_REF = /(?:^|\/)((?:Practitioner|PractitionerRole)\/[A-Za-z0-9\-.]{1,64})$/;
-
-/**
- * The clinician from `fhirUser`: the token response's own field (some servers send it), else the id_token's
- * claim. The id_token came straight from the token endpoint over TLS through the guarded fetch, which OIDC
- * Core §3.1.3.7 accepts in place of checking its signature; only a Practitioner(Role) reference is taken.
- */
-export function fhirUserOf(body: Record<string, unknown>): string | undefined {
-  const pick = (v: unknown) => (typeof v === 'string' && v.length <= 2048 ? USER_REF.exec(v)?.[1] : undefined);
-  const direct = pick(body.fhirUser);
-  if (direct) return direct;
-  if (typeof body.id_token !== 'string') return undefined;
-  const part = body.id_token.split('.')[1];
-  if (!part || part.length > 16_384) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
-    return pick(claims.fhirUser);
-  } catch {
-    return undefined;
-  }
+  /** A CDS card link's `appContext`, passed through by the EHR (volmo's cards: `{"analysis":"<id>"}`). */
+  appContext?: string;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -93,6 +74,8 @@ export async function discoverSmartConfiguration(fetch: GuardedFetch, iss: strin
     token_endpoint: doc.token_endpoint,
     ...(Array.isArray(methods) ? { code_challenge_methods_supported: methods.filter((m): m is string => typeof m === 'string') } : {}),
     ...(Array.isArray(doc.capabilities) ? { capabilities: doc.capabilities.filter((c): c is string => typeof c === 'string') } : {}),
+    ...(typeof doc.issuer === 'string' && doc.issuer.length <= 2048 ? { issuer: doc.issuer } : {}),
+    ...(httpUrl(doc.jwks_uri) ? { jwks_uri: doc.jwks_uri } : {}),
   };
 }
 
@@ -104,6 +87,8 @@ export interface AuthorizeParams {
   iss: string;
   launch?: string;
   codeChallenge: string;
+  /** OpenID Connect nonce, sent when `openid` is asked; the id_token must echo it. */
+  nonce?: string;
 }
 
 export function authorizeUrl(endpoint: string, p: AuthorizeParams): string {
@@ -118,6 +103,7 @@ export function authorizeUrl(endpoint: string, p: AuthorizeParams): string {
   if (p.launch !== undefined) q.set('launch', p.launch);
   q.set('code_challenge', p.codeChallenge);
   q.set('code_challenge_method', 'S256');
+  if (p.nonce !== undefined) q.set('nonce', p.nonce);
   return url.href;
 }
 
@@ -134,34 +120,59 @@ export function parseTokenResponse(body: Record<string, unknown>): SmartTokenRes
   }
   if (typeof body.encounter === 'string' && FHIR_ID.test(body.encounter)) out.encounter = body.encounter;
   if (typeof body.need_patient_banner === 'boolean') out.need_patient_banner = body.need_patient_banner;
-  const user = fhirUserOf(body);
-  if (user) out.fhirUser = user;
+  if (typeof body.appContext === 'string' && body.appContext.length <= 4096) out.appContext = body.appContext;
+  // No `fhirUser` from here: the clinician's identity comes only from a validated id_token (id-token.ts).
   return out;
 }
 
-export async function exchangeCode(
+/**
+ * The token endpoint answered 4xx with an OAuth error: the EHR refused (as opposed to could not be reached).
+ * Only the RFC 6749 `error` code is kept; `error_description` is free text that could hold PHI and is dropped.
+ */
+export class TokenRefusedError extends AppError {
+  constructor(readonly status: number, readonly oauthError: string | undefined) {
+    super('upstream_error', `token endpoint refused: HTTP ${status}${oauthError ? ` (${oauthError})` : ''}`);
+  }
+}
+
+async function tokenRequest(fetch: GuardedFetch, tokenEndpoint: string, form: Record<string, string>, signal?: AbortSignal): Promise<SmartTokenResponse> {
+  const res = await fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams(form).toString(),
+    retry: false, // an authorization code is single-use; a refresh token may rotate
+    maxBytes: 256 * 1024,
+    signal,
+  });
+  if (!res.ok) {
+    let error: string | undefined;
+    try {
+      const e = parseJson(res.text(), 'token error').error;
+      if (typeof e === 'string' && /^[a-z_]{1,40}$/.test(e)) error = e;
+    } catch {
+      // not JSON: status only
+    }
+    if (res.status >= 400 && res.status < 500) throw new TokenRefusedError(res.status, error);
+    throw new AppError('upstream_error', `token endpoint answered HTTP ${res.status}${error ? ` (${error})` : ''}`);
+  }
+  return parseTokenResponse(parseJson(res.text(), 'token response'));
+}
+
+export function exchangeCode(
   fetch: GuardedFetch,
   tokenEndpoint: string,
   p: { code: string; codeVerifier: string; clientId: string; redirectUri: string },
   signal?: AbortSignal,
 ): Promise<SmartTokenResponse> {
-  const res = await fetch(tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }).toString(),
-    retry: false, // an authorization code is single-use
-    maxBytes: 256 * 1024,
-    signal,
-  });
-  if (!res.ok) {
-    let error = '';
-    try {
-      const e = parseJson(res.text(), 'token error').error;
-      if (typeof e === 'string' && /^[a-z_]{1,40}$/.test(e)) error = ` (${e})`;
-    } catch {
-      // not JSON: status only
-    }
-    throw new AppError('upstream_error', `token endpoint answered HTTP ${res.status}${error}`);
-  }
-  return parseTokenResponse(parseJson(res.text(), 'token response'));
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }, signal);
+}
+
+/** A new access token from a refresh token (public client: client_id only). */
+export function refreshAccessToken(
+  fetch: GuardedFetch,
+  tokenEndpoint: string,
+  p: { refreshToken: string; clientId: string },
+  signal?: AbortSignal,
+): Promise<SmartTokenResponse> {
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'refresh_token', refresh_token: p.refreshToken, client_id: p.clientId }, signal);
 }

@@ -125,6 +125,16 @@ const schema = z
     }),
     /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
     smartAuthAllowlist: urlList.default([]),
+    /**
+     * EHR origins allowed to frame the SMART app (CSP `frame-ancestors`); none: `'self'` only. Origins only
+     * (scheme://host[:port]); wildcards and paths are refused.
+     */
+    appFrameAncestors: z
+      .union([z.array(z.string()), z.string()])
+      .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(httpUrl.refine((u) => !u.includes('*') && new URL(u).origin === u.replace(/\/+$/, ''), 'must be an origin (scheme://host[:port]), no path or wildcard')))
+      .transform((list) => list.map((u) => new URL(u).origin))
+      .default([]),
 
     /** A site's operating points written by `volmo eval` (per-condition P(TRUE) bands, referable-DR band); read and checked at start-up. */
     findingsThresholdsFile: z.string().min(1).optional(),

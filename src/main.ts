@@ -209,6 +209,8 @@ async function wire(
         analyses,
         pending: store.keyed('smart-launch'),
         sessions: store.keyed('smart-session'),
+        browsers: store.keyed('smart-browser'),
+        frameAncestors: config.appFrameAncestors,
         log: log.child({ component: 'smart' }),
         writeback: new WritebackService({ store, settings: { profile: config.writebackProfile, byServer: config.writebackProfiles }, log: log.child({ component: 'writeback' }) }),
       }),

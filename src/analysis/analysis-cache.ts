@@ -316,6 +316,20 @@ export class AnalysisCache {
   }
 
   /**
+   * A finished, retained analysis by its id with whose it is (`subject`), from this process or the durable
+   * store: the SMART app checks it against the launch's patient before showing it.
+   */
+  async findById(id: string): Promise<{ id: string; subject: string; startedAt: number; result: AnalysisResult } | undefined> {
+    const e = this.byId.get(id);
+    if (e?.result && this.age(e) < this.opts.ttlMs) return { id: e.id, subject: e.subject, startedAt: e.startedAt, result: e.result };
+    const stored = await this.opts.durable?.findById(id).catch((err: unknown) => {
+      this.opts.log?.warn({ code: (err as { code?: string }).code, err }, 'analysis store could not be read');
+      return undefined;
+    });
+    return stored ? { id: stored.id, subject: stored.subject, startedAt: stored.startedAt, result: stored.result } : undefined;
+  }
+
+  /**
    * Finished, unexpired analyses of `subject` (`analysisSubject(fhirBase, patientId)`), newest first
    * (for the SMART app).
    */

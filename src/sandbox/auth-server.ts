@@ -141,6 +141,7 @@ function addLaunchContextToTokenResponse(ctx: KoaContext, grantContexts: Readonl
   if (c.patient) body.patient = c.patient;
   if (c.encounter) body.encounter = c.encounter;
   if (c.fhirUser) body.fhirUser = c.fhirUser;
+  if (c.appContext !== undefined) body.appContext = c.appContext;
   body.need_patient_banner = c.needPatientBanner;
   if (c.smartStyleUrl) body.smart_style_url = c.smartStyleUrl;
 }

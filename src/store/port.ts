@@ -110,7 +110,7 @@ export interface AuditTrail {
 }
 
 /** Namespaces of short-lived keyed records (SMART launch state, app sessions). */
-export type KeyedNamespace = 'smart-launch' | 'smart-session';
+export type KeyedNamespace = 'smart-launch' | 'smart-session' | 'smart-browser';
 
 export interface SweepResult {
   analyses: number;

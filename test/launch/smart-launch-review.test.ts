@@ -28,7 +28,8 @@ afterAll(async () => {
   await s?.svc.close();
 });
 
-async function analysed(patientId: string): Promise<void> {
+/** Runs order-sign for the patient; returns the `appContext` of the card's smart link. */
+async function analysed(patientId: string): Promise<string> {
   const sb = s.svc.sandbox!;
   const token = await ehrBackendToken(s.svc, READ_SCOPES.map((r) => `system/${r}.rs`).join(' '));
   const res = await sb.ehr.callHook({
@@ -39,12 +40,14 @@ async function analysed(patientId: string): Promise<void> {
     fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
   });
   expect(res.status).toBe(200);
+  const links = (res.body as { cards: { links?: { type: string; appContext?: string }[] }[] }).cards.flatMap((c) => c.links ?? []);
+  return links.find((l) => l.type === 'smart')!.appContext!;
 }
 
-async function launch(patientId: string) {
+async function launch(patientId: string, appContext?: string) {
   const sb = s.svc.sandbox!;
   const browser = new CookieJarClient();
-  const q = new URLSearchParams({ iss: sb.fhirBaseUrl, launch: sb.auth.createLaunch({ patient: patientId, fhirUser: CLINICIAN }) });
+  const q = new URLSearchParams({ iss: sb.fhirBaseUrl, launch: sb.auth.createLaunch({ patient: patientId, fhirUser: CLINICIAN, ...(appContext ? { appContext } : {}) }) });
   const page = await browser.follow(`${s.svc.url}/launch?${q}`);
   return { browser, page, appUrl: browser.hops.at(-1)!.url };
 }
@@ -121,5 +124,26 @@ describe('Approve & file from the SMART app', () => {
     const reloaded = await browser.get(appUrl);
     expect(reloaded.body).toContain('data-review-state="open"');
     expect(s.logs.join('')).not.toContain('No AMD.');
+  });
+
+  it("a card's smart link opens the analysis its appContext names, and refuses it for another patient's launch", async () => {
+    const glaucoma = listFixturePatients().find((p) => p.key === 'glaucoma')!;
+    const patientId = await fixturePatientId(s.svc, glaucoma.mrn);
+    const appContext = await analysed(patientId);
+    const id = JSON.parse(appContext).analysis as string;
+    const opened = await launch(patientId, appContext);
+    expect(opened.page.status).toBe(200);
+    expect(opened.page.body).toMatch(new RegExp(`<section class="draft" data-draft-id="${id}" data-from-card="true">`));
+    expect(opened.page.body.indexOf(`data-draft-id="${id}"`)).toBe(opened.page.body.indexOf('data-draft-id='));
+
+    const otherId = await fixturePatientId(s.svc, diabetic.mrn);
+    const foreign = await launch(otherId, appContext);
+    expect(foreign.page.status).toBe(403);
+    expect(foreign.page.body).toContain('belongs to another patient');
+    expect(foreign.page.body).not.toContain(id);
+
+    const gone = await launch(patientId, JSON.stringify({ analysis: 'no-such-analysis' }));
+    expect(gone.page.status).toBe(200);
+    expect(gone.page.body).toContain('The draft named by the card is no longer available');
   });
 });

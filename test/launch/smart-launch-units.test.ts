@@ -7,7 +7,7 @@ import { patientView } from '../../launch/app-page.js';
 import { appPage } from '../../launch/pages.js';
 import { escapeHtml } from '../../src/reports/note.js';
 import { codeChallengeS256, randomToken, TOKEN_RE } from '../../launch/pkce.js';
-import { readCookie, sessionCookie } from '../../launch/session-cookie.js';
+import { BrowserBinding, browserCookie, readCookie, type BrowserRecord } from '../../launch/session-cookie.js';
 import { authorizeUrl, discoverSmartConfiguration, parseTokenResponse } from '../../launch/smart-oauth.js';
 import { MemoryKeyedStore } from '../../launch/ttl-store.js';
 
@@ -74,15 +74,34 @@ describe('authorize URL and token response', () => {
   });
 });
 
-describe('session cookie', () => {
-  it('is Lax on http loopback, None+Secure on https, HttpOnly and scoped to /app', () => {
-    const http = sessionCookie('http://127.0.0.1:8080', 'sid', 'sec', 300);
-    expect(http).toBe('volmo_app_sid=sec; Path=/app; Max-Age=300; HttpOnly; SameSite=Lax');
-    const https = sessionCookie('https://volmo.example', 'sid', 'sec', 300);
+describe('browser cookie', () => {
+  it('is Lax on http loopback, None+Secure on https, HttpOnly, one name for the whole app', () => {
+    const http = browserCookie('http://127.0.0.1:8080', 'id.sec', 300);
+    expect(http).toBe('volmo_browser=id.sec; Path=/; Max-Age=300; HttpOnly; SameSite=Lax');
+    const https = browserCookie('https://volmo.example', 'id.sec', 300);
     expect(https).toContain('SameSite=None');
     expect(https).toContain('Secure');
-    expect(readCookie('a=1; volmo_app_sid=sec; b=2', 'volmo_app_sid')).toBe('sec');
-    expect(readCookie('a=1', 'volmo_app_sid')).toBeUndefined();
+    expect(readCookie('a=1; volmo_browser=x; b=2', 'volmo_browser')).toBe('x');
+    expect(readCookie('a=1', 'volmo_browser')).toBeUndefined();
+  });
+
+  it('rotates the secret: the new one opens, the old one only within a minute, a forged one never', async () => {
+    let t = 1_000_000;
+    const binding = new BrowserBinding(new MemoryKeyedStore<BrowserRecord>({ maxEntries: 10, now: () => t }), { publicUrl: 'http://127.0.0.1', ttlMs: 3_600_000, now: () => t });
+    const cookieOf = (set: string) => set.split(';')[0]!;
+    const first = (await binding.ensure(undefined))!;
+    const c1 = cookieOf(first.setCookie!);
+    expect(await binding.verify(c1)).toBe(first.browserId);
+    expect((await binding.ensure(c1))!.browserId).toBe(first.browserId);
+    const c2 = cookieOf((await binding.rotate(first.browserId))!);
+    expect(c2).not.toBe(c1);
+    expect(await binding.verify(c2)).toBe(first.browserId);
+    expect(await binding.verify(c1)).toBe(first.browserId);
+    t += 61_000;
+    expect(await binding.verify(c1)).toBeUndefined();
+    expect(await binding.verify(c2)).toBe(first.browserId);
+    expect(await binding.verify(`volmo_browser=${first.browserId}.${'A'.repeat(43)}`)).toBeUndefined();
+    expect(await binding.verify('volmo_browser=garbage')).toBeUndefined();
   });
 });
 
@@ -99,7 +118,10 @@ describe('app page', () => {
       patient: { name: '<script>alert(1)</script>', gender: 'female', birthDate: '1961-04-12', mrn: 'VOLMO-1' },
       drafts: [{ id: 'd1', noteText: 'Findings: <b>none</b> & more', random: true, model: 'VOLMO-2B 1' }],
     });
-    expect(html).not.toContain('<script>');
+    // The one script is the layout's own (local dates; it runs by the response's CSP nonce); none from the data.
+    expect(html.match(/<script/g)).toHaveLength(1);
+    expect(html).toMatch(/<script>for\(const t of document\.querySelectorAll\('time\[datetime\]'\)\)/);
+    expect(html).not.toContain('<script>alert');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).toContain('<pre>Findings: &lt;b&gt;none&lt;/b&gt; &amp; more</pre>');
     expect(html).toContain('TEST MODEL WITH RANDOM WEIGHTS');

@@ -39,6 +39,7 @@ describe('SMART EHR launch', () => {
     expect(q.get('code_challenge_method')).toBe('S256');
     expect(q.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(q.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(q.get('nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/); // openid asked: the id_token must echo it
     expect(q.get('scope')!.split(' ')).toContain('launch');
   });
 
@@ -54,7 +55,7 @@ describe('SMART EHR launch', () => {
 
     const callback = browser.hops.find((h) => h.url.startsWith(`${s.svc.url}/launch/callback`))!;
     expect(callback.status).toBe(302);
-    const cookie = callback.setCookies.find((c) => c.startsWith('volmo_app_'))!;
+    const cookie = callback.setCookies.find((c) => c.startsWith('volmo_browser='))!;
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/); // http loopback public URL
     expect(callback.location).toMatch(/\/app\?session=[A-Za-z0-9_-]{43}$/);
@@ -125,4 +126,54 @@ describe('SMART EHR launch', () => {
     expect(again.body).toContain(diabetic.name);
     expect(again.body).not.toContain(other.name);
   });
+
+  it('binds state to the browser that started the launch: a callback from another browser is refused', async () => {
+    const launch = s.svc.sandbox!.auth.createLaunch({ patient: patientId });
+    const victim = new CookieJarClient();
+    let hop = await victim.get(launchUrl(launch));
+    expect(hop.setCookies.some((c) => c.startsWith('volmo_browser='))).toBe(true);
+    // Follow the authorization server's hops in the starting browser, up to (not into) the callback.
+    while (hop.location && !hop.location.startsWith(`${s.svc.url}/launch/callback`)) hop = await victim.get(hop.location);
+    const callbackUrl = hop.location!;
+    expect(callbackUrl).toContain('code=');
+
+    const attacker = new CookieJarClient();
+    const refused = await attacker.get(callbackUrl);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toContain('started in another browser');
+    expect(refused.setCookies).toHaveLength(0);
+    // The state was one-time: the refused attempt also spent it.
+    expect((await victim.get(callbackUrl)).status).toBe(400);
+
+    // A forged browser cookie is no better than none.
+    const forged = new CookieJarClient();
+    let f = await forged.get(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: patientId })));
+    while (f.location && !f.location.startsWith(`${s.svc.url}/launch/callback`)) f = await forged.get(f.location);
+    const res = await fetch(f.location!, { redirect: 'manual', headers: { cookie: `volmo_browser=${'A'.repeat(43)}.${'B'.repeat(43)}` } });
+    expect(res.status).toBe(400);
+  });
+
+  it('keeps one session cookie per browser across many launches (rotated, never one per launch)', async () => {
+    const other = listFixturePatients().find((p) => p.key === 'glaucoma')!;
+    const otherId = await fixturePatientId(s.svc, other.mrn);
+    const browser = new CookieJarClient();
+    const first = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: patientId })));
+    const values = new Set<string>();
+    let last = first;
+    for (let i = 0; i < 170; i++) {
+      last = await browser.follow(launchUrl(s.svc.sandbox!.auth.createLaunch({ patient: otherId })));
+      expect(last.status).toBe(200);
+      const set = browser.hops.at(-2)!.setCookies.find((c) => c.startsWith('volmo_browser='));
+      if (set) values.add(set.split(';')[0]!);
+    }
+    const names = new Set(browser.hops.filter((h) => h.url.startsWith(s.svc.url)).flatMap((h) => h.setCookies.map((c) => c.split('=')[0])));
+    expect([...names]).toEqual(['volmo_browser']);
+    expect(values.size).toBeGreaterThan(100); // rotated at each sign-in
+    // The first and the latest session both still open, each with its own patient.
+    const again = await browser.get(first.url);
+    expect(again.status).toBe(200);
+    expect(again.body).toContain(diabetic.name);
+    const latest = await browser.get(last.url);
+    expect(latest.body).toContain(other.name);
+  }, 120_000);
 });

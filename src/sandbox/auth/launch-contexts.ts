@@ -9,6 +9,8 @@ export interface LaunchContext {
   patient?: string;
   encounter?: string;
   fhirUser?: string;
+  /** A CDS card link's `appContext`, handed to the app in the token response as the EHR must (CDS Hooks 2.0). */
+  appContext?: string;
 }
 
 /** What the token response and the access token carry for one grant. */
@@ -30,13 +32,14 @@ export class LaunchStore {
   /** Registers a launch and returns its id (128 random bits, base64url). */
   create(ctx: LaunchContext): string {
     for (const [key, value] of Object.entries(ctx)) {
-      if (value !== undefined && key !== 'fhirUser' && !ID_RE.test(value)) {
+      if (value !== undefined && key !== 'fhirUser' && key !== 'appContext' && !ID_RE.test(value)) {
         throw new TypeError(`createLaunch: ${key} must be a FHIR id (got an invalid value)`);
       }
     }
     if (ctx.fhirUser !== undefined && !/^(Practitioner|PractitionerRole|Patient|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(ctx.fhirUser)) {
       throw new TypeError('createLaunch: fhirUser must be a relative reference such as Practitioner/123');
     }
+    if (ctx.appContext !== undefined && ctx.appContext.length > 4096) throw new TypeError('createLaunch: appContext is too long');
     this.sweep();
     const id = randomBytes(16).toString('base64url');
     this.launches.set(id, { ctx: { ...ctx }, expiresAt: this.now() + this.ttlMs });
