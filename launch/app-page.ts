@@ -81,7 +81,7 @@ export async function renderAppPage(deps: {
   const drafts: DraftView[] = recent.map(({ id, result }, i) => ({
     id,
     ...(named && id === named.id ? { fromCard: true } : {}),
-    ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings) } : {}),
+    ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings, result.context?.facts) } : {}),
     ...(reviews[i] ? { review: reviews[i] } : {}),
     noteText: result.report.note.text,
     ...draftSections(result.report.note.document),

@@ -1,14 +1,18 @@
 /**
  * The review page's first screen: a per-eye summary in plain clinical words (DR stage, positive findings, each
- * with its confidence) and the case's referral urgency, from the analysis's findings. No internal codes.
+ * with its confidence), the case's referral urgency, and the measurements on record the rules used (visual
+ * acuity, IOP, HbA1c, blood pressure). No internal codes.
  */
 import type { ExamFindings, StageFinding } from '../src/findings/findings-types.js';
+import type { ClinicalFacts } from '../src/findings/types.js';
 import { CONDITIONS } from '../src/findings/tasks.js';
 import { ICDR_ANSWERS } from '../src/reports/codes.js';
 
 export interface EyeSummaryView {
   referral: string;
   eyes: { eye: string; drStage: string; referableDr?: string; positive: string[]; ungradable: boolean }[];
+  /** The supporting measurements the analysis used (visual acuity, IOP, HbA1c, blood pressure), or that none is on record. */
+  measurements: string[];
 }
 
 const EYE = { right: 'Right eye', left: 'Left eye', unknown: 'Eye not recorded' } as const;
@@ -36,8 +40,24 @@ function drStage(s: StageFinding): string {
   }
 }
 
-export function eyeSummary(f: ExamFindings): EyeSummaryView {
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '?');
+const perEye = (v: { right?: number; left?: number } | undefined, show: (n: number) => string) =>
+  `right ${v?.right === undefined ? 'not documented' : show(v.right)}, left ${v?.left === undefined ? 'not documented' : show(v.left)}`;
+
+/** The measurements on record that the rules used, in plain words; "not documented" where the record has none. */
+export function measurementLines(facts: ClinicalFacts | undefined): string[] {
+  const f = facts ?? {};
+  return [
+    `Visual acuity (logMAR): ${perEye(f.logMar, (n) => fixed(n, 2))}`,
+    `Intraocular pressure: ${perEye(f.iopMmHg, (n) => `${fixed(n, 0)} mmHg`)}`,
+    `HbA1c: ${f.hba1cPercent === undefined ? 'not documented' : `${fixed(f.hba1cPercent, 1)}%`}`,
+    `Blood pressure: ${f.bloodPressure ? `${fixed(f.bloodPressure.systolicMmHg, 0)}/${fixed(f.bloodPressure.diastolicMmHg, 0)} mmHg` : 'not documented'}`,
+  ];
+}
+
+export function eyeSummary(f: ExamFindings, facts?: ClinicalFacts): EyeSummaryView {
   return {
+    measurements: measurementLines(facts),
     referral: REFERRAL[f.referral.urgency],
     eyes: f.eyes.map((e) => ({
       eye: EYE[e.eye],

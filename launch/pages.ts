@@ -46,7 +46,7 @@ function summaryBlock(id: string, s: EyeSummaryView): string {
       }<dt>Positive findings</dt><dd>${e.positive.length ? `<ul>${e.positive.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul>` : e.ungradable ? 'None assessed: no usable image' : 'None'}</dd></dl></section>`,
     )
     .join('');
-  return `<section class="eye-summary" aria-labelledby="summary-${escapeHtml(id)}"><h3 id="summary-${escapeHtml(id)}">Summary by eye</h3><p><strong>Referral:</strong> ${escapeHtml(s.referral)}</p><div class="eyes">${eyes}</div></section>`;
+  return `<section class="eye-summary" aria-labelledby="summary-${escapeHtml(id)}"><h3 id="summary-${escapeHtml(id)}">Summary by eye</h3><p><strong>Referral:</strong> ${escapeHtml(s.referral)}</p><div class="eyes">${eyes}</div><h4>Measurements on record</h4><ul class="measurements">${s.measurements.map((m) => `<li>${escapeHtml(m)}</li>`).join('')}</ul></section>`;
 }
 
 export function errorPage(title: string, message: string): string {

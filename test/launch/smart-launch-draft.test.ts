@@ -56,6 +56,11 @@ describe('SMART app with an analysis', () => {
     expect(page.body).toMatch(/<div class="test-model" role="alert">TEST MODEL WITH RANDOM WEIGHTS/);
     const pre = /<pre>([\s\S]*?)<\/pre>/.exec(page.body);
     expect(pre?.[1]).toMatch(/Right eye/);
+    // the measurements the rules used, from the diabetic fixture's record
+    expect(page.body).toContain('<h4>Measurements on record</h4>');
+    expect(page.body).toMatch(/<li>HbA1c: 8\.4%<\/li>/);
+    expect(page.body).toMatch(/<li>Blood pressure: 148\/92 mmHg<\/li>/);
+    expect(page.body).toMatch(/<li>Intraocular pressure: right 16 mmHg, left 17 mmHg<\/li>/);
     expect(page.body).toContain('AI draft pending your review: nothing is in the chart as final until you approve it.');
 
     const other = await launchAndOpen(await fixturePatientId(s.svc, amd.mrn));
