@@ -269,15 +269,19 @@ describe('encoded images', () => {
   });
 });
 
+/** True (the test skipped) when WebGPU fell back to CPU here; an error instead where VOLMO_REQUIRE_WEBGPU=1 (CI with lavapipe). */
+function fellBack(gpu: LoadedModel, ctx: { skip(): void }): boolean {
+  if (gpu.decoder.executionProvider === 'webgpu') return false;
+  if (process.env.VOLMO_REQUIRE_WEBGPU === '1') throw new Error('VOLMO_REQUIRE_WEBGPU=1 but WebGPU fell back to CPU');
+  ctx.skip();
+  return true;
+}
+
 describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI installs Mesa lavapipe)', () => {
   it('gives the same greedy tokens as CPU, with the prefix KV kept on the device', async (ctx) => {
     const gpu = await openModelDir(modelDir, { ...opts, executionProvider: 'webgpu' });
     try {
-      if (gpu.decoder.executionProvider !== 'webgpu') {
-        if (process.env.VOLMO_REQUIRE_WEBGPU === '1') throw new Error('VOLMO_REQUIRE_WEBGPU=1 but WebGPU fell back to CPU');
-        ctx.skip();
-        return;
-      }
+      if (fellBack(gpu, ctx)) return;
       const ids = model.tokenizer.encode('<|im_start|>system\nYou are an ophthalmologist.<|im_end|><|im_start|>user\n');
       const q = model.tokenizer.encode('Describe the macula.<|im_end|><|im_start|>assistant\n', { addBos: false });
       const run = async (m: LoadedModel) => {
@@ -319,11 +323,7 @@ describe('WebGPU execution provider (runs where a Vulkan adapter exists; CI inst
     try {
       const gpu = await openModelDir(modelDir, { ...opts, executionProvider: 'webgpu' });
       try {
-        if (gpu.decoder.executionProvider !== 'webgpu') {
-          if (process.env.VOLMO_REQUIRE_WEBGPU === '1') throw new Error('VOLMO_REQUIRE_WEBGPU=1 but WebGPU fell back to CPU');
-          ctx.skip();
-          return;
-        }
+        if (fellBack(gpu, ctx)) return;
         const ids = model.tokenizer.encode('<|im_start|>system\nYou are an ophthalmologist.<|im_end|>');
         const prefix = await prefill(gpu.decoder, gpu.spec, ids);
         expect(prefix.onDevice).toBe(true);
