@@ -9,23 +9,14 @@
  * redirect URI is the service's (the one registered): the browser's callback is delivered to that router.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express from 'express';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLaunchRouter, type AppSession, type PendingLaunch } from '../../launch/launch-router.js';
-import type { BrowserRecord } from '../../launch/session-cookie.js';
 import type { SmartClientAuth } from '../../launch/smart-oauth.js';
-import { MemoryKeyedStore } from '../../launch/ttl-store.js';
 import { generateServiceKey, loadServiceKey, type ServiceKey } from '../../src/fhir/service-keys.js';
-import { createLogger } from '../../src/log.js';
-import { createGuardedFetch } from '../../src/net/guarded-fetch.js';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { CookieJarClient, fixturePatientId, startLaunchService, type CapturedService, type Hop } from './smart-launch-flow.js';
+import { CookieJarClient, fixturePatientId, launchVia, sideStores, startLaunchService, startSideRouter, type CapturedService, type SideRouter } from './smart-launch-flow.js';
 
 let s: CapturedService;
 let smartKey: ServiceKey;
@@ -41,51 +32,6 @@ beforeAll(async () => {
   patientId = await fixturePatientId(s.svc, diabetic.mrn);
 }, 60_000);
 afterAll(async () => s?.svc.close());
-
-interface Side {
-  origin: string;
-  clock: { t: number };
-  logs: string[];
-  close(): Promise<void>;
-}
-
-/** A launch router in this process: the service's client id and redirect URI, with the given client authentication. */
-async function sideRouter(auth: SmartClientAuth, stores?: { pending: MemoryKeyedStore<PendingLaunch>; sessions: MemoryKeyedStore<AppSession>; browsers: MemoryKeyedStore<BrowserRecord> }): Promise<Side> {
-  const sb = s.svc.sandbox!;
-  const clock = { t: Date.now() };
-  const logs: string[] = [];
-  const log = createLogger({ level: 'info', destination: new Writable({ write: (chunk: Buffer, _enc, cb) => (logs.push(chunk.toString('utf8')), cb()) }) });
-  const ex = express();
-  ex.use(
-    createLaunchRouter({
-      publicUrl: s.svc.url,
-      clientId: 'volmo-smart-app',
-      clientAuth: auth,
-      scopes: 'launch openid fhirUser online_access patient/Patient.rs',
-      fetch: createGuardedFetch({ allow: [sb.fhirBaseUrl, ...sb.outboundAllowlist], timeoutMs: 5000, retry: { maxRetries: 0 } }),
-      isFhirServerAllowed: (u) => u === sb.fhirBaseUrl,
-      analyses: { recentForSubject: async () => [] },
-      log,
-      sessionMaxMs: 8 * 3600_000,
-      now: () => clock.t,
-      ...(stores ?? {}),
-    }),
-  );
-  const server = http.createServer(ex);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, clock, logs, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-/** Starts a launch at `side`, lets the authorization server sign in, and hands its callback to `side`. */
-async function launchVia(side: Side, browser = new CookieJarClient()): Promise<{ browser: CookieJarClient; callback: Hop }> {
-  const sb = s.svc.sandbox!;
-  let hop = await browser.get(`${side.origin}/launch?${new URLSearchParams({ iss: sb.fhirBaseUrl, launch: sb.auth.createLaunch({ patient: patientId }) })}`);
-  expect(hop.status).toBe(302);
-  while (hop.location && !hop.location.startsWith(`${s.svc.url}/launch/callback`)) hop = await browser.get(hop.location);
-  expect(hop.location).toContain('code=');
-  const cb = new URL(hop.location!);
-  return { browser, callback: await browser.get(`${side.origin}${cb.pathname}${cb.search}`) };
-}
 
 describe('SMART app as a confidential-asymmetric client (private_key_jwt)', () => {
   it('serves the assertion key in the JWK Set and signs in through the real authorization server', async () => {
@@ -106,9 +52,9 @@ describe('SMART app as a confidential-asymmetric client (private_key_jwt)', () =
   it('the authorization server refuses a public client form and an assertion signed by another key: "the EHR refused"', async () => {
     const other = await generateServiceKey('RS384');
     for (const auth of [{ kind: 'none' }, { kind: 'private_key_jwt', key: other }] as SmartClientAuth[]) {
-      const side = await sideRouter(auth);
+      const side = await startSideRouter(s.svc, auth);
       try {
-        const { callback } = await launchVia(side);
+        const { callback } = await launchVia(s.svc, side, patientId);
         expect(callback.status).toBe(400);
         expect(callback.body).toContain('The EHR refused the sign-in');
         expect(callback.body).toContain('invalid_client');
@@ -120,15 +66,15 @@ describe('SMART app as a confidential-asymmetric client (private_key_jwt)', () =
   });
 
   it('renews an expired access token with the refresh token and a fresh assertion; another key cannot', async () => {
-    const stores = { pending: new MemoryKeyedStore<PendingLaunch>({ maxEntries: 100 }), sessions: new MemoryKeyedStore<AppSession>({ maxEntries: 100 }), browsers: new MemoryKeyedStore<BrowserRecord>({ maxEntries: 100 }) };
-    const right = await sideRouter({ kind: 'private_key_jwt', key: smartKey }, stores);
-    const wrong = await sideRouter({ kind: 'private_key_jwt', key: await generateServiceKey('ES384') }, stores);
+    const stores = sideStores();
+    const right = await startSideRouter(s.svc, { kind: 'private_key_jwt', key: smartKey }, stores);
+    const wrong = await startSideRouter(s.svc, { kind: 'private_key_jwt', key: await generateServiceKey('ES384') }, stores);
     try {
-      const { browser, callback } = await launchVia(right);
+      const { browser, callback } = await launchVia(s.svc, right, patientId);
       expect(callback.status).toBe(302);
       const appPath = callback.location!.slice(new URL(callback.location!).origin.length);
       const cookie = browser.hops.flatMap((h) => h.setCookies).filter((c) => c.startsWith('volmo_browser=')).map((c) => c.split(';')[0]!).at(-1)!;
-      const open = async (side: Side) => {
+      const open = async (side: SideRouter) => {
         const res = await fetch(`${side.origin}${appPath}`, { headers: { cookie } });
         return { status: res.status, body: await res.text() };
       };
