@@ -1,12 +1,13 @@
 /**
- * The two outbound steps of a SMART App Launch, both through the guarded fetch: discovery of
- * `{iss}/.well-known/smart-configuration` and the authorization-code exchange at the token endpoint.
+ * The outbound steps of a SMART App Launch, all through the guarded fetch: discovery of
+ * `{iss}/.well-known/smart-configuration`, the authorization-code exchange and the refresh at the token
+ * endpoint, as a public client or a confidential-asymmetric one (`private_key_jwt`).
  *
- * Why not `fhirclient`: its Node adapter calls out with its own fetch (so the allowlist, address pinning,
- * size limits and timeouts of src/net/guarded-fetch.ts would be bypassed), keeps state in `req.session`
- * (needs express-session and falls back to a per-browser "current" key, the session-bleed problem of
- * standards.md §6.8) and only treats PKCE as required when asked. The steps are few; doing them here
- * keeps every request on the guarded path and the state keyed by `state` alone.
+ * Why not `fhirclient` 2.6.3 (measured in test/launch/fhirclient-defects.test.ts, summed up in
+ * docs/architecture.md): its requests leave through its own cross-fetch, which nothing can replace (so the
+ * allowlist, address checks, size limits and timeouts of src/net/guarded-fetch.ts would be bypassed); its
+ * token form writes `code` unencoded; its refresh sends no client assertion; its default state is 16
+ * Math.random() characters. Doing the few steps here keeps every request on the guarded path.
  */
 import { AppError } from '../src/errors.js';
 import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../src/fhir/client-assertion.js';
