@@ -19,7 +19,7 @@ import { renderAppPage, type AppPageFocus } from './app-page.js';
 import { errorPage, reviewResultPage } from './pages.js';
 import { codeChallengeS256, randomToken, sameDigest, sha256Hex, TOKEN_RE } from './pkce.js';
 import { BrowserBinding, type BrowserRecord } from './session-cookie.js';
-import { authorizeUrl, discoverSmartConfiguration, exchangeCode, refreshAccessToken, TokenRefusedError } from './smart-oauth.js';
+import { authorizeUrl, discoverSmartConfiguration, exchangeCode, refreshAccessToken, TokenRefusedError, type SmartClientAuth } from './smart-oauth.js';
 import { IdTokenError, JwksCache, validateIdToken } from './id-token.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
@@ -82,6 +82,8 @@ export function analysisFromAppContext(appContext: string | undefined): string |
 export interface LaunchDeps {
   publicUrl: string;
   clientId: string;
+  /** Token-endpoint client authentication (default `none`: a public client); `private_key_jwt` for confidential-asymmetric. */
+  clientAuth?: SmartClientAuth;
   /** Requested scopes for an EHR launch (must include `launch`); a standalone launch asks `launch/patient` instead. */
   scopes: string;
   fetch: GuardedFetch;
@@ -154,6 +156,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   const stateTtlMs = deps.stateTtlMs ?? 10 * 60_000;
   const sessionMaxMs = deps.sessionMaxMs ?? 3600_000;
   const redirectUri = `${deps.publicUrl}/launch/callback`;
+  const clientAuth: SmartClientAuth = deps.clientAuth ?? { kind: 'none' };
   const browsers = new BrowserBinding(deps.browsers ?? new MemoryKeyedStore<BrowserRecord>({ maxEntries: 10_000, now }), {
     publicUrl: deps.publicUrl,
     ttlMs: sessionMaxMs + stateTtlMs,
@@ -240,7 +243,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     if (!code) return page(res, 400, errorPage('Sign-in failed', 'The EHR returned no authorization code.'));
     let token;
     try {
-      token = await exchangeCode(deps.fetch, found.tokenEndpoint, { code, codeVerifier: found.codeVerifier, clientId: deps.clientId, redirectUri });
+      token = await exchangeCode(deps.fetch, found.tokenEndpoint, { code, codeVerifier: found.codeVerifier, clientId: deps.clientId, redirectUri, auth: clientAuth });
     } catch (err) {
       return upstreamFailed(res, err, 'token exchange');
     }
@@ -303,7 +306,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     if (!session.refreshToken) return 'expired';
     let token;
     try {
-      token = await refreshAccessToken(deps.fetch, session.tokenEndpoint, { refreshToken: session.refreshToken, clientId: deps.clientId });
+      token = await refreshAccessToken(deps.fetch, session.tokenEndpoint, { refreshToken: session.refreshToken, clientId: deps.clientId, auth: clientAuth });
     } catch (err) {
       // Another request of this session may have just used a rotating refresh token: take what it stored.
       const latest = await sessions.get(sessionId);

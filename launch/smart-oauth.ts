@@ -1,15 +1,27 @@
 /**
- * The two outbound steps of a SMART App Launch, both through the guarded fetch: discovery of
- * `{iss}/.well-known/smart-configuration` and the authorization-code exchange at the token endpoint.
+ * The outbound steps of a SMART App Launch, all through the guarded fetch: discovery of
+ * `{iss}/.well-known/smart-configuration`, the authorization-code exchange and the refresh at the token
+ * endpoint, as a public client or a confidential-asymmetric one (`private_key_jwt`).
  *
- * Why not `fhirclient`: its Node adapter calls out with its own fetch (so the allowlist, address pinning,
- * size limits and timeouts of src/net/guarded-fetch.ts would be bypassed), keeps state in `req.session`
- * (needs express-session and falls back to a per-browser "current" key, the session-bleed problem of
- * standards.md §6.8) and only treats PKCE as required when asked. The steps are few; doing them here
- * keeps every request on the guarded path and the state keyed by `state` alone.
+ * Why not `fhirclient` 2.6.3 (measured in test/launch/fhirclient-defects.test.ts, summed up in
+ * docs/architecture.md): its requests leave through its own cross-fetch, which nothing can replace (so the
+ * allowlist, address checks, size limits and timeouts of src/net/guarded-fetch.ts would be bypassed); its
+ * token form writes `code` unencoded; its refresh sends no client assertion; its default state is 16
+ * Math.random() characters. Doing the few steps here keeps every request on the guarded path.
  */
 import { AppError } from '../src/errors.js';
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from '../src/fhir/client-assertion.js';
+import type { ServiceKey } from '../src/fhir/service-keys.js';
 import type { GuardedFetch } from '../src/net/guarded-fetch.js';
+
+/**
+ * How the SMART app authenticates at the token endpoint (code exchange and refresh alike):
+ *  - `none`: a public client, `client_id` in the form (PKCE is its proof);
+ *  - `private_key_jwt`: SMART 2.2 confidential-asymmetric, a fresh signed `client_assertion` (RS384/ES384,
+ *    iss = sub = client_id, aud = the token endpoint, exp <= 5 min, unique jti) on every token request; the
+ *    EHR verifies it with the public keys this service serves at /.well-known/jwks.json.
+ */
+export type SmartClientAuth = { kind: 'none' } | { kind: 'private_key_jwt'; key: ServiceKey; jku?: string };
 
 export interface SmartConfiguration {
   authorization_endpoint: string;
@@ -135,11 +147,24 @@ export class TokenRefusedError extends AppError {
   }
 }
 
-async function tokenRequest(fetch: GuardedFetch, tokenEndpoint: string, form: Record<string, string>, signal?: AbortSignal): Promise<SmartTokenResponse> {
+async function clientAuthFields(auth: SmartClientAuth, clientId: string, tokenEndpoint: string): Promise<Record<string, string>> {
+  if (auth.kind === 'none') return { client_id: clientId };
+  const assertion = await signClientAssertion({ key: auth.key, clientId, audience: tokenEndpoint, ...(auth.jku ? { jku: auth.jku } : {}) });
+  return { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion };
+}
+
+async function tokenRequest(
+  fetch: GuardedFetch,
+  tokenEndpoint: string,
+  form: Record<string, string>,
+  client: { clientId: string; auth?: SmartClientAuth },
+  signal?: AbortSignal,
+): Promise<SmartTokenResponse> {
+  const auth = await clientAuthFields(client.auth ?? { kind: 'none' }, client.clientId, tokenEndpoint);
   const res = await fetch(tokenEndpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams(form).toString(),
+    body: new URLSearchParams({ ...form, ...auth }).toString(),
     retry: false, // an authorization code is single-use; a refresh token may rotate
     maxBytes: 256 * 1024,
     signal,
@@ -161,18 +186,18 @@ async function tokenRequest(fetch: GuardedFetch, tokenEndpoint: string, form: Re
 export function exchangeCode(
   fetch: GuardedFetch,
   tokenEndpoint: string,
-  p: { code: string; codeVerifier: string; clientId: string; redirectUri: string },
+  p: { code: string; codeVerifier: string; clientId: string; redirectUri: string; auth?: SmartClientAuth },
   signal?: AbortSignal,
 ): Promise<SmartTokenResponse> {
-  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier, client_id: p.clientId }, signal);
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri, code_verifier: p.codeVerifier }, p, signal);
 }
 
-/** A new access token from a refresh token (public client: client_id only). */
+/** A new access token from a refresh token, authenticated as the code exchange was (client_id, or a client assertion). */
 export function refreshAccessToken(
   fetch: GuardedFetch,
   tokenEndpoint: string,
-  p: { refreshToken: string; clientId: string },
+  p: { refreshToken: string; clientId: string; auth?: SmartClientAuth },
   signal?: AbortSignal,
 ): Promise<SmartTokenResponse> {
-  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'refresh_token', refresh_token: p.refreshToken, client_id: p.clientId }, signal);
+  return tokenRequest(fetch, tokenEndpoint, { grant_type: 'refresh_token', refresh_token: p.refreshToken }, p, signal);
 }

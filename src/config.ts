@@ -102,6 +102,14 @@ const schema = z
 
     /** The OAuth client id the EHR assigned to the SMART app (public client, PKCE). */
     smartClientId: z.string().min(1).default('volmo-smart-app'),
+    /**
+     * How the SMART app authenticates at the EHR's token endpoint: `none` (public client, PKCE) or
+     * `private_key_jwt` (SMART 2.2 confidential-asymmetric: a signed client assertion on the code exchange and on
+     * every refresh, verified by the EHR with the keys served at /.well-known/jwks.json).
+     */
+    smartClientAuth: z.enum(['none', 'private_key_jwt']).default('none'),
+    /** A dedicated private key (PKCS#8 PEM or JWK, RS384/ES384) for the SMART app's assertions; unset: the service key. */
+    smartClientKeyFile: z.string().min(1).optional(),
     /** Scopes the SMART app asks for in an EHR launch (a standalone launch asks `launch/patient` instead of `launch`). */
     smartScopes: z
       .string()
@@ -241,6 +249,7 @@ const schema = z
   })
   .superRefine((c, ctx) => {
     if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
+    if (c.smartClientKeyFile && c.smartClientAuth !== 'private_key_jwt') ctx.addIssue({ code: 'custom', path: ['smartClientKeyFile'], message: 'is only used with VOLMO_SMART_CLIENT_AUTH=private_key_jwt' });
     if (c.profile === 'production') {
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
       if (c.cdsRequireJwt === false) ctx.addIssue({ code: 'custom', path: ['cdsRequireJwt'], message: 'production cannot accept unsigned hook calls' });

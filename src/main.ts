@@ -66,6 +66,8 @@ export interface OpenService {
   publicUrl: string;
   /** The public half of the Backend Services signing key (what the EHR registers for this service). */
   serviceJwks: JSONWebKeySet;
+  /** With VOLMO_SMART_CLIENT_AUTH=private_key_jwt: the public half of the SMART app's assertion key (the service key unless a dedicated one is set). */
+  smartClientJwks?: JSONWebKeySet;
   /** Wires and serves; `config` must name the same host, port and key as the one the service was opened with. */
   start(config: Config, extras?: ServiceExtras): Promise<RunningService>;
   close(): Promise<void>;
@@ -79,8 +81,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
 export async function openService(config: Config, log: Logger): Promise<OpenService> {
   const server = await bind(config.host, config.port, log);
   let serviceKey: ServiceKey;
+  let smartClientKey: ServiceKey | undefined;
   try {
     serviceKey = config.serviceKeyFile ? await loadServiceKey({ file: config.serviceKeyFile }) : await generateServiceKey('ES384');
+    if (config.smartClientAuth === 'private_key_jwt') smartClientKey = config.smartClientKeyFile ? await loadServiceKey({ file: config.smartClientKeyFile }) : serviceKey;
   } catch (e) {
     await server.close(0);
     throw e;
@@ -91,6 +95,7 @@ export async function openService(config: Config, log: Logger): Promise<OpenServ
   return {
     publicUrl: resolvePublicUrl(config),
     serviceJwks: publicJwks(serviceKey) as JSONWebKeySet,
+    ...(smartClientKey ? { smartClientJwks: publicJwks(smartClientKey) as JSONWebKeySet } : {}),
     async start(config, extras = {}) {
       // Everything started from here on is stopped again if a later step fails, so a failed start exits.
       const stops: (() => Promise<void> | void)[] = [() => server.close(0)];
@@ -98,7 +103,7 @@ export async function openService(config: Config, log: Logger): Promise<OpenServ
         for (const stop of [...stops].reverse()) await Promise.resolve(stop()).catch((e: unknown) => log.warn({ err: e }, 'component failed to stop'));
       };
       try {
-        return await wire(Object.freeze({ ...config, publicUrl: resolvePublicUrl(config) }), log, { server, serviceKey, extras }, stops, stopAll);
+        return await wire(Object.freeze({ ...config, publicUrl: resolvePublicUrl(config) }), log, { server, serviceKey, smartClientKey, extras }, stops, stopAll);
       } catch (e) {
         await stopAll();
         throw e;
@@ -111,11 +116,11 @@ export async function openService(config: Config, log: Logger): Promise<OpenServ
 async function wire(
   config: Config,
   log: Logger,
-  opened: { server: RunningServer; serviceKey: ServiceKey; extras: ServiceExtras },
+  opened: { server: RunningServer; serviceKey: ServiceKey; smartClientKey?: ServiceKey; extras: ServiceExtras },
   stops: (() => Promise<void> | void)[],
   stopAll: () => Promise<void>,
 ): Promise<RunningService> {
-  const { server, serviceKey } = opened;
+  const { server, serviceKey, smartClientKey } = opened;
   // What the service keeps (analyses, feedback, JWT replay records, SMART launches and sessions, watcher marks).
   const store = await openStore(config, log);
   stops.push(() => store.close());
@@ -171,7 +176,8 @@ async function wire(
     metrics,
     readiness,
     ...(store.durable ? { jobs: store.jobs } : {}),
-    jwks: async () => publicJwks(serviceKey),
+    // The Backend Services key, and the SMART app's assertion key when it is a dedicated one: one JWK Set URL to register.
+    jwks: async () => (smartClientKey && smartClientKey !== serviceKey ? publicJwks(serviceKey, smartClientKey) : publicJwks(serviceKey)),
     cds: {
       services: CDS_SERVICES,
       verifier,
@@ -203,6 +209,7 @@ async function wire(
       createLaunchRouter({
         publicUrl: config.publicUrl,
         clientId: config.smartClientId,
+        ...(smartClientKey ? { clientAuth: { kind: 'private_key_jwt' as const, key: smartClientKey } } : {}),
         scopes: config.smartScopes,
         fetch,
         isFhirServerAllowed: (url) => isOnAllowlist(fhirAllowlist, url),

@@ -3,9 +3,8 @@
  * The token URL is discovered from {fhirBase}/.well-known/smart-configuration (or configured), tokens
  * are cached until shortly before expiry, and concurrent callers share one token request.
  */
-import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { AppError } from '../errors.js';
+import { CLIENT_ASSERTION_TYPE, signClientAssertion } from './client-assertion.js';
 import type { Logger } from '../log.js';
 import { describeOrigin } from '../net/allowlist.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
@@ -40,7 +39,6 @@ export interface BackendToken {
   readonly obtainedAt: number;
 }
 
-const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const ERROR_CODE_RE = /^[a-z_]{1,40}$/;
 
 export class BackendServicesTokenSource implements TokenSource {
@@ -106,21 +104,9 @@ export class BackendServicesTokenSource implements TokenSource {
   }
 
   /** The signed client assertion for one token request (exported for tests and diagnostics). */
-  async createAssertion(tokenUrl: string): Promise<string> {
+  createAssertion(tokenUrl: string): Promise<string> {
     const { key, clientId } = this.opts;
-    const lifetime = Math.min(300, Math.max(30, this.opts.assertionLifetimeS ?? 240));
-    const iat = Math.floor(this.now() / 1000);
-    const header: { alg: string; kid: string; typ: string; jku?: string } = { alg: key.alg, kid: key.kid, typ: 'JWT' };
-    if (this.opts.jku) header.jku = this.opts.jku;
-    return new SignJWT({})
-      .setProtectedHeader(header)
-      .setIssuer(clientId)
-      .setSubject(clientId)
-      .setAudience(tokenUrl)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + lifetime)
-      .setJti(randomUUID())
-      .sign(key.privateKey);
+    return signClientAssertion({ key, clientId, audience: tokenUrl, lifetimeS: this.opts.assertionLifetimeS, ...(this.opts.jku ? { jku: this.opts.jku } : {}), now: this.now() });
   }
 
   private async requestToken(signal?: AbortSignal): Promise<BackendToken> {
@@ -129,7 +115,7 @@ export class BackendServicesTokenSource implements TokenSource {
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
       scope: this.opts.scope,
-      client_assertion_type: ASSERTION_TYPE,
+      client_assertion_type: CLIENT_ASSERTION_TYPE,
       client_assertion: await this.createAssertion(tokenUrl),
     });
     const requestedAt = this.now();

@@ -49,6 +49,8 @@ export interface SandboxOptions {
   host?: string;
   /** Public keys of this service's Backend Services client (registered inline with the auth server). */
   backendJwks?: JSONWebKeySet;
+  /** The SMART app's public keys when it authenticates with private_key_jwt (registered confidential-asymmetric); absent: a public client. */
+  smartAppJwks?: JSONWebKeySet;
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
@@ -73,7 +75,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       host,
       port: config.sandboxAuthPort,
       fhirBaseUrl: fhir.baseUrl,
-      clients: sandboxClients({ publicUrl: opts.publicUrl, ehrJwks: ehr.publicJwks(), backendJwks: opts.backendJwks }),
+      clients: sandboxClients({ publicUrl: opts.publicUrl, ehrJwks: ehr.publicJwks(), backendJwks: opts.backendJwks, smartAppJwks: opts.smartAppJwks }),
       log: log.child({ server: 'auth' }),
     });
     stops.push(() => auth.close());

@@ -3,7 +3,7 @@ import type { JSONWebKeySet } from 'jose';
 import type { SandboxClient } from './auth-server.js';
 
 export const SANDBOX_CLIENT_IDS = {
-  /** The clinician-facing SMART app (EHR launch, PKCE, public client). */
+  /** The clinician-facing SMART app (EHR launch, PKCE; a public client, or confidential-asymmetric when the service signs assertions). */
   smartApp: 'volmo-smart-app',
   /** This service's SMART Backend Services client (private_key_jwt with the keys it serves at /.well-known/jwks.json). */
   backend: 'volmo-backend',
@@ -14,14 +14,18 @@ export const SANDBOX_CLIENT_IDS = {
 /** Resource types the EHR-side clients may read. */
 export const READ_SCOPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'ImagingStudy', 'DocumentReference', 'MedicationRequest', 'MedicationStatement', 'Media', 'Binary', 'Endpoint', 'Practitioner'];
 
-/** `backendJwks`: this service's public keys, registered inline (else fetched from its /.well-known/jwks.json). */
-export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet; backendJwks?: JSONWebKeySet }): SandboxClient[] {
+/**
+ * `backendJwks`: this service's public keys, registered inline (else fetched from its /.well-known/jwks.json).
+ * `smartAppJwks`: given when the service runs with VOLMO_SMART_CLIENT_AUTH=private_key_jwt; the SMART app is then
+ * registered confidential-asymmetric with these keys (the authorization server refuses it without a valid assertion).
+ */
+export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet; backendJwks?: JSONWebKeySet; smartAppJwks?: JSONWebKeySet }): SandboxClient[] {
   const patientRead = READ_SCOPES.map((r) => `patient/${r}.rs`).join(' ');
   const systemRead = READ_SCOPES.map((r) => `system/${r}.rs`).join(' ');
   return [
     {
       clientId: SANDBOX_CLIENT_IDS.smartApp,
-      kind: 'public',
+      ...(opts.smartAppJwks ? { kind: 'confidential-asymmetric' as const, jwks: opts.smartAppJwks } : { kind: 'public' as const }),
       redirectUris: [`${opts.publicUrl}/launch/callback`],
       scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.crus patient/Observation.c user/Provenance.crs user/Device.crs patient/DocumentReference.crs patient/ServiceRequest.c patient/CarePlan.c`,
     },

@@ -20,7 +20,7 @@ export async function startServiceWithSandbox(config: Config, settings: SandboxS
   const open = await openService(config, log);
   let sandbox: Sandbox | undefined;
   try {
-    sandbox = await startSandbox({ settings, publicUrl: open.publicUrl, log: log.child({ component: 'sandbox' }), backendJwks: open.serviceJwks });
+    sandbox = await startSandbox({ settings, publicUrl: open.publicUrl, log: log.child({ component: 'sandbox' }), backendJwks: open.serviceJwks, ...(open.smartClientJwks ? { smartAppJwks: open.smartClientJwks } : {}) });
     const modelDir = config.modelDir ?? (settings.sandboxModel === 'tiny' ? await ensureTinyModel(settings.sandboxStateDir, log) : undefined);
     const svc = await open.start(sandboxConfig(config, settings, sandbox, modelDir), { readiness: sandbox.readiness });
     const started = sandbox;

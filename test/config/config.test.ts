@@ -65,6 +65,13 @@ describe('configuration', () => {
     expect(msg).not.toContain('s3:cret');
   });
 
+  it('SMART client authentication: none by default, private_key_jwt with the service key or a dedicated key file', () => {
+    expect(loadConfig({}).smartClientAuth).toBe('none');
+    expect(loadConfig({ VOLMO_SMART_CLIENT_AUTH: 'private_key_jwt', VOLMO_SMART_CLIENT_KEY_FILE: '/etc/volmo/smart.pem' }).smartClientKeyFile).toBe('/etc/volmo/smart.pem');
+    expect(errorOf({ VOLMO_SMART_CLIENT_AUTH: 'client_secret_basic' })).toMatch(/VOLMO_SMART_CLIENT_AUTH/);
+    expect(errorOf({ VOLMO_SMART_CLIENT_KEY_FILE: '/etc/volmo/smart.pem' })).toMatch(/VOLMO_SMART_CLIENT_KEY_FILE: is only used with VOLMO_SMART_CLIENT_AUTH=private_key_jwt/);
+  });
+
   it('refuses an unsafe production profile', () => {
     const msg = errorOf({ VOLMO_PROFILE: 'production', VOLMO_SANDBOX: 'true', VOLMO_PUBLIC_URL: 'http://cds.example.org', VOLMO_CDS_REQUIRE_JWT: 'false' });
     for (const k of ['VOLMO_SANDBOX', 'VOLMO_PUBLIC_URL', 'VOLMO_CDS_REQUIRE_JWT', 'VOLMO_CDS_CLIENTS', 'VOLMO_FHIR_ALLOWLIST', 'VOLMO_MODEL_DIR', 'VOLMO_SERVICE_KEY_FILE', 'VOLMO_OPERATOR_TOKEN']) expect(msg).toContain(k);

@@ -1,5 +1,13 @@
 /** Shared by the SMART launch tests: the service + sandbox with captured logs, fixture patient ids, a cookie-jar client. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import express from 'express';
+import { createLaunchRouter, type AppSession, type PendingLaunch } from '../../launch/launch-router.js';
+import type { BrowserRecord } from '../../launch/session-cookie.js';
+import type { SmartClientAuth } from '../../launch/smart-oauth.js';
+import { MemoryKeyedStore } from '../../launch/ttl-store.js';
+import { createGuardedFetch } from '../../src/net/guarded-fetch.js';
 import { createLogger } from '../../src/log.js';
 import type { SandboxedService } from '../../src/sandbox/service.js';
 import { startSandboxedService } from '../helpers/service.js';
@@ -73,4 +81,66 @@ export class CookieJarClient {
     }
     return hop;
   }
+}
+
+/** A launch router run in the test process: its own clock, stores and client authentication. */
+export interface SideRouter {
+  origin: string;
+  clock: { t: number };
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export interface SideStores {
+  pending: MemoryKeyedStore<PendingLaunch>;
+  sessions: MemoryKeyedStore<AppSession>;
+  browsers: MemoryKeyedStore<BrowserRecord>;
+}
+
+export function sideStores(): SideStores {
+  return { pending: new MemoryKeyedStore<PendingLaunch>({ maxEntries: 100 }), sessions: new MemoryKeyedStore<AppSession>({ maxEntries: 100 }), browsers: new MemoryKeyedStore<BrowserRecord>({ maxEntries: 100 }) };
+}
+
+/**
+ * A second launch router for the sandboxed service's EHR: the service's client id and redirect URI (the ones the
+ * sandbox authorization server has registered), with the given client authentication, stores and a movable clock.
+ */
+export async function startSideRouter(svc: SandboxedService, auth: SmartClientAuth, stores?: SideStores): Promise<SideRouter> {
+  const sb = svc.sandbox!;
+  const clock = { t: Date.now() };
+  const logs: string[] = [];
+  const log = createLogger({ level: 'info', destination: new Writable({ write: (chunk: Buffer, _enc, cb) => (logs.push(chunk.toString('utf8')), cb()) }) });
+  const ex = express();
+  ex.use(
+    createLaunchRouter({
+      publicUrl: svc.url,
+      clientId: 'volmo-smart-app',
+      clientAuth: auth,
+      scopes: 'launch openid fhirUser online_access patient/Patient.rs',
+      fetch: createGuardedFetch({ allow: [sb.fhirBaseUrl, ...sb.outboundAllowlist], timeoutMs: 5000, retry: { maxRetries: 0 } }),
+      isFhirServerAllowed: (u) => u === sb.fhirBaseUrl,
+      analyses: { recentForSubject: async () => [] },
+      log,
+      sessionMaxMs: 8 * 3600_000,
+      now: () => clock.t,
+      ...(stores ?? {}),
+    }),
+  );
+  const server = http.createServer(ex);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, clock, logs, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * Starts an EHR launch for `patientId` at `side`, lets the sandbox authorization server sign in, and hands its
+ * redirect to the service's callback URL over to `side` instead. Returns the authorization server's callback URL too.
+ */
+export async function launchVia(svc: SandboxedService, side: SideRouter, patientId: string, browser = new CookieJarClient()): Promise<{ browser: CookieJarClient; callback: Hop; callbackUrl: URL }> {
+  const sb = svc.sandbox!;
+  let hop = await browser.get(`${side.origin}/launch?${new URLSearchParams({ iss: sb.fhirBaseUrl, launch: sb.auth.createLaunch({ patient: patientId }) })}`);
+  if (hop.status !== 302) throw new Error(`launch answered ${hop.status}`);
+  while (hop.location && !hop.location.startsWith(`${svc.url}/launch/callback`)) hop = await browser.get(hop.location);
+  if (!hop.location?.includes('code=')) throw new Error('the authorization server returned no code');
+  const callbackUrl = new URL(hop.location);
+  return { browser, callbackUrl, callback: await browser.get(`${side.origin}${callbackUrl.pathname}${callbackUrl.search}`) };
 }

@@ -8,7 +8,9 @@ import { appPage } from '../../launch/pages.js';
 import { escapeHtml } from '../../src/reports/note.js';
 import { codeChallengeS256, randomToken, TOKEN_RE } from '../../launch/pkce.js';
 import { BrowserBinding, browserCookie, readCookie, type BrowserRecord } from '../../launch/session-cookie.js';
-import { authorizeUrl, discoverSmartConfiguration, parseTokenResponse } from '../../launch/smart-oauth.js';
+import { authorizeUrl, discoverSmartConfiguration, exchangeCode, parseTokenResponse, refreshAccessToken } from '../../launch/smart-oauth.js';
+import { generateServiceKey } from '../../src/fhir/service-keys.js';
+import { importJWK, jwtVerify } from 'jose';
 import { MemoryKeyedStore } from '../../launch/ttl-store.js';
 
 describe('PKCE and random values', () => {
@@ -71,6 +73,42 @@ describe('authorize URL and token response', () => {
     await expect(discoverSmartConfiguration(fake({ authorization_endpoint: 'javascript:x', token_endpoint: 'https://a/token' }), 'https://f')).rejects.toThrow(/authorization_endpoint/);
     await expect(discoverSmartConfiguration(fake('<html>'), 'https://f')).rejects.toThrow(/not a JSON object/);
     expect((await discoverSmartConfiguration(fake({ ...endpoints, code_challenge_methods_supported: ['S256'] }), 'https://f')).token_endpoint).toBe('https://a/token');
+  });
+
+  it('token requests: a public client sends client_id; private_key_jwt sends a fresh RS384/ES384 assertion on the code exchange and the refresh', async () => {
+    const forms: URLSearchParams[] = [];
+    const recording = (async (_url: string, init: { body: string }) => {
+      forms.push(new URLSearchParams(init.body));
+      return { status: 200, ok: true, url: '', body: Buffer.from(''), header: () => undefined, text: () => JSON.stringify({ access_token: 'a', token_type: 'Bearer' }) };
+    }) as unknown as GuardedFetch;
+    const tokenUrl = 'https://ehr.example/oauth2/token';
+    await exchangeCode(recording, tokenUrl, { code: 'c&x=1', codeVerifier: 'v', clientId: 'app-1', redirectUri: 'https://volmo/launch/callback' });
+    expect(forms[0]!.get('client_id')).toBe('app-1');
+    expect(forms[0]!.get('code')).toBe('c&x=1'); // encoded: a code cannot add parameters
+    expect(forms[0]!.has('client_assertion')).toBe(false);
+
+    for (const alg of ['RS384', 'ES384'] as const) {
+      const key = await generateServiceKey(alg);
+      const auth = { kind: 'private_key_jwt' as const, key };
+      forms.length = 0;
+      await exchangeCode(recording, tokenUrl, { code: 'c1', codeVerifier: 'v', clientId: 'app-1', redirectUri: 'https://volmo/launch/callback', auth });
+      await refreshAccessToken(recording, tokenUrl, { refreshToken: 'r1', clientId: 'app-1', auth });
+      expect(forms.map((f) => f.get('grant_type'))).toEqual(['authorization_code', 'refresh_token']);
+      const jtis = new Set<string>();
+      for (const form of forms) {
+        expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+        expect(form.has('client_id')).toBe(false);
+        const jwt = form.get('client_assertion')!;
+        const { payload, protectedHeader } = await jwtVerify(jwt, await importJWK(key.publicJwk, alg), { issuer: 'app-1', subject: 'app-1', audience: tokenUrl });
+        expect(protectedHeader).toMatchObject({ alg, kid: key.kid, typ: 'JWT' });
+        expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(300);
+        expect(payload.exp! * 1000).toBeGreaterThan(Date.now());
+        jtis.add(payload.jti!);
+        // Another key's public half does not verify it.
+        await expect(jwtVerify(jwt, await importJWK((await generateServiceKey(alg)).publicJwk, alg))).rejects.toThrow();
+      }
+      expect(jtis.size).toBe(2);
+    }
   });
 });
 

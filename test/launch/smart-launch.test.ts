@@ -6,7 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { CookieJarClient, fixturePatientId, startLaunchService, type CapturedService } from './smart-launch-flow.js';
+import type { PendingLaunch } from '../../launch/launch-router.js';
+import { randomToken } from '../../launch/pkce.js';
+import { CookieJarClient, fixturePatientId, launchVia, sideStores, startLaunchService, startSideRouter, type CapturedService } from './smart-launch-flow.js';
 
 let s: CapturedService;
 const diabetic = listFixturePatients().find((p) => p.key === 'diabetic')!;
@@ -111,6 +113,29 @@ describe('SMART EHR launch', () => {
     const replay = await browser.get(callback.url);
     expect(replay.status).toBe(400);
     expect(replay.body).toContain('already used');
+  });
+
+  it('a code the EHR has already redeemed is refused when presented again, even with its own PKCE verifier (code replay)', async () => {
+    const stores = sideStores();
+    const launches: PendingLaunch[] = [];
+    const put = stores.pending.put.bind(stores.pending);
+    stores.pending.put = async (key, value, ttlMs) => (launches.push(value), put(key, value, ttlMs));
+    const side = await startSideRouter(s.svc, { kind: 'none' }, stores);
+    try {
+      const { browser, callback, callbackUrl } = await launchVia(s.svc, side, patientId);
+      expect(callback.status).toBe(302); // the first redemption signs in
+      expect(callback.location).toMatch(/\/app\?session=/);
+      // The same browser and the same pending launch (its verifier) under a fresh state: only the code is replayed.
+      const fresh = randomToken();
+      expect(await stores.pending.put(fresh, launches.at(-1)!, 60_000)).toBe(true);
+      const replay = await browser.get(`${side.origin}/launch/callback?${new URLSearchParams({ state: fresh, code: callbackUrl.searchParams.get('code')! })}`);
+      expect(replay.status).toBe(400);
+      expect(replay.body).toContain('The EHR refused the sign-in');
+      expect(replay.body).toContain('invalid_grant');
+      expect(replay.location).toBeUndefined();
+    } finally {
+      await side.close();
+    }
   });
 
   it('keeps two launches in one browser apart (sessions keyed per launch)', async () => {
