@@ -55,7 +55,9 @@ describe('the sandbox EHR page', () => {
     const fixtures = listFixturePatients();
     expect(body.patients.filter((p) => p.fixture).map((p) => p.name).sort()).toEqual(fixtures.map((f) => f.name).sort());
     const diabetic = fixtures.find((f) => f.key === 'diabetic')!;
-    expect(body.patients.find((p) => p.fixture === 'diabetic')!.id).toBe(await fixturePatientId(s.svc, diabetic.mrn));
+    const listed = body.patients.find((p) => p.fixture === 'diabetic') as { id: string; scenario?: string };
+    expect(listed.id).toBe(await fixturePatientId(s.svc, diabetic.mrn));
+    expect(listed.scenario).toBe(diabetic.description);
   });
 
   it('sends a real signed hook call and answers the cards as text data', async () => {

@@ -17,6 +17,7 @@ main{flex:1;min-width:0;padding:1rem}
 .pick select{font:inherit;padding:.25rem;max-width:100%}
 .banner{background:#fff;border:1px solid #c7d3e0;border-radius:4px;padding:.5rem .75rem;margin:.75rem 0}
 .banner strong{font-size:1.05rem}
+.banner .scenario{font-size:.85rem;color:#52616f;margin-top:.2rem}
 .actions{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0}
 button{font:inherit;padding:.35rem .8rem;border:1px solid #5b7594;background:#fff;border-radius:3px;cursor:pointer}
 button.primary{background:#24415f;color:#fff;border-color:#24415f}
@@ -88,6 +89,7 @@ const SCRIPT = `
     b.appendChild(el('strong', { text: p.name }));
     var bits = [p.gender, p.birthDate ? 'born ' + p.birthDate : null, p.mrn ? 'MRN ' + p.mrn : null, p.fixture ? 'fixture: ' + p.fixture : null].filter(Boolean);
     b.appendChild(document.createTextNode(' \\u2014 ' + bits.join(', ')));
+    if (p.scenario) b.appendChild(el('div', { class: 'scenario', text: 'Sandbox scenario: ' + p.scenario }));
   }
 
   function renderCard(c) {

@@ -61,6 +61,8 @@ export interface PatientSummary {
   mrn?: string;
   /** The fixture's short name (diabetic, amd, …) when it is one. */
   fixture?: string;
+  /** The fixture's scenario in a sentence (what it exercises). */
+  scenario?: string;
 }
 
 function patientName(p: Record<string, unknown>): string {
@@ -73,7 +75,7 @@ export function createEhrPageHandler(deps: EhrPageDeps): RequestListener {
   const launchUrl = `${deps.serviceUrl.replace(/\/+$/, '')}/launch`;
   const serviceOrigin = new URL(deps.serviceUrl).origin;
   const frameOrigins = [...new Set([serviceOrigin, new URL(deps.authIssuer).origin])];
-  const fixtureByMrn = new Map(listFixturePatients().map((f) => [f.mrn, f.key]));
+  const fixtureByMrn = new Map(listFixturePatients().map((f) => [f.mrn, f]));
   let token: { value: EhrToken; until: number } | undefined;
 
   const accessToken = async (): Promise<EhrToken> => {
@@ -103,7 +105,7 @@ export function createEhrPageHandler(deps: EhrPageDeps): RequestListener {
         ...(typeof p.birthDate === 'string' ? { birthDate: p.birthDate } : {}),
         ...(typeof p.gender === 'string' ? { gender: p.gender } : {}),
         ...(mrn ? { mrn } : {}),
-        ...(fixture ? { fixture } : {}),
+        ...(fixture ? { fixture: fixture.key, scenario: fixture.description } : {}),
       };
     });
 
