@@ -215,6 +215,29 @@ describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (fhir-stan
     expect(after[0].conclusion).toContain(edited);
     await page.close();
   }, 300_000);
+  it('opens the chart (patient-view) and launches VOLMO from the button, in the panel and in a new tab', async () => {
+    const svc = s.svc;
+    const glaucoma = listFixturePatients().find((p) => p.key === 'glaucoma')!;
+    const patientId = await fixturePatientId(svc, glaucoma.mrn);
+    const page = await context.newPage();
+    await page.goto(svc.sandbox!.ehrPageUrl);
+    await page.waitForFunction(() => (document.getElementById('patient') as HTMLSelectElement).options.length > 1, undefined, { timeout: 15_000 });
+    await page.selectOption('#patient', patientId);
+    expect(await page.locator('#banner').innerText()).toContain(glaucoma.name);
+    await page.getByRole('button', { name: 'Open the chart' }).click();
+    await expect.poll(() => page.locator('#status').innerText(), { timeout: 150_000 }).toMatch(/^patient-view: \d+ cards?\./);
+
+    await page.getByRole('button', { name: 'Launch VOLMO', exact: true }).click();
+    await page.frameLocator('#app').locator('[role=banner]').filter({ hasText: glaucoma.name }).waitFor({ timeout: 30_000 });
+
+    const [tab] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Launch VOLMO in a new tab' }).click()]);
+    await tab.waitForURL((u) => u.pathname === '/app', { timeout: 30_000 });
+    expect(await tab.locator('[role=banner]').innerText()).toContain(glaucoma.name);
+    // A launch from the button names no draft: the app lists the patient's drafts, none "opened from the card".
+    expect(await tab.locator('section.draft[data-from-card="true"]').count()).toBe(0);
+    await tab.close();
+    await page.close();
+  }, 300_000);
 });
 
 describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (oracle)', () => {
