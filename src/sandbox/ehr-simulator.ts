@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose';
@@ -39,6 +39,10 @@ export interface SignOptions {
 
 export interface EhrSimulator {
   iss: string;
+  /** `http://host:port` of the simulator's server (its JWKS, and the sandbox EHR page when one is set). */
+  origin: string;
+  /** Serves every request other than the JWKS (the sandbox EHR page, src/sandbox/ehr-page/). */
+  setPageHandler(handler: RequestListener): void;
   jku: string;
   alg: EhrAlg;
   publicJwks(): { keys: JWK[] };
@@ -91,9 +95,12 @@ export async function startEhrSimulator(opts: EhrSimulatorOptions = {}): Promise
   const publicJwk = { ...pub, kid };
   const jwks = { keys: [publicJwk] };
 
+  let pageHandler: RequestListener | undefined;
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/.well-known/jwks.json') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    } else if (pageHandler) {
+      pageHandler(req, res);
     } else {
       res.writeHead(404).end();
     }
@@ -121,6 +128,10 @@ export async function startEhrSimulator(opts: EhrSimulatorOptions = {}): Promise
 
   return {
     iss,
+    origin: base,
+    setPageHandler: (handler) => {
+      pageHandler = handler;
+    },
     jku,
     alg,
     publicJwks: () => jwks,

@@ -12,6 +12,7 @@ import type { ReadinessCheck } from '../http/app.js';
 import type { Logger } from '../log.js';
 import { startAuthServer, type AuthSandbox } from './auth-server.js';
 import { startEhrSimulator, type EhrSimulator } from './ehr-simulator.js';
+import { createEhrPageHandler } from './ehr-page/server.js';
 import { openFhirServer, type FhirSandbox } from './fhir-server.js';
 import { FIXTURE_MRN_SYSTEM, listFixturePatients, loadFixtureBundles } from './fixtures.js';
 import { findOrthanc, startOrthanc, type OrthancSandbox } from './orthanc.js';
@@ -36,6 +37,8 @@ export interface Sandbox {
   fhir: FhirSandbox;
   auth: AuthSandbox;
   ehr: EhrSimulator;
+  /** The sandbox EHR page (pick a patient, send hooks, see cards, launch the app): the EHR simulator's origin. */
+  ehrPageUrl: string;
   trustedCdsClient: TrustedCdsClient;
   readiness: ReadinessCheck[];
   stop(): Promise<void>;
@@ -83,8 +86,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
 
     const bundles = loadFixtureBundles({ dicomWebBaseUrl: pacs?.dicomWebUrl });
     for (const b of bundles) await fhir.loadBundle(b);
+    ehr.setPageHandler(
+      createEhrPageHandler({ serviceUrl: opts.publicUrl, fhirBaseUrl: fhir.baseUrl, authIssuer: auth.issuer, ehr, createLaunch: (ctx) => auth.createLaunch(ctx), log: log.child({ server: 'ehr-page' }) }),
+    );
+    const ehrPageUrl = `${ehr.origin}/`;
     log.info(
-      { fhir: fhir.baseUrl, auth: auth.issuer, dicomWeb: pacs?.dicomWebUrl ?? null, patients: listFixturePatients().length, ehrIss: ehr.iss },
+      { fhir: fhir.baseUrl, auth: auth.issuer, dicomWeb: pacs?.dicomWebUrl ?? null, patients: listFixturePatients().length, ehrIss: ehr.iss, ehrPage: ehrPageUrl },
       pacs ? 'local EHR sandbox ready' : 'local EHR sandbox ready WITHOUT a PACS: fixture images are served as FHIR attachments',
     );
 
@@ -104,6 +111,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       fhir,
       auth,
       ehr,
+      ehrPageUrl,
       trustedCdsClient: { iss: ehr.iss, jku: [ehr.jku], fhirServers: [fhir.baseUrl] },
       readiness,
       stop,

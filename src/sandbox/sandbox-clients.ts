@@ -39,7 +39,8 @@ export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet
       clientId: SANDBOX_CLIENT_IDS.ehrSimulator,
       kind: 'backend',
       jwks: opts.ehrJwks,
-      scope: systemRead,
+      // The EHR reads its own chart, what was filed to it included (the sandbox EHR page shows it).
+      scope: `${systemRead} system/DiagnosticReport.rs system/Provenance.rs`,
     },
   ];
 }

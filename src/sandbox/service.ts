@@ -24,6 +24,7 @@ export async function startServiceWithSandbox(config: Config, settings: SandboxS
     const modelDir = config.modelDir ?? (settings.sandboxModel === 'tiny' ? await ensureTinyModel(settings.sandboxStateDir, log) : undefined);
     const svc = await open.start(sandboxConfig(config, settings, sandbox, modelDir), { readiness: sandbox.readiness });
     const started = sandbox;
+    log.info({ ehrPage: started.ehrPageUrl }, `sandbox EHR page: open ${started.ehrPageUrl} in a browser to pick a patient, sign an eye-exam order and launch VOLMO`);
     return {
       url: svc.url,
       sandbox: started,
@@ -50,6 +51,8 @@ export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox
   return Object.freeze({
     ...config,
     cdsClients: [...config.cdsClients, sandbox.trustedCdsClient],
+    // The sandbox EHR page shows the app in a side panel (an iframe): its origin may frame the app.
+    appFrameAncestors: [...new Set([...config.appFrameAncestors, new URL(sandbox.ehrPageUrl).origin])],
     fhirAllowlist: [...config.fhirAllowlist, sandbox.fhirBaseUrl],
     smartAuthAllowlist: [...config.smartAuthAllowlist, ...authEndpoints],
     ...pacs,
