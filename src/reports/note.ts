@@ -55,14 +55,14 @@ function stageLine(st: StageFinding): string {
       st.referable ? `referable: ${st.referable}` : undefined].filter(Boolean).join('; ');
     return `ICDR ${st.grade} - ${ICDR_ANSWERS[st.grade]!.label}${extras ? ` (${extras})` : ''}${st.inconsistent ? ' [INCONSISTENT]' : ''}`;
   }
-  if (st.status === 'unparseable') return 'UNPARSEABLE model answer - grade manually';
-  if (st.status === 'ungradable') return 'UNGRADABLE - no grade';
+  if (st.status === 'unparseable') return 'model answer could not be interpreted - grade manually';
+  if (st.status === 'ungradable') return 'image not gradable - no grade';
   return 'not assessed';
 }
 
 function macularHoleLine(st: StageFinding): string {
   if (st.status === 'graded') return `stage ${st.grade}${st.confidence !== undefined ? ` (P=${p(st.confidence)})` : ''}`;
-  return st.status === 'unparseable' ? 'UNPARSEABLE model answer (or outside stages 2-4)' : 'UNGRADABLE - no stage';
+  return st.status === 'unparseable' ? 'model answer could not be interpreted (or outside stages 2-4)' : 'image not gradable - no stage';
 }
 
 function conditionName(f: ConditionFinding): string {
@@ -74,7 +74,7 @@ function conditionName(f: ConditionFinding): string {
 function screeningLines(e: EyeFindings): string[] {
   const by = (s: ConditionFinding['status']) => e.screening.filter((f) => f.status === s);
   if (e.screening.every((f) => f.status === 'not-assessed')) return [`${EYE_TITLE[e.eye]}: not assessed`];
-  if (e.screening.every((f) => f.status === 'ungradable')) return [`${EYE_TITLE[e.eye]}: UNGRADABLE - not screened`];
+  if (e.screening.every((f) => f.status === 'ungradable')) return [`${EYE_TITLE[e.eye]}: images not gradable - not screened`];
   const out = [`${EYE_TITLE[e.eye]}:`];
   const groups = [['positive', 'Positive'], ['indeterminate', 'Indeterminate'], ['unparseable', 'Unparseable answer'], ['negative', 'Negative']] as const;
   for (const [status, title] of groups) {
