@@ -153,3 +153,26 @@ describe('the orders a draft belongs to', () => {
     expect(orderNames({})).toEqual([]);
   });
 });
+
+describe('reading a stored image again (no PACS running here: what a user meets when it is down)', () => {
+  const wado = (url: string): EvidenceImage => image({ provenance: { via: 'wado-native', url, studyInstanceUid: '1.2.3', seriesInstanceUid: '1.2.3.4', sopInstanceUid: '1.2.3.4.5' } });
+
+  it('an image archive that does not answer: a placeholder saying the PACS could not be reached', async () => {
+    const { createGuardedFetch } = await import('../../src/net/guarded-fetch.js');
+    const { freePort } = await import('../helpers/free-port.js');
+    const { showStoredImage } = await import('../../launch/app-images.js');
+    const base = `http://127.0.0.1:${await freePort()}/dicom-web`;
+    const fetch = createGuardedFetch({ allow: [base], timeoutMs: 2_000, retry: { maxRetries: 0 } });
+    try {
+      expect(await showStoredImage(wado(base), 'thumb', { fetch, pacs: { baseUrl: base } })).toEqual({ kind: 'unavailable', status: 502, words: `The image could not be shown: ${reasonInWords('pacs_unreachable')}.` });
+      // A stored reference to an archive off the outbound allowlist is never fetched.
+      expect(await showStoredImage(wado('http://127.0.0.1:9/elsewhere'), 'thumb', { fetch })).toMatchObject({ kind: 'unavailable', status: 502 });
+      // Without the instance's UIDs there is nothing to read again.
+      expect(await showStoredImage(image({ provenance: { via: 'wado-native', url: base } }), 'thumb', { fetch })).toMatchObject({ kind: 'unavailable', status: 404 });
+      // An attachment without FHIR access, or with a reference that is not a resource id: nothing is fetched.
+      expect(await showStoredImage(image({ provenance: { via: 'fhir-attachment', url: 'Binary/1' } }), 'thumb', { fetch })).toMatchObject({ kind: 'unavailable', status: 404 });
+    } finally {
+      fetch.close();
+    }
+  });
+});

@@ -6,7 +6,7 @@
  * hostile paths and numbers refused; a source gone, corrupt or changed shown as a placeholder that says so.
  */
 import { request } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSearchRequest } from '@medplum/core';
@@ -239,6 +239,42 @@ describe('the review page: images used, measurement dates, orders', () => {
       expect(r.status).toBe(404);
       expect(r.body.toString()).toContain('no longer in the record');
       expect(r.body.toString()).not.toContain('<script');
+    }
+  });
+});
+
+// The DICOMweb path: where Orthanc is installed (as the Orthanc tests find it), the images are DICOM instances
+// in the sandbox PACS (no Media then), read again with the configured PACS's credentials.
+const orthanc = existsSync('/usr/sbin/Orthanc') && process.env.VOLMO_NO_PACS !== '1';
+describe.skipIf(!orthanc)('the review page with the sandbox PACS (Orthanc)', () => {
+  let p: CapturedService;
+  beforeAll(async () => {
+    const modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-images-pacs-model-')) })).outDir;
+    p = await startLaunchService({ VOLMO_MODEL_DIR: modelDir, VOLMO_HOOK_WAIT_MS: '60000', VOLMO_DATABASE_URL: 'memory:', VOLMO_SANDBOX_PACS: 'orthanc' });
+  }, 180_000);
+  afterAll(async () => {
+    await p?.svc.close();
+  });
+
+  it('serves each thumbnail from the PACS the analysis read it from', async () => {
+    const saved = s;
+    s = p; // the helpers above work on `s`
+    try {
+      const patientId = await fixturePatientId(s.svc, fixture('diabetic').mrn);
+      expect(await search(`/Media?subject=Patient/${patientId}`)).toHaveLength(0); // DICOM only: no attachment to fall back on
+      await analysed(patientId, 'order-fundus-pacs');
+      const { page, cookie } = await launch(patientId);
+      const list = thumbs(page.body);
+      expect(list.length).toBeGreaterThan(0);
+      for (const t of list) {
+        const r = await rawGet(t.src, cookie);
+        expect(r.status).toBe(200);
+        expect(r.headers['content-type']).toBe('image/jpeg');
+        const meta = await sharp(r.body).metadata();
+        expect(Math.max(meta.width!, meta.height!)).toBeLessThanOrEqual(192);
+      }
+    } finally {
+      s = saved;
     }
   });
 });
