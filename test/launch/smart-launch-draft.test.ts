@@ -64,6 +64,9 @@ describe('SMART app with an analysis', () => {
     expect(page.body).toContain(`<li>Blood pressure: 148/92 mmHg${when('2025-03-04')}</li>`);
     expect(page.body).toContain(`<li>Intraocular pressure: right 16 mmHg${when('2025-03-04')}, left 17 mmHg${when('2025-03-04')}</li>`);
     expect(page.body).toContain('AI draft pending your review: nothing is in the chart as final until you approve it.');
+    // the order it was made for (carried through the analysis job on the embedded store), and its images
+    expect(page.body).toContain('For the order: Fundus photography, both eyes');
+    expect(page.body).toMatch(/<h3 id="images-[^"]+">Images used<\/h3>/);
 
     const other = await launchAndOpen(await fixturePatientId(s.svc, amd.mrn));
     expect(other.body).toContain(amd.name);
