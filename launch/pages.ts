@@ -27,7 +27,7 @@ pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem
 .thumbs a{display:inline-block;line-height:0;border:2px solid transparent}.thumbs a:focus{outline:3px solid #1f5fa8;outline-offset:1px}
 .thumbs img{width:112px;height:84px;object-fit:contain;background:#111}.not-usable{display:block;color:#8a1c00}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-.earlier ul{padding-left:1.1rem}.earlier li{margin:.2rem 0}
+.jump{margin:.2rem 0;font-size:.9rem}.earlier ul{padding-left:1.1rem}.earlier li{margin:.2rem 0}
 .viewer img{max-width:100%;height:auto;background:#111}`;
 
 function layout(title: string, body: string): string {
@@ -221,8 +221,14 @@ export function appPage(input: AppPageInput): string {
     : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
   return layout(
     'VOLMO eye exam draft',
-    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${drafts}${earlierBlock(input.earlier)}</main>`,
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${jumpToEarlier(input.earlier)}${drafts}${earlierBlock(input.earlier)}</main>`,
   );
+}
+
+/** One short line at the top when the patient has other drafts: a link down to their list (below the full note). */
+function jumpToEarlier(list: readonly EarlierDraftView[] | undefined): string {
+  if (!list?.length) return '';
+  return `<p class="muted jump"><a href="#earlier-drafts">${list.length === 1 ? '1 other draft' : `${list.length} other drafts`} for this patient</a></p>`;
 }
 
 /** The patient's other drafts: date, review status, the order(s) each was made for, and a link to open it. */

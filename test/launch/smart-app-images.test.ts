@@ -185,6 +185,7 @@ describe('the review page: images used, measurement dates, orders', () => {
     expect(page.body).toMatch(new RegExp(`<section class="draft" data-draft-id="${secondId}"`));
     expect(page.body).toContain('HbA1c: 7.1% <span class="when">(<time datetime="2025-06-01T07:30:00.000Z" data-date>2025-06-01</time>)</span>');
     expect(page.body).toContain('<h2 id="earlier-drafts">Other drafts for this patient</h2>');
+    expect(page.body).toContain('<p class="muted jump"><a href="#earlier-drafts">1 other draft for this patient</a></p>');
     const item = new RegExp(`<li data-draft="${firstId}"><a href="([^"]+)">Draft of <time datetime="[^"]+">[^<]+</time> \\(test model\\)</a> — <span data-status>Draft, not yet reviewed</span><br><span class="muted">Order: Fundus photography, both eyes</span></li>`).exec(page.body);
     expect(item, 'the earlier draft listed with status and order').not.toBeNull();
     expect(page.body.match(/data-draft-id=/g)).toHaveLength(1); // one draft in full, the other listed
