@@ -4,7 +4,11 @@
  *                              SMART configuration, keep state + PKCE verifier server-side (keyed by state),
  *                              302 to the authorization endpoint;
  *   GET /launch/callback       one-time state, code exchange, token kept server-side in a session, 302 to /app;
- *   GET /app?session=          the launched patient's banner and latest AI draft(s).
+ *   GET /app?session=[&analysis=]  the launched patient's banner, one AI draft in full (the one asked for, the
+ *                              card's, else the latest) and the patient's other drafts listed;
+ *   GET /app/image/<analysis>/<n>?session=&size=thumb|large, …/<n>/view
+ *                              an image that draft used (this session's patient only), read again from the
+ *                              analysis's own reference, shrunk, never cached; or a placeholder saying why not.
  * Tokens never leave the server: not in URLs, pages or logs. Errors are HTML pages (this is a browser flow).
  */
 import { randomBytes } from 'node:crypto';
@@ -383,17 +387,18 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
   // The review page's images: read again (only from the references the analysis keeps), shrunk, never cached.
   let imagesActive = 0;
   const imagesWaiting: (() => void)[] = [];
+  /** At most 4 images read and shrunk at once per process (a page asks for all its thumbnails together); 64 more wait. */
   const limited = async <T>(fn: () => Promise<T>): Promise<T | 'busy'> => {
     if (imagesActive >= 4) {
       if (imagesWaiting.length >= 64) return 'busy';
-      await new Promise<void>((resolve) => imagesWaiting.push(resolve));
-    }
-    imagesActive++;
+      await new Promise<void>((resolve) => imagesWaiting.push(resolve)); // the finishing one hands its place over
+    } else imagesActive++;
     try {
       return await fn();
     } finally {
-      imagesActive--;
-      imagesWaiting.shift()?.();
+      const next = imagesWaiting.shift();
+      if (next) next();
+      else imagesActive--;
     }
   };
   const sendImage = (res: Response, status: number, body: Buffer | string, type: string) =>
