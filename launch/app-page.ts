@@ -50,9 +50,9 @@ export const DRAFTS_LISTED = 10;
 
 const STATUS_WORDS = { open: 'Draft, not yet reviewed', filed: 'Approved and filed', discarded: 'Discarded' } as const;
 
-/** The orders of a draft in plain words (the order's own name; its reference only where it has none). */
+/** The orders of a draft in plain words (the order's own name, each name once; its id only where it has none). */
 export function orderNames(result: Pick<AnalysisResult, 'orders'>): string[] {
-  return (result.orders ?? []).map((o) => o.display ?? (o.reference ? `order ${o.reference.split('/').pop()}` : 'an order without a name'));
+  return [...new Set((result.orders ?? []).map((o) => o.display ?? (o.reference ? `order ${o.reference.split('/').pop()}` : 'an order without a name')))];
 }
 
 /** The app's own link to a draft of this session. */

@@ -151,6 +151,7 @@ describe('the orders a draft belongs to', () => {
   it('are named in plain words on the page', () => {
     expect(orderNames({ orders: [{ reference: 'ServiceRequest/sr-9', display: 'OCT macula' }, { reference: 'ServiceRequest/sr-10' }] })).toEqual(['OCT macula', 'order sr-10']);
     expect(orderNames({})).toEqual([]);
+    expect(orderNames({ orders: [{ reference: 'ServiceRequest/1', display: 'OCT' }, { reference: 'ServiceRequest/2', display: 'OCT' }] })).toEqual(['OCT']);
   });
 });
 

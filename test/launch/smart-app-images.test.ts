@@ -31,13 +31,13 @@ afterAll(async () => {
 });
 
 /** Runs order-sign for the patient with one eye order; returns the analysis id the card names. */
-async function analysed(patientId: string, orderId: string): Promise<string> {
+async function analysed(patientId: string, orderId: string, order: Record<string, unknown> = eyeExamOrder(patientId, orderId)): Promise<string> {
   const sb = s.svc.sandbox!;
   const token = await ehrBackendToken(s.svc, READ_SCOPES.map((r) => `system/${r}.rs`).join(' '));
   const res = await sb.ehr.callHook({
     serviceUrl: `${s.svc.url}/cds-services/volmo-eye-exam-order-sign`,
     hook: 'order-sign',
-    context: { userId: CLINICIAN, patientId, draftOrders: draftOrders(eyeExamOrder(patientId, orderId)) },
+    context: { userId: CLINICIAN, patientId, draftOrders: draftOrders(order) },
     fhirServer: sb.fhirBaseUrl,
     fhirAuthorization: { access_token: token.access_token, token_type: 'Bearer', expires_in: token.expires_in, scope: token.scope, subject: SANDBOX_CLIENT_IDS.backend },
   });
@@ -207,6 +207,16 @@ describe('the review page: images used, measurement dates, orders', () => {
     const again = await browser.get(appUrl);
     expect(again.body).toMatch(new RegExp(`<li data-draft="${firstId}">.*?<span data-status>Approved and filed</span>`));
     expect(session).toBeTruthy();
+  });
+
+  it('a later order for the same images is added to the same draft (same id), each order named once', async () => {
+    const patientId = await fixturePatientId(s.svc, fixture('amd').mrn);
+    const id = await analysed(patientId, 'order-amd-1');
+    const oct = { ...eyeExamOrder(patientId, 'order-amd-2'), code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '92134', display: 'OCT retina' }], text: 'OCT macula, both eyes' } };
+    expect(await analysed(patientId, 'order-amd-2', oct)).toBe(id);
+    expect(await analysed(patientId, 'order-amd-1')).toBe(id); // the first order again: nothing new
+    const { page } = await launch(patientId);
+    expect(page.body).toContain('For the orders: Fundus photography, both eyes; OCT macula, both eyes</p>');
   });
 
   it('a source gone, damaged or changed since the analysis: a placeholder that says so, never another image', async () => {
