@@ -1,4 +1,8 @@
-/** Gathers what the app page shows for a session: the Patient (read with the session's token) and the latest drafts. */
+/**
+ * Gathers what the app page shows for a session: the Patient (read with the session's token), one draft in
+ * full (the one asked for, else the latest) with the images it used and the orders it was made for, and the
+ * patient's other retained drafts with their date, review status and order.
+ */
 import type { Patient } from 'fhir/r4.js';
 import { analysisSubject, type AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { HttpFhirClient } from '../src/fhir/http-client.js';

@@ -1,7 +1,7 @@
 /**
  * The review page's first screen: a per-eye summary in plain clinical words (DR stage, positive findings, each
  * with its confidence), the case's referral urgency, and the measurements on record the rules used (visual
- * acuity, IOP, HbA1c, blood pressure). No internal codes.
+ * acuity, IOP, HbA1c, blood pressure), each with the date the record gives it. No internal codes.
  */
 import type { ExamFindings, StageFinding } from '../src/findings/findings-types.js';
 import type { ClinicalFacts } from '../src/findings/types.js';
