@@ -215,8 +215,12 @@ describe('the review page: images used, measurement dates, orders', () => {
     const oct = { ...eyeExamOrder(patientId, 'order-amd-2'), code: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '92134', display: 'OCT retina' }], text: 'OCT macula, both eyes' } };
     expect(await analysed(patientId, 'order-amd-2', oct)).toBe(id);
     expect(await analysed(patientId, 'order-amd-1')).toBe(id); // the first order again: nothing new
-    const { page } = await launch(patientId);
+    const { page, cookie } = await launch(patientId);
     expect(page.body).toContain('For the orders: Fundus photography, both eyes; OCT macula, both eyes</p>');
+    // This patient's OCT scans are DICOM attachments (a B-scan, a volume's central frame): they show too.
+    const list = thumbs(page.body);
+    expect(list.some((t) => / OCT scan, /.test(t.alt))).toBe(true);
+    for (const t of list) expect((await rawGet(t.src, cookie)).headers['content-type'], t.alt).toBe('image/jpeg');
   });
 
   it('a source gone, damaged or changed since the analysis: a placeholder that says so, never another image', async () => {
