@@ -1,4 +1,8 @@
-/** Gathers what the app page shows for a session: the Patient (read with the session's token) and the latest drafts. */
+/**
+ * Gathers what the app page shows for a session: the Patient (read with the session's token), one draft in
+ * full (the one asked for, else the latest) with the images it used and the orders it was made for, and the
+ * patient's other retained drafts with their date, review status and order.
+ */
 import type { Patient } from 'fhir/r4.js';
 import { analysisSubject, type AnalysisCache } from '../src/analysis/analysis-cache.js';
 import { HttpFhirClient } from '../src/fhir/http-client.js';
@@ -10,7 +14,8 @@ import type { AppSession } from './launch-router.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
 import type { NoteDocument } from '../src/reports/note.js';
 import { eyeSummary } from './eye-summary.js';
-import { appPage, type DraftSection, type DraftView, type PatientView, type ReviewView } from './pages.js';
+import { appPage, type DraftSection, type DraftView, type EarlierDraftView, type PatientView, type ReviewView } from './pages.js';
+import { imageViews } from './app-images.js';
 import { describeOrigin } from '../src/net/allowlist.js';
 import { describeWrite } from '../src/writeback/profiles.js';
 import type { WritebackService } from '../src/writeback/service.js';
@@ -38,8 +43,26 @@ export function draftSections(doc: NoteDocument): Pick<DraftView, 'summary' | 'p
   return { summary, ...(plan ? { plan } : {}), ...(modelPlan ? { modelPlan } : {}) };
 }
 
-/** The analysis a card's link named: found (and already checked to be this patient's), or no longer available. */
-export type AppPageFocus = { analysis: { id: string; startedAt: number; result: AnalysisResult } } | { missing: true };
+/**
+ * The analysis to show: the one a card's link named or the clinician picked from the list of this patient's
+ * drafts (already checked to be this patient's), or that one is no longer available.
+ */
+export type AppPageFocus = { analysis: { id: string; startedAt: number; result: AnalysisResult }; fromCard?: boolean } | { missing: true; fromCard?: boolean };
+
+/** How many of the patient's retained drafts the page lists. */
+export const DRAFTS_LISTED = 10;
+
+const STATUS_WORDS = { open: 'Draft, not yet reviewed', filed: 'Approved and filed', discarded: 'Discarded' } as const;
+
+/** The orders of a draft in plain words (the order's own name, each name once; its id only where it has none). */
+export function orderNames(result: Pick<AnalysisResult, 'orders'>): string[] {
+  return [...new Set((result.orders ?? []).map((o) => o.display ?? (o.reference ? `order ${o.reference.split('/').pop()}` : 'an order without a name')))];
+}
+
+/** The app's own link to a draft of this session. */
+export function draftHref(sessionId: string, analysisId: string): string {
+  return `/app?session=${encodeURIComponent(sessionId)}&analysis=${encodeURIComponent(analysisId)}`;
+}
 
 export async function renderAppPage(deps: {
   focus?: AppPageFocus;
@@ -50,6 +73,7 @@ export async function renderAppPage(deps: {
   writeback?: WritebackService;
   sessionId?: string;
 }): Promise<string> {
+  const sessionId = deps.sessionId;
   const { session } = deps;
   if (!session.patient) {
     return appPage({ needPatientBanner: true, patientProblem: 'The EHR launched the app without a patient; open it from a patient chart.', drafts: [] });
@@ -66,29 +90,55 @@ export async function renderAppPage(deps: {
   const profile = deps.writeback?.profileFor(session.iss) ?? 'off';
   const where = `the EHR at ${describeOrigin(session.iss)}`;
   const review = async (id: string, conclusion: string): Promise<ReviewView | undefined> => {
-    if (!deps.writeback || profile === 'off' || !deps.sessionId) return undefined;
+    if (!deps.writeback || profile === 'off' || !sessionId) return undefined;
     const done = await deps.writeback.done(session.iss, id);
     return {
       state: done === 'approve' ? 'filed' : done === 'discard' ? 'discarded' : 'open',
       approvePlan: describeWrite(profile, 'approve', where), discardPlan: describeWrite(profile, 'discard', where),
-      conclusion, sessionId: deps.sessionId, csrf: session.csrf ?? '',
+      conclusion, sessionId, csrf: session.csrf ?? '',
     };
   };
-  const latest = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient));
+  const latest = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), DRAFTS_LISTED);
   const named = deps.focus && 'analysis' in deps.focus ? deps.focus.analysis : undefined;
-  const recent = named ? [named, ...latest.filter((a) => a.id !== named.id)] : latest;
-  const reviews = await Promise.all(recent.map(({ id, result }) => review(id, result.report.diagnosticReport.conclusion ?? '')));
-  const drafts: DraftView[] = recent.map(({ id, result }, i) => ({
+  // One draft in full (the one named, else the latest); the patient's other drafts are listed below it.
+  const shown = named ?? latest[0];
+  const others = latest.filter((a) => a.id !== shown?.id);
+  const stateOf = async (id: string): Promise<ReviewView['state']> => {
+    if (!deps.writeback || profile === 'off') return 'open';
+    const done = await deps.writeback.done(session.iss, id);
+    return done === 'approve' ? 'filed' : done === 'discard' ? 'discarded' : 'open';
+  };
+  const drafts: DraftView[] = [];
+  if (shown) {
+    const { id, result } = shown;
+    const reviewView = await review(id, result.report.diagnosticReport.conclusion ?? '');
+    const images = imageViews(result.evidence);
+    const orders = orderNames(result);
+    drafts.push({
+      id,
+      ...(named && id === named.id && deps.focus && 'analysis' in deps.focus && deps.focus.fromCard !== false ? { fromCard: true } : {}),
+      ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings, result.context?.facts) } : {}),
+      ...(reviewView ? { review: reviewView } : {}),
+      ...(images.length && sessionId ? { images: { sessionId, items: images } } : {}),
+      ...(orders.length ? { orders } : {}),
+      noteText: result.report.note.text,
+      ...draftSections(result.report.note.document),
+      random: result.model.random,
+      model: `${result.model.name} ${result.model.version}`,
+      ...(result.report.diagnosticReport.issued ? { generatedAt: result.report.diagnosticReport.issued } : {}),
+    });
+  }
+  const states = await Promise.all(others.map((a) => stateOf(a.id)));
+  const earlier: EarlierDraftView[] = others.map(({ id, startedAt, result }, i) => ({
     id,
-    ...(named && id === named.id ? { fromCard: true } : {}),
-    ...(result.findings?.eyes ? { eyeSummary: eyeSummary(result.findings, result.context?.facts) } : {}),
-    ...(reviews[i] ? { review: reviews[i] } : {}),
-    noteText: result.report.note.text,
-    ...draftSections(result.report.note.document),
+    date: result.report.diagnosticReport.issued ?? new Date(startedAt).toISOString(),
+    status: STATUS_WORDS[states[i]!],
+    orders: orderNames(result),
+    ...(sessionId ? { href: draftHref(sessionId, id) } : {}),
     random: result.model.random,
-    model: `${result.model.name} ${result.model.version}`,
-    ...(result.report.diagnosticReport.issued ? { generatedAt: result.report.diagnosticReport.issued } : {}),
   }));
-  const focusNotice = deps.focus && 'missing' in deps.focus ? 'The draft named by the card is no longer available; the latest drafts for this patient are shown.' : undefined;
-  return appPage({ ...(focusNotice ? { focusNotice } : {}), needPatientBanner: session.needPatientBanner, ...(patient ? { patient } : {}), ...(patientProblem ? { patientProblem } : {}), drafts });
+  const focusNotice = deps.focus && 'missing' in deps.focus
+    ? `The draft ${deps.focus.fromCard === false ? 'asked for' : 'named by the card'} is no longer available; the latest draft for this patient is shown.`
+    : undefined;
+  return appPage({ ...(focusNotice ? { focusNotice } : {}), needPatientBanner: session.needPatientBanner, ...(patient ? { patient } : {}), ...(patientProblem ? { patientProblem } : {}), drafts, ...(earlier.length ? { earlier } : {}) });
 }

@@ -4,7 +4,11 @@
  *                              SMART configuration, keep state + PKCE verifier server-side (keyed by state),
  *                              302 to the authorization endpoint;
  *   GET /launch/callback       one-time state, code exchange, token kept server-side in a session, 302 to /app;
- *   GET /app?session=          the launched patient's banner and latest AI draft(s).
+ *   GET /app?session=[&analysis=]  the launched patient's banner, one AI draft in full (the one asked for, the
+ *                              card's, else the latest) and the patient's other drafts listed;
+ *   GET /app/image/<analysis>/<n>?session=&size=thumb|large, …/<n>/view
+ *                              an image that draft used (this session's patient only), read again from the
+ *                              analysis's own reference, shrunk, never cached; or a placeholder saying why not.
  * Tokens never leave the server: not in URLs, pages or logs. Errors are HTML pages (this is a browser flow).
  */
 import { randomBytes } from 'node:crypto';
@@ -28,6 +32,12 @@ import { HttpFhirClient } from '../src/fhir/http-client.js';
 import { smartSessionTokenSource } from '../src/fhir/token-source.js';
 import { writebackScopes } from '../src/writeback/profiles.js';
 import type { WritebackOutcome, WritebackService } from '../src/writeback/service.js';
+import type { PacsConfig } from '../src/imaging/gather.js';
+import type { PixelWork } from '../src/imaging/pixel-workers.js';
+import type { ViewSize } from '../src/imaging/view-image.js';
+import { analysisImages, imageIndex, imageViews, placeholderSvg, showStoredImage } from './app-images.js';
+import { DRAFTS_LISTED } from './app-page.js';
+import { imageViewPage, imageHref } from './pages.js';
 
 export interface PendingLaunch {
   iss: string;
@@ -103,6 +113,8 @@ export interface LaunchDeps {
   now?: () => number;
   /** Approve & file / Discard (src/writeback); absent: the app is read-only. */
   writeback?: WritebackService;
+  /** Where the review page's images are read again (GET /app/image/…): the configured PACS, the pixel workers. */
+  images?: { pacs?: PacsConfig; pixels?: PixelWork };
 }
 
 
@@ -338,26 +350,109 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     return browserId !== undefined && browserId === session.browserId ? session : undefined;
   };
 
+  /** A retained analysis of this session's patient (from this EHR); 'foreign' when it is another patient's. */
+  const patientAnalysis = async (session: AppSession, id: string): Promise<{ id: string; startedAt: number; result: AnalysisResult } | 'foreign' | undefined> => {
+    if (!session.patient || !ANALYSIS_ID.test(id)) return undefined;
+    const subject = analysisSubject(session.iss, session.patient);
+    if (!deps.analyses.findById) return (await deps.analyses.recentForSubject(subject, DRAFTS_LISTED)).find((a) => a.id === id);
+    const found = await deps.analyses.findById(id);
+    if (!found) return undefined;
+    return found.subject === subject ? found : 'foreign';
+  };
+
   router.get('/app', async (req, res) => {
     const sessionId = param(req, 'session', 64);
     const session = await openSession(sessionId, req.get('cookie'));
     if (!session) {
       return page(res, 401, errorPage('Session not found', 'This app session is unknown or has expired, or belongs to another browser.'));
     }
-    // A card's link named an analysis: it opens first, and only when it is this launch's patient's (from this EHR).
+    // A draft picked from the page's list (`analysis`), else the one a card's link named: shown first, and only
+    // when it is this launch's patient's (from this EHR).
+    const asked = req.query.analysis === undefined ? undefined : param(req, 'analysis', 128);
+    if (req.query.analysis !== undefined && (!asked || !ANALYSIS_ID.test(asked))) {
+      return page(res, 400, errorPage('Draft not found', 'This link does not name a draft. Open the draft from the list on the patient\'s page.'));
+    }
+    const wanted = asked ?? session.analysisId;
     let focus: AppPageFocus | undefined;
-    if (session.analysisId) {
-      const named = session.patient ? await deps.analyses.findById?.(session.analysisId) : undefined;
-      if (named && session.patient && named.subject !== analysisSubject(session.iss, session.patient)) {
-        log.warn('SMART app: the analysis named by the card belongs to another patient; refused');
-        return page(res, 403, errorPage('This draft belongs to another patient', "The card you opened names an AI draft of a different patient than the one open in the EHR, so it is not shown. Open the app again from this patient's chart."));
+    if (wanted) {
+      const named = await patientAnalysis(session, wanted);
+      if (named === 'foreign') {
+        log.warn({ fromCard: !asked }, 'SMART app: the analysis asked for belongs to another patient; refused');
+        return page(res, 403, errorPage('This draft belongs to another patient', asked ? 'This link names an AI draft of a different patient than the one open in the EHR, so it is not shown.' : "The card you opened names an AI draft of a different patient than the one open in the EHR, so it is not shown. Open the app again from this patient's chart."));
       }
-      focus = named ? { analysis: named } : { missing: true };
+      focus = named ? { analysis: named, fromCard: wanted === session.analysisId } : { missing: true, fromCard: !asked };
     }
     const fresh = await withFreshToken(sessionId!, session);
     if (typeof fresh === 'string') return tokenProblem(res, fresh);
-    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(focus ? { focus } : {}), ...(deps.writeback ? { writeback: deps.writeback, sessionId } : {}) }));
+    page(res, 200, await renderAppPage({ session: fresh, fetch: deps.fetch, analyses: deps.analyses, log, ...(focus ? { focus } : {}), sessionId: sessionId!, ...(deps.writeback ? { writeback: deps.writeback } : {}) }));
   });
+
+  // The review page's images: read again (only from the references the analysis keeps), shrunk, never cached.
+  let imagesActive = 0;
+  const imagesWaiting: (() => void)[] = [];
+  /** At most 4 images read and shrunk at once per process (a page asks for all its thumbnails together); 64 more wait. */
+  const limited = async <T>(fn: () => Promise<T>): Promise<T | 'busy'> => {
+    if (imagesActive >= 4) {
+      if (imagesWaiting.length >= 64) return 'busy';
+      await new Promise<void>((resolve) => imagesWaiting.push(resolve)); // the finishing one hands its place over
+    } else imagesActive++;
+    try {
+      return await fn();
+    } finally {
+      const next = imagesWaiting.shift();
+      if (next) next();
+      else imagesActive--;
+    }
+  };
+  const sendImage = (res: Response, status: number, body: Buffer | string, type: string) =>
+    res
+      .status(status)
+      .set({
+        'Content-Type': type,
+        // PHI: never stored by the browser or anything between (no disk cache), never sniffed, never framed or embedded elsewhere.
+        'Cache-Control': 'private, no-store',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+        'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+      })
+      .send(body);
+  const placeholder = (res: Response, status: number, words: string, size: ViewSize) => sendImage(res, status, placeholderSvg(words, size), 'image/svg+xml; charset=utf-8');
+
+  const imageRequest = async (req: Request, res: Response, asPage: boolean) => {
+    const sessionId = param(req, 'session', 64);
+    const rawSize = req.query.size === undefined ? 'thumb' : req.query.size;
+    const size: ViewSize | undefined = rawSize === 'thumb' || rawSize === 'large' ? rawSize : undefined;
+    const refuse = (status: number, title: string, words: string) => (asPage ? page(res, status, errorPage(title, words)) : placeholder(res, status, words, size ?? 'thumb'));
+    const session = await openSession(sessionId, req.get('cookie'));
+    if (!session) return refuse(401, 'Session not found', 'This app session is unknown or has expired, or belongs to another browser.');
+    const id = typeof req.params.analysis === 'string' ? req.params.analysis : '';
+    const n = imageIndex(typeof req.params.n === 'string' ? req.params.n : undefined);
+    if (!ANALYSIS_ID.test(id) || n === undefined || (!asPage && !size)) return refuse(400, 'Image not found', 'This link does not name an image of a draft.');
+    const found = await patientAnalysis(session, id);
+    if (found === 'foreign') {
+      log.warn('SMART app: an image of another patient\'s analysis was asked for; refused');
+      return refuse(403, 'This image belongs to another patient', "This image is from an AI draft of a different patient than the one open in the EHR, so it is not shown.");
+    }
+    const img = found ? analysisImages(found.result.evidence)[n] : undefined;
+    if (!found || !img) return refuse(404, 'Image not found', 'This draft has no such image (or the draft is no longer kept).');
+    if (asPage) {
+      const view = imageViews(found.result.evidence)[n]!;
+      return page(res, 200, imageViewPage({ image: view, src: imageHref(sessionId!, id, n, 'large'), back: `/app?session=${encodeURIComponent(sessionId!)}&analysis=${encodeURIComponent(id)}` }));
+    }
+    const fresh = await withFreshToken(sessionId!, session);
+    if (typeof fresh === 'string') return placeholder(res, fresh === 'expired' ? 401 : 502, fresh === 'expired' ? 'Your EHR sign-in has expired: re-open VOLMO from the chart to see the images.' : 'The EHR could not be reached.', size!);
+    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
+    const shown = await limited(() =>
+      showStoredImage(img, size!, { fetch: deps.fetch, fhir, signal: AbortSignal.timeout(30_000), ...(deps.images?.pacs ? { pacs: deps.images.pacs } : {}), ...(deps.images?.pixels ? { pixels: deps.images.pixels } : {}) }),
+    );
+    if (shown === 'busy') return placeholder(res, 503, 'Too many images are being prepared. Reload the page in a moment.', size!);
+    if (shown.kind === 'jpeg') return sendImage(res, 200, shown.body, 'image/jpeg');
+    log.warn({ status: shown.status, via: img.provenance.via }, 'SMART app: an image of the draft could not be shown');
+    placeholder(res, shown.status, shown.words, size!);
+  };
+  router.get('/app/image/:analysis/:n', (req, res) => imageRequest(req, res, false));
+  router.get('/app/image/:analysis/:n/view', (req, res) => imageRequest(req, res, true));
 
   router.post('/app/review', express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 10 }), async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;

@@ -1,7 +1,9 @@
 /** Server-rendered pages of the SMART app: no scripts, no frameworks, every value escaped. */
 import { RANDOM_WEIGHTS_BANNER } from '../src/reports/codes.js';
 import { escapeHtml } from '../src/reports/note.js';
-import type { EyeSummaryView } from './eye-summary.js';
+import type { ImageView } from './app-images.js';
+import type { EyeSummaryView, MeasurementView } from './eye-summary.js';
+import { dateElement, dateText, LOCAL_TIME_SCRIPT } from './local-date.js';
 
 export const PENDING_REVIEW_NOTICE = 'Draft pending clinician review; signing is not available yet.';
 export const REVIEW_NOTICE = 'AI draft pending your review: nothing is in the chart as final until you approve it.';
@@ -18,16 +20,18 @@ h1{font-size:1.15rem;margin:.4rem 0}h2{font-size:1.05rem;margin:.5rem 0 .25rem}h
 pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:.75rem;font-size:.9rem}.muted{color:#555}
 .review{border:1px solid #c7d3e0;padding:.5rem .75rem;margin:.75rem 0}.review textarea{width:100%;min-height:5rem;font:inherit}.review button{margin:.5rem .5rem 0 0;padding:.4rem .8rem}
 .done{border-left:4px solid #2e7d32;background:#edf7ee;padding:.5rem .75rem}.refused{border-left:4px solid #b00020;background:#fdecee;padding:.5rem .75rem}
-.plan{border-left:4px solid #1f5fa8;background:#eef4fb;padding:.25rem .75rem}.model-plan{border-left:4px solid #777;background:#f4f4f4;padding:.25rem .75rem}`;
-
-/**
- * Dates are written in UTC by the server (it does not know the clinician's time zone); this script, allowed by
- * the page's CSP nonce (launch-router.ts sendPage), rewrites each <time> in the browser's local time.
- */
-const LOCAL_TIME = `for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.getAttribute('datetime'));if(!isNaN(d))t.textContent=d.toLocaleString(undefined,{dateStyle:'medium',timeStyle:'short'})}`;
+.plan{border-left:4px solid #1f5fa8;background:#eef4fb;padding:.25rem .75rem}.model-plan{border-left:4px solid #777;background:#f4f4f4;padding:.25rem .75rem}
+.measurements .when{color:#555;font-size:.85rem}
+.images{margin:.4rem 0}.image-eyes{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:.25rem .75rem}
+.thumbs{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.4rem}.thumbs li{width:7.5rem;font-size:.8rem}
+.thumbs a{display:inline-block;line-height:0;border:2px solid transparent}.thumbs a:focus{outline:3px solid #1f5fa8;outline-offset:1px}
+.thumbs img{width:112px;height:84px;object-fit:contain;background:#111}.not-usable{display:block;color:#8a1c00}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.jump{margin:.2rem 0;font-size:.9rem}.earlier ul{padding-left:1.1rem}.earlier li{margin:.2rem 0}
+.viewer img{max-width:100%;height:auto;background:#111}`;
 
 function layout(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}<script>${LOCAL_TIME}</script></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}<script>${LOCAL_TIME_SCRIPT}</script></body></html>`;
 }
 
 /** An ISO date-time as a <time> element: readable UTC without scripts, local time with them. */
@@ -46,7 +50,51 @@ function summaryBlock(id: string, s: EyeSummaryView): string {
       }<dt>Positive findings</dt><dd>${e.positive.length ? `<ul>${e.positive.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul>` : e.ungradable ? 'None assessed: no usable image' : 'None'}</dd></dl></section>`,
     )
     .join('');
-  return `<section class="eye-summary" aria-labelledby="summary-${escapeHtml(id)}"><h3 id="summary-${escapeHtml(id)}">Summary by eye</h3><p><strong>Referral:</strong> ${escapeHtml(s.referral)}</p><div class="eyes">${eyes}</div><h4>Measurements on record</h4><ul class="measurements">${s.measurements.map((m) => `<li>${escapeHtml(m)}</li>`).join('')}</ul></section>`;
+  return `<section class="eye-summary" aria-labelledby="summary-${escapeHtml(id)}"><h3 id="summary-${escapeHtml(id)}">Summary by eye</h3><p><strong>Referral:</strong> ${escapeHtml(s.referral)}</p><div class="eyes">${eyes}</div><h4>Measurements on record</h4><ul class="measurements">${s.measurements.map(measurementItem).join('')}</ul></section>`;
+}
+
+/** "HbA1c: 8.4% (<time>)": each value with the date it was measured, shown as a local date. */
+function measurementItem(m: MeasurementView): string {
+  const values = m.values.map((v) => {
+    const when = dateElement(v.date);
+    return `${escapeHtml(v.text)}${when ? ` <span class="when">(${when})</span>` : ''}`;
+  });
+  return `<li>${escapeHtml(m.label)}: ${values.join(', ')}</li>`;
+}
+
+/** The app's links to one image of a draft: the picture (`thumb` / `large`) and its larger view page. */
+export function imageHref(sessionId: string, analysisId: string, n: number, what: 'thumb' | 'large' | 'view'): string {
+  const base = `/app/image/${encodeURIComponent(analysisId)}/${n}`;
+  const session = `session=${encodeURIComponent(sessionId)}`;
+  return what === 'view' ? `${base}/view?${session}` : `${base}?${session}&size=${what}`;
+}
+
+/** Alt text of an image: its eye, kind and date, nothing else. */
+export function imageAlt(i: Pick<ImageView, 'eye' | 'kind' | 'date'>): string {
+  const date = dateText(i.date);
+  return `${i.eye} ${i.kind}${date ? `, ${date}` : ', date not recorded'}`;
+}
+
+/** The images the draft used, per eye, below the summary: each thumbnail a link to its larger view. */
+function imagesBlock(id: string, v: NonNullable<DraftView['images']>): string {
+  const eyes = ['Right eye', 'Left eye', 'Eye not recorded'] as const;
+  const groups = eyes
+    .map((eye) => ({ eye, items: v.items.filter((i) => i.eye === eye) }))
+    .filter((g) => g.items.length)
+    .map(({ eye, items }) => {
+      const li = items
+        .map((i) => {
+          const alt = imageAlt(i);
+          const when = dateElement(i.date);
+          return `<li><a href="${escapeHtml(imageHref(v.sessionId, id, i.n, 'view'))}"><img src="${escapeHtml(imageHref(v.sessionId, id, i.n, 'thumb'))}" alt="${escapeHtml(alt)}" width="112" height="84" loading="lazy" decoding="async"><span class="sr"> (open larger)</span></a><span class="caption">${when || 'Date not recorded'}</span>${
+            i.notUsable ? `<span class="not-usable">Not usable: ${escapeHtml(i.notUsable)}</span>` : ''
+          }</li>`;
+        })
+        .join('');
+      return `<section class="image-eye"><h4>${escapeHtml(eye)}</h4><ul class="thumbs">${li}</ul></section>`;
+    })
+    .join('');
+  return `<section class="images" aria-labelledby="images-${escapeHtml(id)}"><h3 id="images-${escapeHtml(id)}">Images used</h3><div class="image-eyes">${groups}</div></section>`;
 }
 
 export function errorPage(title: string, message: string): string {
@@ -84,6 +132,22 @@ export interface DraftView {
   generatedAt?: string;
   /** The review form; absent when write-back is off for this EHR. */
   review?: ReviewView;
+  /** The images the analysis used (thumbnails below the summary); `sessionId` makes their links. */
+  images?: { sessionId: string; items: ImageView[] };
+  /** The orders this draft was made for, by name. */
+  orders?: string[];
+}
+
+/** Another retained draft of the same patient, listed with a link to open it. */
+export interface EarlierDraftView {
+  id: string;
+  /** When the draft was made (ISO instant). */
+  date: string;
+  /** Draft, not yet reviewed / Approved and filed / Discarded. */
+  status: string;
+  orders: string[];
+  href?: string;
+  random?: boolean;
 }
 
 export interface ReviewView {
@@ -106,6 +170,8 @@ export interface AppPageInput {
   drafts: DraftView[];
   /** Why the draft a card named is not shown (no PHI). */
   focusNotice?: string;
+  /** The patient's other drafts, newest first. */
+  earlier?: EarlierDraftView[];
 }
 
 function banner(input: AppPageInput): string {
@@ -144,7 +210,8 @@ function draft(d: DraftView): string {
   const summary = (d.summary ?? []).map((s) => block('summary', s)).join('');
   const top = `${summary}${block('plan', d.plan)}${block('model-plan', d.modelPlan)}`;
   const fromCard = d.fromCard ? ' data-from-card="true"' : '';
-  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"${fromCard}><h2>AI draft${d.fromCard ? ' (opened from the card)' : ''}</h2>${d.eyeSummary ? summaryBlock(d.id, d.eyeSummary) : ''}<p class="muted">${escapeHtml(d.model)}${when}</p>${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
+  const orders = d.orders?.length ? `<p class="muted" data-orders>For the order${d.orders.length > 1 ? 's' : ''}: ${d.orders.map(escapeHtml).join('; ')}</p>` : '';
+  return `<section class="draft" data-draft-id="${escapeHtml(d.id)}"${fromCard}><h2>AI draft${d.fromCard ? ' (opened from the card)' : ''}</h2>${d.eyeSummary ? summaryBlock(d.id, d.eyeSummary) : ''}${d.images ? imagesBlock(d.id, d.images) : ''}<p class="muted">${escapeHtml(d.model)}${when}</p>${orders}${top}${top ? '<h3>Full draft note</h3>' : ''}${d.review ? reviewForm(d, d.review) : ''}<pre>${escapeHtml(d.noteText)}</pre></section>`;
 }
 
 export function appPage(input: AppPageInput): string {
@@ -154,6 +221,39 @@ export function appPage(input: AppPageInput): string {
     : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
   return layout(
     'VOLMO eye exam draft',
-    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${drafts}</main>`,
+    `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${jumpToEarlier(input.earlier)}${drafts}${earlierBlock(input.earlier)}</main>`,
+  );
+}
+
+/** One short line at the top when the patient has other drafts: a link down to their list (below the full note). */
+function jumpToEarlier(list: readonly EarlierDraftView[] | undefined): string {
+  if (!list?.length) return '';
+  return `<p class="muted jump"><a href="#earlier-drafts">${list.length === 1 ? '1 other draft' : `${list.length} other drafts`} for this patient</a></p>`;
+}
+
+/** The patient's other drafts: date, review status, the order(s) each was made for, and a link to open it. */
+function earlierBlock(list: readonly EarlierDraftView[] | undefined): string {
+  if (!list?.length) return '';
+  const items = list
+    .map((e) => {
+      const label = `Draft of ${timeElement(e.date)}${e.random ? ' (test model)' : ''}`;
+      const orders = e.orders.length ? `<br><span class="muted">Order${e.orders.length > 1 ? 's' : ''}: ${e.orders.map(escapeHtml).join('; ')}</span>` : '<br><span class="muted">Order not recorded</span>';
+      return `<li data-draft="${escapeHtml(e.id)}">${e.href ? `<a href="${escapeHtml(e.href)}">${label}</a>` : label} — <span data-status>${escapeHtml(e.status)}</span>${orders}</li>`;
+    })
+    .join('');
+  return `<section class="earlier" aria-labelledby="earlier-drafts"><h2 id="earlier-drafts">Other drafts for this patient</h2><ul>${items}</ul></section>`;
+}
+
+/** The larger view of one image: its eye, kind and date, why it was not usable, and the way back. */
+export function imageViewPage(v: { image: ImageView; src: string; back: string }): string {
+  const i = v.image;
+  const alt = imageAlt(i);
+  const when = dateElement(i.date);
+  const title = `${i.eye} ${i.kind}`;
+  return layout(
+    title,
+    `<main class="viewer"><h1>${escapeHtml(title)}</h1><p>${when ? `Taken ${when}` : 'Date not recorded'}</p>${
+      i.notUsable ? `<p class="notice">Not usable for the analysis: ${escapeHtml(i.notUsable)}</p>` : ''
+    }<p><a href="${escapeHtml(v.back)}">Back to the draft</a></p><img src="${escapeHtml(v.src)}" alt="${escapeHtml(alt)}"></main>`,
   );
 }

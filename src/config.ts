@@ -115,7 +115,7 @@ const schema = z
       .string()
       .transform((v) => v.split(/\s+/).filter(Boolean).join(' '))
       .refine((v) => v.split(' ').includes('launch'), 'must include the launch scope')
-      .default('launch openid fhirUser online_access patient/Patient.rs'),
+      .default('launch openid fhirUser online_access patient/Patient.rs patient/Media.rs patient/DocumentReference.rs patient/Binary.rs'),
     /**
      * How the SMART app writes an approved draft back to an EHR (src/writeback): `off`, `fhir-standard`,
      * `epic`, `oracle`. For FHIR bases not named in VOLMO_WRITEBACK_PROFILES. Default: `fhir-standard` in the

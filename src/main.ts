@@ -220,6 +220,7 @@ async function wire(
         frameAncestors: config.appFrameAncestors,
         log: log.child({ component: 'smart' }),
         writeback: new WritebackService({ store, settings: { profile: config.writebackProfile, byServer: config.writebackProfiles }, log: log.child({ component: 'writeback' }) }),
+        images: { ...(pacs ? { pacs } : {}), pixels },
       }),
     ],
   });

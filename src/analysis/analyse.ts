@@ -14,6 +14,7 @@ import type { Answer, RunOptions, VlmEngine } from '../model/runtime/types.js';
 import { buildDraftReport } from './draft.js';
 import type { AssessPlanStage, ReportOutput } from '../reports/bundle.js';
 import { toExamInputs } from './exam-context.js';
+import type { OrderRef } from './orders.js';
 
 export interface AnalysisResult {
   model: ModelIdentity;
@@ -28,6 +29,8 @@ export interface AnalysisResult {
   /** VOLMO's own assessment and plan as a second stage; absent when not requested. */
   assessPlanStage?: AssessPlanStage;
   timings: { modelMs: number; questions: number; assessPlanMs?: number; assessPlanTokens?: number };
+  /** The orders the analysis was asked for (the hooks' eye orders); absent for analyses started by the watcher or made before orders were kept. */
+  orders?: OrderRef[];
 }
 
 export interface AnalyseDeps {

@@ -22,6 +22,7 @@ import type { Problem } from '../evidence/types.js';
 import type { AnalysisStore, JobInfo, JobQueue } from '../store/port.js';
 import type { AnalysisResult } from './analyse.js';
 import { NoUsableImages } from './no-usable-images.js';
+import { mergeOrders } from './orders.js';
 
 export interface AnalysisEntry {
   /** Stable for the analysis: named by every card about it (extension, SMART link) and the draft's id in the SMART app. */
@@ -298,9 +299,12 @@ export class AnalysisCache {
    * Replaces the result of a finished, unexpired analysis in place (a second stage finished): same id, same
    * entry, no new draft. False when it has expired or been evicted meanwhile.
    */
-  update(id: string, result: AnalysisResult): boolean {
+  update(id: string, next: AnalysisResult): boolean {
     const e = this.byId.get(id);
     if (!e?.result || this.age(e) >= this.opts.ttlMs) return false;
+    // Orders named meanwhile (a later hook for the same images) are kept: a second stage built on an older copy does not drop them.
+    const orders = mergeOrders(e.result.orders, next.orders);
+    const result = orders.length ? { ...next, orders } : next;
     e.result = result;
     const durable = this.opts.durable;
     if (durable) {

@@ -53,10 +53,19 @@ export function clinicalFacts(p: PatientContext): ClinicalFacts {
   const perEye = (r?: number, l?: number) => (r === undefined && l === undefined ? undefined : { ...(r !== undefined ? { right: r } : {}), ...(l !== undefined ? { left: l } : {}) });
   const iop = perEye(p.iop.right?.mmHg, p.iop.left?.mmHg);
   const logMar = perEye(p.visualAcuity.right?.logMar, p.visualAcuity.left?.logMar);
+  // A date goes only beside a value that is carried (an acuity kept as text has no logMAR, so no date either).
+  const dated = (value: unknown, date: string | undefined) => (value !== undefined && date ? date : undefined);
+  const datesPerEye = (r?: string, l?: string) => (r === undefined && l === undefined ? undefined : { ...(r ? { right: r } : {}), ...(l ? { left: l } : {}) });
+  const hba1cAt = dated(p.hba1c, p.hba1c?.effective);
+  const bpAt = dated(p.bloodPressure, p.bloodPressure?.effective);
+  const iopAt = datesPerEye(dated(p.iop.right?.mmHg, p.iop.right?.effective), dated(p.iop.left?.mmHg, p.iop.left?.effective));
+  const vaAt = datesPerEye(dated(p.visualAcuity.right?.logMar, p.visualAcuity.right?.effective), dated(p.visualAcuity.left?.logMar, p.visualAcuity.left?.effective));
+  const measuredAt = { ...(hba1cAt ? { hba1c: hba1cAt } : {}), ...(bpAt ? { bloodPressure: bpAt } : {}), ...(iopAt ? { iop: iopAt } : {}), ...(vaAt ? { logMar: vaAt } : {}) };
   return {
     ...(p.hba1c ? { hba1cPercent: p.hba1c.percent } : {}),
     ...(p.bloodPressure ? { bloodPressure: { systolicMmHg: p.bloodPressure.systolicMmHg, diastolicMmHg: p.bloodPressure.diastolicMmHg } } : {}),
     ...(iop ? { iopMmHg: iop } : {}),
     ...(logMar ? { logMar } : {}),
+    ...(Object.keys(measuredAt).length ? { measuredAt } : {}),
   };
 }

@@ -33,6 +33,7 @@ import type { JobFailure } from './job-runner.js';
 import { scheduleAssessPlan, type AssessPlanStageDeps } from './assess-plan-stage.js';
 import { fetchEvidence, type GatherEvidenceDeps, type ListedEvidence } from './gather-evidence.js';
 import { NoUsableImages } from './no-usable-images.js';
+import { mergeOrders, type OrderRef } from './orders.js';
 
 /** How long the background fetch of one patient's pixels may take (PACS, attachments). */
 const FETCH_TIMEOUT_MS = 120_000;
@@ -60,6 +61,8 @@ export interface AnalysisRequest {
   fhir?: FhirClient;
   /** How a job run elsewhere reads attachments again (absent: DICOMweb and the configured PACS only). */
   access?: JobAccess;
+  /** The eye orders of the hook that asked (kept with the result: the SMART app says which order a draft belongs to). */
+  orders?: OrderRef[];
 }
 
 /**
@@ -80,6 +83,8 @@ export interface AnalysisJobPayload {
   /** Refs whose image was inline in a FHIR resource: read again from that resource (`fhirRef`) when the job runs, and checked against the sha256 of what was listed. */
   inline: { index: number; sha256: string }[];
   access?: JobAccess;
+  /** The orders of the hook that queued it (references and names only). */
+  orders?: OrderRef[];
 }
 
 const RESOURCE_REF = /^(Media|DocumentReference|Binary)\/[A-Za-z0-9\-.]{1,64}$/;
@@ -153,6 +158,7 @@ export async function analysisFor(deps: PipelineDeps, req: AnalysisRequest): Pro
     listed: carried!.listed,
     inline: carried!.inline,
     ...(req.access ? { access: req.access } : {}),
+    ...(req.orders?.length ? { orders: req.orders } : {}),
   });
   // Not tied to any caller's signal: the run outlives the hook that started it.
   return deps.analyses.findOrStart(
@@ -170,7 +176,7 @@ export async function analysisFor(deps: PipelineDeps, req: AnalysisRequest): Pro
   );
 }
 
-async function examine(deps: PipelineDeps, evidence: EvidenceBundle, req: { patientId: string; encounterId?: string }): Promise<AnalysisResult> {
+async function examine(deps: PipelineDeps, evidence: EvidenceBundle, req: { patientId: string; encounterId?: string; orders?: OrderRef[] }): Promise<AnalysisResult> {
   if (usableImages(evidence) === 0) throw new NoUsableImages(evidence.problems);
   const result = await analyseEvidence(
     { engine: deps.engine, findings: deps.findings, now: deps.now, maxTiles: deps.maxTiles, deferAssessPlan: Boolean(deps.assessPlan) },
@@ -178,7 +184,7 @@ async function examine(deps: PipelineDeps, evidence: EvidenceBundle, req: { pati
     { patientId: req.patientId, encounterId: req.encounterId },
   );
   deps.log.info({ urgency: result.findings.referral.urgency, questions: result.timings.questions, modelMs: Math.round(result.timings.modelMs), random: result.model.random }, 'exam analysed');
-  return result;
+  return req.orders?.length ? { ...result, orders: mergeOrders(undefined, req.orders) } : result;
 }
 
 export class ModelMismatch extends Error {

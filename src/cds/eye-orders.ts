@@ -5,6 +5,8 @@
  * Pure: the draft orders are untrusted JSON and are read defensively.
  */
 
+import type { OrderRef } from '../analysis/orders.js';
+
 const CPT = 'http://www.ama-assn.org/go/cpt';
 const SNOMED = 'http://snomed.info/sct';
 const LOINC = 'http://loinc.org';
@@ -86,4 +88,24 @@ export function ordersInScope(context: { draftOrders?: unknown; selections?: unk
 export function hookConcernsEyes(hook: string, context: { draftOrders?: unknown; selections?: unknown }): boolean {
   if (hook === 'patient-view') return true;
   return ordersInScope(context, hook).some(isEyeOrder);
+}
+
+const ORDER_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const ORDER_TYPE = /^[A-Z][A-Za-z]{1,40}$/;
+
+/**
+ * The reference and name of each order (analysis/orders.ts), read defensively: `ServiceRequest/<id>` only
+ * for a well-formed type and id, the name from code.text or the first coding's display, at most 200 characters.
+ */
+export function orderRefs(resources: readonly unknown[]): OrderRef[] {
+  return resources.flatMap((r) => {
+    if (!r || typeof r !== 'object') return [];
+    const { resourceType, id, code } = r as { resourceType?: unknown; id?: unknown; code?: unknown };
+    const reference = typeof resourceType === 'string' && ORDER_TYPE.test(resourceType) && typeof id === 'string' && ORDER_ID.test(id) ? `${resourceType}/${id}` : undefined;
+    const c = code && typeof code === 'object' ? (code as { text?: unknown; coding?: unknown }) : undefined;
+    const coded = asArray(c?.coding).find((x): x is { display: string } => Boolean(x && typeof x === 'object' && typeof (x as CodingLike).display === 'string'));
+    const name = typeof c?.text === 'string' && c.text.trim() ? c.text.trim() : coded?.display.trim();
+    const display = name ? name.slice(0, 200) : undefined;
+    return reference || display ? [{ ...(reference ? { reference } : {}), ...(display ? { display } : {}) }] : [];
+  });
 }

@@ -17,7 +17,8 @@ import type { Logger } from '../log.js';
 import type { VlmEngine } from '../model/runtime/types.js';
 import type { GuardedFetch } from '../net/guarded-fetch.js';
 import { buildAnalysisCard, buildPendingCard, buildUnassessedCard, buildUnavailableCard, type CardContext } from './cards.js';
-import { hookConcernsEyes, isEyeOrder, ordersInScope } from './eye-orders.js';
+import { hookConcernsEyes, isEyeOrder, orderRefs, ordersInScope } from './eye-orders.js';
+import { addsOrders, mergeOrders } from '../analysis/orders.js';
 import type { CdsRequest } from './request-schema.js';
 import type { CdsCard, CdsResponse, HookHandler } from './types.js';
 
@@ -95,8 +96,12 @@ export function createHookHandler(deps: HookHandlerDeps): HookHandler {
     const subject = fhirServer ? analysisSubject(fhirServer, patientId) : clientSubject(iss, patientId);
     const pipeline = { log: deps.log, engine, findings: deps.findings, analyses: deps.analyses, images, maxTiles: deps.maxTiles, now: deps.now, assessPlan: deps.assessPlan };
     const access = fhir && fhirServer ? hookAccess(fhirServer, request.fhirAuthorization, deps.now?.().getTime() ?? Date.now()) : undefined;
-    const entry = await analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir, ...(access ? { access } : {}) });
-    return answer(deps, entry, await settled(entry, deps.waitMs, signal), { ...cards, analysisId: entry.id }, { random, images: listed.refs.length });
+    const orders = orderRefs(cards.eyeOrders ?? []);
+    const entry = await analysisFor(pipeline, { subject, patientId, encounterId, listed, fhir, ...(access ? { access } : {}), ...(orders.length ? { orders } : {}) });
+    const outcome = await settled(entry, deps.waitMs, signal);
+    // The same images analysed for an earlier order: this order is added to the draft's orders (in place, same id).
+    if (outcome.result && addsOrders(outcome.result.orders, orders)) deps.analyses.update(entry.id, { ...outcome.result, orders: mergeOrders(outcome.result.orders, orders) });
+    return answer(deps, entry, outcome, { ...cards, analysisId: entry.id }, { random, images: listed.refs.length });
   };
 }
 

@@ -65,6 +65,16 @@ export interface ClinicalFacts {
   iopMmHg?: { right?: number; left?: number };
   /** Visual acuity as logMAR (0 = 6/6; 0.3 = 6/12). */
   logMar?: { right?: number; left?: number };
+  /**
+   * When each value above was measured: the Observation's effective date as the record gives it (FHIR date or
+   * dateTime, from effectiveDateTime / effectivePeriod / issued); absent where the record gives none.
+   */
+  measuredAt?: {
+    hba1c?: string;
+    bloodPressure?: string;
+    iop?: { right?: string; left?: string };
+    logMar?: { right?: string; left?: string };
+  };
 }
 
 /** One model answer as the runtime returns it. */

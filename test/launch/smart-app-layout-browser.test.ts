@@ -2,7 +2,9 @@
  * The review page as a clinician sees it in an EHR side panel (Debian's Chromium through playwright-core,
  * 480 x 800): the per-eye summary heading and the first eye's DR stage within the first screen, under a
  * compact TEST MODEL banner; plain words (no internal codes); labelled controls; dates rewritten to local time
- * by the page's nonce'd script (so the CSP lets it run). Fails when Chromium is missing, unless VOLMO_NO_BROWSER=1.
+ * by the page's nonce'd script (so the CSP lets it run); the images used below the summary (never pushing it
+ * down), loaded, with eye + date alt text, the larger view opened from the keyboard, a placeholder drawn for a
+ * missing image. Fails when Chromium is missing, unless VOLMO_NO_BROWSER=1.
  */
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +84,39 @@ describe.skipIf(skip)('the review page in a 480 x 800 side panel', () => {
       // The nonce'd script ran (the CSP allowed it) and wrote the draft's date in the browser's time zone.
       const time = page.locator('time[datetime]').first();
       expect(await time.innerText()).not.toMatch(/UTC$/);
+      // …and each measurement's date as a local date (a calendar date stays that day: 2025-02-20 in Chicago too).
+      expect(await page.locator('.measurements li', { hasText: 'HbA1c' }).first().locator('time[data-date]').innerText()).toBe('Feb 20, 2025');
+
+      // The images used sit below the summary (they never push it down), per eye, each thumbnail loaded.
+      const summaryBox = (await page.locator('.eye-summary').first().boundingBox())!;
+      const imagesBox = (await page.locator('.images').first().boundingBox())!;
+      expect(imagesBox.y).toBeGreaterThanOrEqual(summaryBox.y + summaryBox.height);
+      const thumbs = page.locator('.thumbs img');
+      expect(await thumbs.count()).toBe(2);
+      await expect.poll(() => thumbs.evaluateAll((imgs) => imgs.every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0)), { timeout: 15_000 }).toBe(true);
+      for (const alt of await thumbs.evaluateAll((imgs) => imgs.map((i) => i.getAttribute('alt')))) expect(alt).toMatch(/^(Right|Left) eye fundus photograph, \d{4}-\d{2}-\d{2}$/);
+      expect(await page.locator('.images').first().innerText()).not.toMatch(/\.jpg|\.dcm|Media\/|too_dark/);
+
+      // Keyboard: the thumbnail links take focus in order and Enter opens the larger view, whose image loads.
+      const firstLink = page.locator('.thumbs a').first();
+      await firstLink.focus();
+      expect(await page.evaluate(() => document.activeElement?.closest('.thumbs') !== null)).toBe(true);
+      await page.keyboard.press('Enter');
+      await page.waitForURL((u) => /\/app\/image\/[^/]+\/\d+\/view$/.test(u.pathname), { timeout: 15_000 });
+      const large = page.locator('main.viewer img');
+      await expect.poll(() => large.evaluate((i) => (i as HTMLImageElement).naturalWidth), { timeout: 15_000 }).toBeGreaterThan(192);
+      expect(await large.getAttribute('alt')).toMatch(/^(Right|Left) eye fundus photograph, \d{4}-\d{2}-\d{2}$/);
+      expect(await page.getByRole('heading', { level: 1 }).innerText()).toMatch(/^(Right|Left) eye fundus photograph$/);
+
+      // A missing image's placeholder (an error status) is still drawn by the browser, so the gap says why.
+      const missingSrc = (await large.getAttribute('src'))!.replace(/\/\d+\?/, '/999?');
+      const drawn = await page.evaluate(async (src) => {
+        const img = new Image();
+        img.src = src;
+        await img.decode().catch(() => undefined);
+        return img.naturalWidth;
+      }, missingSrc);
+      expect(drawn).toBeGreaterThan(0);
     } finally {
       await context.close();
     }

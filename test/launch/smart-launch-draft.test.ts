@@ -58,10 +58,15 @@ describe('SMART app with an analysis', () => {
     expect(pre?.[1]).toMatch(/Right eye/);
     // the measurements the rules used, from the diabetic fixture's record
     expect(page.body).toContain('<h4>Measurements on record</h4>');
-    expect(page.body).toMatch(/<li>HbA1c: 8\.4%<\/li>/);
-    expect(page.body).toMatch(/<li>Blood pressure: 148\/92 mmHg<\/li>/);
-    expect(page.body).toMatch(/<li>Intraocular pressure: right 16 mmHg, left 17 mmHg<\/li>/);
+    // each value with the date the record gives it (a <time> the page's script shows as a local date)
+    const when = (d: string) => ` <span class="when">(<time datetime="${d}" data-date>${d}</time>)</span>`;
+    expect(page.body).toContain(`<li>HbA1c: 8.4%${when('2025-02-20')}</li>`);
+    expect(page.body).toContain(`<li>Blood pressure: 148/92 mmHg${when('2025-03-04')}</li>`);
+    expect(page.body).toContain(`<li>Intraocular pressure: right 16 mmHg${when('2025-03-04')}, left 17 mmHg${when('2025-03-04')}</li>`);
     expect(page.body).toContain('AI draft pending your review: nothing is in the chart as final until you approve it.');
+    // the order it was made for (carried through the analysis job on the embedded store), and its images
+    expect(page.body).toContain('For the order: Fundus photography, both eyes');
+    expect(page.body).toMatch(/<h3 id="images-[^"]+">Images used<\/h3>/);
 
     const other = await launchAndOpen(await fixturePatientId(s.svc, amd.mrn));
     expect(other.body).toContain(amd.name);

@@ -41,6 +41,7 @@ const fixtures = listFixturePatients();
 let s: CapturedService;
 let token: EhrToken;
 let closed = false;
+const imageStatuses: number[] = [];
 const ids = new Map<string, string>();
 const calls: { key: string; hook: string; mode: string; status: number }[] = [];
 
@@ -65,8 +66,12 @@ beforeAll(async () => {
   }
   // A SMART launch for one patient, through the real authorization server, to the app page.
   const launch = sb.auth.createLaunch({ patient: ids.get('diabetic')! });
-  const page = await new CookieJarClient().follow(`${s.svc.url}/launch?${new URLSearchParams({ iss: sb.fhirBaseUrl, launch })}`);
+  const browser = new CookieJarClient();
+  const page = await browser.follow(`${s.svc.url}/launch?${new URLSearchParams({ iss: sb.fhirBaseUrl, launch })}`);
   calls.push({ key: 'diabetic', hook: 'smart-launch', mode: 'app', status: page.status });
+  // …and the images it shows: each thumbnail, its larger view, and one the draft does not have.
+  const links = [...page.body.matchAll(/(?:src|href)="(\/app\/image\/[^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+  for (const l of [...links, links[0]?.replace(/\/\d+([/?])/, '/9999$1')].filter((l): l is string => Boolean(l))) imageStatuses.push((await browser.get(`${s.svc.url}${l}`)).status);
   await s.svc.close(); // flushes: every line is in s.logs before the scan
   closed = true;
 }, 600_000);
@@ -78,6 +83,12 @@ describe('privacy: no PHI or token in any debug log line of the end-to-end run',
   it('every hook call and the launch were answered', () => {
     expect(calls).toHaveLength(fixtures.length * 9 + 1);
     expect(calls.filter((c) => c.status !== 200)).toEqual([]);
+  });
+
+  it("the app's images were served (and one not there refused) in the same run", () => {
+    expect(imageStatuses.length).toBeGreaterThanOrEqual(3);
+    expect(imageStatuses.slice(0, -1).every((st) => st === 200)).toBe(true);
+    expect(imageStatuses.at(-1)).toBe(404);
   });
 
   it('the run logged at debug level, including analyses by the TEST MODEL', () => {
