@@ -123,6 +123,14 @@ const schema = z
         return z.NEVER;
       }
     }),
+    /**
+     * FHIR bases the AI draft is written to in the background when an analysis finishes (src/writeback/
+     * background.ts), with this service's SMART Backend Services client (VOLMO_BACKEND_CLIENT_ID, the key of
+     * VOLMO_SERVICE_KEY_FILE), under their write-back profile: `fhir-standard` (a preliminary report) and `epic`
+     * (an unsigned note) only, never `oracle` or `off`. Needs a durable store (jobs). Default: none (the
+     * sandbox's composition root names its own FHIR server). Each must be on VOLMO_FHIR_ALLOWLIST.
+     */
+    writebackBackground: urlList.optional(),
     /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
     smartAuthAllowlist: urlList.default([]),
     /**
@@ -240,6 +248,9 @@ const schema = z
     unassessedImagesCard: bool.default(true),
   })
   .superRefine((c, ctx) => {
+    for (const base of c.writebackBackground ?? []) {
+      if (!c.fhirAllowlist.includes(base.replace(/\/+$/, ''))) ctx.addIssue({ code: 'custom', path: ['writebackBackground'], message: `${base} must be on VOLMO_FHIR_ALLOWLIST` });
+    }
     if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
     if (c.profile === 'production') {
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });

@@ -298,12 +298,13 @@ export class AnalysisCache {
    * Replaces the result of a finished, unexpired analysis in place (a second stage finished): same id, same
    * entry, no new draft. False when it has expired or been evicted meanwhile.
    */
-  update(id: string, result: AnalysisResult): boolean {
+  update(id: string, result: AnalysisResult, opts: { durable?: boolean } = {}): boolean {
     const e = this.byId.get(id);
     if (!e?.result || this.age(e) >= this.opts.ttlMs) return false;
     e.result = result;
     const durable = this.opts.durable;
-    if (durable) {
+    // `durable: false`: the caller has written it to the store already (a second-stage job).
+    if (durable && opts.durable !== false) {
       void this.track(durable.update(id, result)).catch((err: unknown) => this.opts.log?.warn({ analysis: id, code: (err as { code?: string }).code, err }, 'updated analysis could not be written to the store'));
     }
     return true;
