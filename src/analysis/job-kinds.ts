@@ -23,6 +23,13 @@ export function jobKindOf(payload: unknown): JobKind {
   return kind === 'assess-plan' || kind === 'draft-writeback' ? kind : 'analysis';
 }
 
+/** The kind of a job from its key (what /admin/jobs shows; payloads are never shown). */
+export function jobKindOfKey(key: string): JobKind {
+  if (key.startsWith('assess-plan:')) return 'assess-plan';
+  if (key.startsWith('draft-writeback:')) return 'draft-writeback';
+  return 'analysis';
+}
+
 export interface JobHandlers {
   analysis: (job: ClaimedJob<AnalysisJobPayload>, signal: AbortSignal) => Promise<string>;
   /** Absent: this replica runs no second stage (VOLMO_ASSESS_PLAN): such a job is dead here. */

@@ -1,4 +1,5 @@
 /** createApp(deps): middleware order, routes, error handler last. No I/O is constructed here. */
+import { jobKindOfKey } from '../analysis/job-kinds.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Config } from '../config.js';
@@ -122,7 +123,7 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store').json({ feedback: await deps.cds.feedback.list({ since, limit }) });
   });
 
-  // Jobs by state (e.g. ?state=dead): ids, attempts, error kinds and times; never payloads or details (PHI).
+  // Jobs by state (e.g. ?state=dead): ids, kinds (analysis, assess-plan, draft-writeback), attempts, error kinds and times; never payloads or details (PHI).
   app.get('/admin/jobs', operatorOnly(config.operatorToken), async (req, res) => {
     const state = req.query.state;
     if (state !== undefined && !JOB_STATES.includes(state as JobState)) throw new AppError('bad_request', `state must be one of ${JOB_STATES.join(', ')}`);
@@ -132,6 +133,7 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store').json({
       jobs: jobs.map((j) => ({
         id: j.id,
+        kind: jobKindOfKey(j.key),
         state: j.state,
         attempts: j.attempts,
         maxAttempts: j.maxAttempts,
