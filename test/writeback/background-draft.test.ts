@@ -57,7 +57,7 @@ const entries = async (path: string) => (await get(path)).entry ?? [];
 
 function analysis(id: string, model = MODEL): { id: string; result: AnalysisResult } {
   const report = buildFor(ctx, diabeticAnswers, { model });
-  return { id, result: { report, model, context: ctx, findings: report.findings } as unknown as AnalysisResult };
+  return { id, result: { report, model, context: ctx } as unknown as AnalysisResult };
 }
 
 async function stored(id: string, model = MODEL) {
