@@ -251,6 +251,7 @@ const schema = z
     for (const base of c.writebackBackground ?? []) {
       if (!c.fhirAllowlist.includes(base.replace(/\/+$/, ''))) ctx.addIssue({ code: 'custom', path: ['writebackBackground'], message: `${base} must be on VOLMO_FHIR_ALLOWLIST` });
     }
+    if (c.writebackBackground?.length && c.databaseUrl === 'memory:') ctx.addIssue({ code: 'custom', path: ['writebackBackground'], message: 'background write-back runs as jobs: it needs a durable store (VOLMO_DATABASE_URL sqlite: or postgres:)' });
     if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
     if (c.profile === 'production') {
       if (!c.publicUrl?.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'production needs the https URL EHRs call' });
