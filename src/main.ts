@@ -178,6 +178,7 @@ async function wire(
     metrics,
     readiness,
     ...(store.durable ? { jobs: store.jobs } : {}),
+    audit: store.audit,
     jwks: async () => publicJwks(serviceKey),
     cds: {
       services: CDS_SERVICES,

@@ -8,7 +8,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorHandler } from './error-handler.js';
 import type { Metrics } from './metrics.js';
-import { JOB_STATES, type JobQueue, type JobState } from '../store/port.js';
+import { JOB_STATES, type AuditTrail, type JobQueue, type JobState } from '../store/port.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -26,6 +26,8 @@ export interface AppDeps {
   jwks?: () => Promise<{ keys: unknown[] }>;
   /** Background jobs on a durable store (operator listing /admin/jobs). */
   jobs?: Pick<JobQueue, 'list'>;
+  /** The write-back audit trail (operator listing /admin/audit). */
+  audit?: Pick<AuditTrail, 'list'>;
   /** Extra routers mounted before the error handler (SMART launch, app API, sandbox pages). */
   extraRouters?: express.Router[];
 }
@@ -121,6 +123,17 @@ export function createApp(deps: AppDeps): Express {
     if (since && Number.isNaN(since.getTime())) throw new AppError('bad_request', 'since must be an ISO 8601 date-time');
     const limit = Math.min(Number(req.query.limit ?? 1000) || 1000, 10_000);
     res.set('Cache-Control', 'no-store').json({ feedback: await deps.cds.feedback.list({ since, limit }) });
+  });
+
+  // The write-back audit trail, oldest first (?since=ISO, ?analysis=<id>): who, what, when, which analysis, the EHR's answer; ids only.
+  app.get('/admin/audit', operatorOnly(config.operatorToken), async (req, res) => {
+    const since = typeof req.query.since === 'string' ? new Date(req.query.since) : undefined;
+    if (since && Number.isNaN(since.getTime())) throw new AppError('bad_request', 'since must be an ISO 8601 date-time');
+    const analysis = req.query.analysis;
+    if (analysis !== undefined && (typeof analysis !== 'string' || !/^[A-Za-z0-9\-.]{1,128}$/.test(analysis))) throw new AppError('bad_request', 'analysis must be an analysis id');
+    const limit = Math.min(Number(req.query.limit ?? 1000) || 1000, 10_000);
+    const events = deps.audit ? await deps.audit.list({ ...(since ? { since: since.getTime() } : {}), ...(analysis ? { analysisId: analysis } : {}), limit }) : [];
+    res.set('Cache-Control', 'no-store').json({ audit: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) });
   });
 
   // Jobs by state (e.g. ?state=dead): ids, kinds (analysis, assess-plan, draft-writeback), attempts, error kinds and times; never payloads or details (PHI).

@@ -116,6 +116,15 @@ describe('standard (fhir-standard): a preliminary report at analysis time, made 
     expect(reports.map((r) => [r.id, r.status])).toEqual([[report.id, 'final']]);
     expect(reports[0].performer).toEqual([{ reference: CLINICIAN }]);
     expect(s.logs.join('')).not.toContain('Moderate NPDR right eye');
+
+    // The audit trail, readable by operators: the background write by `system`, then the clinician's approval.
+    const audit = (await (await fetch(`${s.svc.url}/admin/audit?analysis=${id}`)).json()) as { audit: { actor: string; action: string; outcome: string; resources: string[]; at: string }[] };
+    expect(audit.audit.map((e) => [e.actor, e.action, e.outcome])).toEqual([['system', 'writeback.draft', 'written'], [CLINICIAN, 'writeback.approve', 'written']]);
+    expect(audit.audit[0]!.resources).toContain(`DiagnosticReport/${report.id}`);
+    expect(Number.isNaN(Date.parse(audit.audit[0]!.at))).toBe(false);
+    expect(JSON.stringify(audit)).not.toContain('Moderate NPDR');
+    expect((await fetch(`${s.svc.url}/admin/audit?analysis=..%2Fx`)).status).toBe(400);
+    expect((await fetch(`${s.svc.url}/admin/audit?since=yesterday`)).status).toBe(400);
   }, 180_000);
 });
 
