@@ -48,7 +48,7 @@ afterAll(async () => sb?.stop());
 function start(onLine: (line: Record<string, unknown>) => void = () => undefined): Promise<RunningService> {
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) { if (process.env.DBG) console.log(l.slice(0, 300)); onLine(JSON.parse(l) as Record<string, unknown>); }
+      for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) onLine(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
