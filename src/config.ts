@@ -131,6 +131,14 @@ const schema = z
         return z.NEVER;
       }
     }),
+    /**
+     * FHIR bases the AI draft is written to in the background when an analysis finishes (src/writeback/
+     * background.ts), with this service's SMART Backend Services client (VOLMO_BACKEND_CLIENT_ID, the key of
+     * VOLMO_SERVICE_KEY_FILE), under their write-back profile: `fhir-standard` (a preliminary report) and `epic`
+     * (an unsigned note) only, never `oracle` or `off`. Needs a durable store (jobs). Default: none (the
+     * sandbox's composition root names its own FHIR server). Each must be on VOLMO_FHIR_ALLOWLIST.
+     */
+    writebackBackground: urlList.optional(),
     /** Authorization servers (token endpoints) the SMART app may call, when they are not under a FHIR base URL. */
     smartAuthAllowlist: urlList.default([]),
     /**
@@ -248,6 +256,10 @@ const schema = z
     unassessedImagesCard: bool.default(true),
   })
   .superRefine((c, ctx) => {
+    for (const base of c.writebackBackground ?? []) {
+      if (!c.fhirAllowlist.includes(base.replace(/\/+$/, ''))) ctx.addIssue({ code: 'custom', path: ['writebackBackground'], message: `${base} must be on VOLMO_FHIR_ALLOWLIST` });
+    }
+    if (c.writebackBackground?.length && c.databaseUrl === 'memory:') ctx.addIssue({ code: 'custom', path: ['writebackBackground'], message: 'background write-back runs as jobs: it needs a durable store (VOLMO_DATABASE_URL sqlite: or postgres:)' });
     if (c.tasks.assessPlan && c.assessPlan === 'never') ctx.addIssue({ code: 'custom', path: ['assessPlan'], message: 'is never, but VOLMO_TASKS includes assess-plan' });
     if (c.smartClientKeyFile && c.smartClientAuth !== 'private_key_jwt') ctx.addIssue({ code: 'custom', path: ['smartClientKeyFile'], message: 'is only used with VOLMO_SMART_CLIENT_AUTH=private_key_jwt' });
     if (c.profile === 'production') {

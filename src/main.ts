@@ -17,7 +17,12 @@ import type { GuardedFetch } from './net/guarded-fetch.js';
 import type { ImageWatcher } from './watcher/image-watcher.js';
 import { backendFhirClient, startWatcher } from './watcher/start-watcher.js';
 import { JobRunner } from './analysis/job-runner.js';
-import { classifyAnalysisFailure, runAnalysisJob, type AnalysisJobPayload, type JobAccess } from './analysis/pipeline.js';
+import { classifyAnalysisFailure, runAnalysisJob, type JobAccess } from './analysis/pipeline.js';
+import { dispatchJob, queueFollowUps, type AnyJobPayload } from './analysis/job-kinds.js';
+import { runAssessPlanJob } from './analysis/assess-plan-job.js';
+import { backgroundDraftProfile, backgroundWriteScopes, runDraftJob, subjectFhirBase } from './writeback/background.js';
+import { BackendServicesTokenSource } from './fhir/backend-services.js';
+import type { FhirWriter } from './fhir/client.js';
 import type { FhirClient } from './fhir/client.js';
 import { HttpFhirClient } from './fhir/http-client.js';
 import { canonicalBaseUrl } from './analysis/analysis-cache.js';
@@ -142,7 +147,7 @@ async function wire(
   const readiness: ReadinessCheck[] = [{ name: 'model', check: async () => model.status() }, ...(opened.extras.readiness ?? [])];
 
   // On a durable store, analyses are jobs any replica's runner may claim (one per identity across replicas).
-  let runner: JobRunner<AnalysisJobPayload> | undefined;
+  let runner: JobRunner<AnyJobPayload> | undefined;
   const analyses = new AnalysisCache({
     ttlMs: config.analysisTtlMs,
     maxEntries: 1000,
@@ -168,6 +173,8 @@ async function wire(
     ? { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) }
     : undefined;
   const pacs = config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : undefined;
+  const writebackSettings = { profile: config.writebackProfile, byServer: config.writebackProfiles };
+  const writeback = new WritebackService({ store, settings: writebackSettings, log: log.child({ component: 'writeback' }) });
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
   const app = createApp({
@@ -176,6 +183,7 @@ async function wire(
     metrics,
     readiness,
     ...(store.durable ? { jobs: store.jobs } : {}),
+    audit: store.audit,
     // The Backend Services key, and the SMART app's assertion key when it is a dedicated one: one JWK Set URL to register.
     jwks: async () => (smartClientKey && smartClientKey !== serviceKey ? publicJwks(serviceKey, smartClientKey) : publicJwks(serviceKey)),
     cds: {
@@ -219,7 +227,7 @@ async function wire(
         browsers: store.keyed('smart-browser'),
         frameAncestors: config.appFrameAncestors,
         log: log.child({ component: 'smart' }),
-        writeback: new WritebackService({ store, settings: { profile: config.writebackProfile, byServer: config.writebackProfiles }, log: log.child({ component: 'writeback' }) }),
+        writeback,
         images: { ...(pacs ? { pacs } : {}), pixels },
       }),
     ],
@@ -239,9 +247,22 @@ async function wire(
     const jobLog = log.child({ component: 'jobs' });
     const pipeline: PipelineDeps = { log: log.child({ component: 'analysis' }), engine, findings, analyses, images: { fetch, pacs, pixels, maxStudyPixels: config.maxStudyPixels }, maxTiles: config.maxTiles, assessPlan };
     const fhirFor = jobFhirClients(config, { fetch, serviceKey, log: jobLog });
-    runner = new JobRunner<AnalysisJobPayload>({
+    // The AI draft written back in the background (VOLMO_WRITEBACK_BACKGROUND), with Backend Services per FHIR base.
+    const background = config.writebackBackground ?? [];
+    const writerFor = backgroundWriters(config, background, { fetch, serviceKey, log: jobLog });
+    const draftBase = (subject: string) => {
+      const base = subjectFhirBase(subject);
+      return base && backgroundDraftProfile(writebackSettings, background, base) ? base : undefined;
+    };
+    if (background.length) jobLog.info({ bases: background.map(describeOrigin) }, 'background draft write-back on: drafts are written when an analysis finishes');
+    const followUps = queueFollowUps({ queue: store.jobs, maxAttempts: config.jobMaxAttempts, assessPlan: Boolean(assessPlan), draftBase, log: jobLog, onQueued: () => runner?.poke() });
+    runner = new JobRunner<AnyJobPayload>({
       queue: store.jobs,
-      handle: (job, signal) => runAnalysisJob(pipeline, job, { store: store.analyses, fhirFor, signal }),
+      handle: dispatchJob({
+        analysis: (job, signal) => runAnalysisJob(pipeline, job, { store: store.analyses, fhirFor, signal, followUps }),
+        ...(assessPlan ? { assessPlan: (job, signal) => runAssessPlanJob({ ...pipeline, assessPlan }, job, { store: store.analyses, fhirFor, signal }) } : {}),
+        draft: (job) => runDraftJob({ writeback, analyses: store.analyses, writerFor, log: jobLog }, job),
+      }),
       classify: classifyAnalysisFailure,
       concurrency: config.jobConcurrency,
       leaseMs: config.jobLeaseMs,
@@ -309,6 +330,22 @@ function jobFhirClients(config: Config, deps: { fetch: GuardedFetch; serviceKey:
       },
     });
   };
+}
+
+/**
+ * This service's writers for background drafts: one FHIR client per base of VOLMO_WRITEBACK_BACKGROUND, with
+ * a Backend Services token whose scopes are that base's profile's writes (writeback/background.ts).
+ */
+function backgroundWriters(config: Config, bases: readonly string[], deps: { fetch: GuardedFetch; serviceKey: ServiceKey; log: Logger }): (fhirBase: string) => (FhirClient & FhirWriter) | undefined {
+  const clients = new Map<string, HttpFhirClient>();
+  const settings = { profile: config.writebackProfile, byServer: config.writebackProfiles };
+  for (const base of bases) {
+    const profile = backgroundDraftProfile(settings, bases, base);
+    if (!profile) continue;
+    const tokens = new BackendServicesTokenSource({ fetch: deps.fetch, fhirBaseUrl: base, clientId: config.backendClientId, scope: backgroundWriteScopes(profile), key: deps.serviceKey, logger: deps.log });
+    clients.set(canonicalBaseUrl(base), new HttpFhirClient({ baseUrl: base, fetch: deps.fetch, tokens, logger: deps.log }));
+  }
+  return (fhirBase) => clients.get(canonicalBaseUrl(fhirBase));
 }
 
 function isOnAllowlist(list: ReturnType<typeof compileAllowlist>, url: string): boolean {

@@ -299,7 +299,7 @@ export class AnalysisCache {
    * Replaces the result of a finished, unexpired analysis in place (a second stage finished): same id, same
    * entry, no new draft. False when it has expired or been evicted meanwhile.
    */
-  update(id: string, next: AnalysisResult): boolean {
+  update(id: string, next: AnalysisResult, opts: { durable?: boolean } = {}): boolean {
     const e = this.byId.get(id);
     if (!e?.result || this.age(e) >= this.opts.ttlMs) return false;
     // Orders named meanwhile (a later hook for the same images) are kept: a second stage built on an older copy does not drop them.
@@ -307,7 +307,8 @@ export class AnalysisCache {
     const result = orders.length ? { ...next, orders } : next;
     e.result = result;
     const durable = this.opts.durable;
-    if (durable) {
+    // `durable: false`: the caller has written it to the store already (a second-stage job).
+    if (durable && opts.durable !== false) {
       void this.track(durable.update(id, result)).catch((err: unknown) => this.opts.log?.warn({ analysis: id, code: (err as { code?: string }).code, err }, 'updated analysis could not be written to the store'));
     }
     return true;

@@ -18,6 +18,16 @@ export interface JobFailure {
   detail?: unknown;
 }
 
+/** A failure whose handler already knows what it is (follow-up jobs: write-back, second stage). */
+export class JobError extends Error {
+  readonly code: string;
+  constructor(readonly failure: JobFailure) {
+    super(`job failed (${failure.errorKind})`);
+    this.name = 'JobError';
+    this.code = failure.errorKind;
+  }
+}
+
 export interface JobRunnerOptions<P> {
   queue: JobQueue;
   /** Runs one job; resolves with the id of the analysis it stored. */

@@ -29,7 +29,7 @@ import { selectImages } from '../imaging/select.js';
 import type { AnalysisStore, ClaimedJob } from '../store/port.js';
 import type { AnalysisResult } from './analyse.js';
 import { analysisKey, type AnalysisCache, type AnalysisEntry } from './analysis-cache.js';
-import type { JobFailure } from './job-runner.js';
+import { JobError, type JobFailure } from './job-runner.js';
 import { scheduleAssessPlan, type AssessPlanStageDeps } from './assess-plan-stage.js';
 import { fetchEvidence, type GatherEvidenceDeps, type ListedEvidence } from './gather-evidence.js';
 import { NoUsableImages } from './no-usable-images.js';
@@ -191,33 +191,56 @@ export class ModelMismatch extends Error {
   readonly code = 'model_mismatch';
 }
 
+/** What the replica that stored an analysis queues after it (the second stage, the background draft). */
+export type FollowUps = (analysis: { id: string; subject: string; result: AnalysisResult }, payload: AnalysisJobPayload) => Promise<void>;
+
 /**
  * Steps 4–6 of a claimed job: fetch the pixels again, examine, store the analysis under the job's id and
- * key, keep it in this replica's cache (and start the second stage here). Resolves with the analysis id.
+ * key, keep it in this replica's cache, then queue its follow-up jobs (`followUps`: the second stage and the
+ * background draft, on the same queue) — or, without them, start the second stage here. A retry of a job
+ * whose analysis is already stored (its follow-ups could not be queued, or its completion was lost) does not
+ * examine again: it queues the follow-ups. Resolves with the analysis id.
  */
 export async function runAnalysisJob(
   deps: PipelineDeps,
   job: ClaimedJob<AnalysisJobPayload>,
-  ctx: { store: AnalysisStore; fhirFor: (access: JobAccess | undefined) => FhirClient | undefined; signal: AbortSignal; now?: () => number },
+  ctx: { store: AnalysisStore; fhirFor: (access: JobAccess | undefined) => FhirClient | undefined; signal: AbortSignal; now?: () => number; followUps?: FollowUps },
 ): Promise<string> {
   const p = job.payload;
   const now = ctx.now ?? Date.now;
   if (p.modelSha !== deps.engine.info.manifestSha256) throw new ModelMismatch('the job was queued for another model build');
+  const earlier = ctx.followUps ? await ctx.store.findById(job.id) : undefined;
+  if (earlier && earlier.key === job.key) {
+    deps.analyses.adopt(job.key, p.subject, job.id, earlier.startedAt, earlier.result);
+    await ctx.followUps!({ id: job.id, subject: p.subject, result: earlier.result }, p);
+    return job.id;
+  }
   const startedAt = now();
-  const fhir = ctx.fhirFor(p.access);
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]);
-  const listed = await rehydrate(p.listed, p.inline, fhir, signal);
-  const evidence = await fetchEvidence(listed, { fhir, signal }, deps.images);
+  const evidence = await refetchEvidence(deps, p, ctx);
   const result = await examine(deps, evidence, p);
   if (ctx.signal.aborted) throw Object.assign(new Error('the job lease was lost'), { code: 'lease_lost' });
   await ctx.store.save({ id: job.id, key: job.key, subject: p.subject, references: p.listed.references, modelSha: p.modelSha, startedAt, finishedAt: now(), result });
   const entry = deps.analyses.adopt(job.key, p.subject, job.id, startedAt, result);
-  if (deps.assessPlan) scheduleAssessPlan(deps.assessPlan, deps.analyses, entry, evidence);
+  if (ctx.followUps) await ctx.followUps({ id: job.id, subject: p.subject, result }, p);
+  else if (deps.assessPlan) scheduleAssessPlan(deps.assessPlan, deps.analyses, entry, evidence);
   return job.id;
+}
+
+/** The evidence of a job, fetched again from what it carries (references, sealed access): pixels included. */
+export async function refetchEvidence(
+  deps: Pick<PipelineDeps, 'images'>,
+  p: Pick<AnalysisJobPayload, 'listed' | 'inline' | 'access'>,
+  ctx: { fhirFor: (access: JobAccess | undefined) => FhirClient | undefined; signal: AbortSignal },
+): Promise<EvidenceBundle> {
+  const fhir = ctx.fhirFor(p.access);
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]);
+  const listed = await rehydrate(p.listed, p.inline, fhir, signal);
+  return fetchEvidence(listed, { fhir, signal }, deps.images);
 }
 
 /** What a failed analysis job is: no usable images is an outcome (dead at once, shown as such); the rest are retried. */
 export function classifyAnalysisFailure(e: unknown): JobFailure {
+  if (e instanceof JobError) return e.failure;
   if (e instanceof NoUsableImages) return { errorKind: 'no_usable_images', retryable: false, holdMs: e.retryAfterMs, detail: e.problems };
   if (e instanceof ImageChanged) return { errorKind: 'image_changed', retryable: false, holdMs: 60_000 };
   const code = (e as { code?: unknown } | null)?.code;

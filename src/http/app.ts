@@ -1,4 +1,5 @@
 /** createApp(deps): middleware order, routes, error handler last. No I/O is constructed here. */
+import { jobKindOfKey } from '../analysis/job-kinds.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Config } from '../config.js';
@@ -7,7 +8,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { errorHandler } from './error-handler.js';
 import type { Metrics } from './metrics.js';
-import { JOB_STATES, type JobQueue, type JobState } from '../store/port.js';
+import { JOB_STATES, type AuditTrail, type JobQueue, type JobState } from '../store/port.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -25,6 +26,8 @@ export interface AppDeps {
   jwks?: () => Promise<{ keys: unknown[] }>;
   /** Background jobs on a durable store (operator listing /admin/jobs). */
   jobs?: Pick<JobQueue, 'list'>;
+  /** The write-back audit trail (operator listing /admin/audit). */
+  audit?: Pick<AuditTrail, 'list'>;
   /** Extra routers mounted before the error handler (SMART launch, app API, sandbox pages). */
   extraRouters?: express.Router[];
 }
@@ -122,7 +125,18 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store').json({ feedback: await deps.cds.feedback.list({ since, limit }) });
   });
 
-  // Jobs by state (e.g. ?state=dead): ids, attempts, error kinds and times; never payloads or details (PHI).
+  // The write-back audit trail, oldest first (?since=ISO, ?analysis=<id>): who, what, when, which analysis, the EHR's answer; ids only.
+  app.get('/admin/audit', operatorOnly(config.operatorToken), async (req, res) => {
+    const since = typeof req.query.since === 'string' ? new Date(req.query.since) : undefined;
+    if (since && Number.isNaN(since.getTime())) throw new AppError('bad_request', 'since must be an ISO 8601 date-time');
+    const analysis = req.query.analysis;
+    if (analysis !== undefined && (typeof analysis !== 'string' || !/^[A-Za-z0-9\-.]{1,128}$/.test(analysis))) throw new AppError('bad_request', 'analysis must be an analysis id');
+    const limit = Math.min(Number(req.query.limit ?? 1000) || 1000, 10_000);
+    const events = deps.audit ? await deps.audit.list({ ...(since ? { since: since.getTime() } : {}), ...(analysis ? { analysisId: analysis } : {}), limit }) : [];
+    res.set('Cache-Control', 'no-store').json({ audit: events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) });
+  });
+
+  // Jobs by state (e.g. ?state=dead): ids, kinds (analysis, assess-plan, draft-writeback), attempts, error kinds and times; never payloads or details (PHI).
   app.get('/admin/jobs', operatorOnly(config.operatorToken), async (req, res) => {
     const state = req.query.state;
     if (state !== undefined && !JOB_STATES.includes(state as JobState)) throw new AppError('bad_request', `state must be one of ${JOB_STATES.join(', ')}`);
@@ -132,6 +146,7 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store').json({
       jobs: jobs.map((j) => ({
         id: j.id,
+        kind: jobKindOfKey(j.key),
         state: j.state,
         attempts: j.attempts,
         maxAttempts: j.maxAttempts,

@@ -27,13 +27,14 @@ export function sandboxClients(opts: { publicUrl: string; ehrJwks: JSONWebKeySet
       clientId: SANDBOX_CLIENT_IDS.smartApp,
       ...(opts.smartAppJwks ? { kind: 'confidential-asymmetric' as const, jwks: opts.smartAppJwks } : { kind: 'public' as const }),
       redirectUris: [`${opts.publicUrl}/launch/callback`],
-      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.crus patient/Observation.c user/Provenance.crs user/Device.crs patient/DocumentReference.crs patient/ServiceRequest.c patient/CarePlan.c`,
+      scope: `openid fhirUser launch launch/patient online_access ${patientRead} patient/DiagnosticReport.crus patient/Observation.c user/Provenance.crs user/Device.crs patient/DocumentReference.crus patient/ServiceRequest.c patient/CarePlan.c`,
     },
     {
       clientId: SANDBOX_CLIENT_IDS.backend,
       kind: 'backend',
       ...(opts.backendJwks ? { jwks: opts.backendJwks } : { jwksUri: `${opts.publicUrl}/.well-known/jwks.json` }),
-      scope: `${systemRead} system/DiagnosticReport.cru system/Observation.c system/Provenance.c system/Device.c system/DocumentReference.c system/ServiceRequest.c system/CarePlan.c`,
+      // Reads (the watcher, jobs) and the background draft's writes (src/writeback/background.ts `backgroundWriteScopes`).
+      scope: `${systemRead} system/DiagnosticReport.crus system/Observation.crs system/Provenance.crs system/Device.crs system/DocumentReference.crs system/ServiceRequest.c system/CarePlan.c`,
     },
     {
       clientId: SANDBOX_CLIENT_IDS.ehrSimulator,

@@ -64,5 +64,7 @@ export function sandboxConfig(config: Config, settings: SandboxSettings, sandbox
     databaseUrl: config.databaseUrl ?? `sqlite:${settings.sandboxStateDir}/volmo.db`,
     // The sandbox EHR's write-back profile follows the EHR it imitates, unless the operator named one for it.
     writebackProfiles: { [sandbox.fhirBaseUrl]: SANDBOX_WRITEBACK[settings.sandboxEhrProfile], ...config.writebackProfiles },
+    // The AI draft is written to the sandbox EHR in the background (Backend Services) when an analysis finishes, unless the operator said otherwise.
+    writebackBackground: config.writebackBackground ?? [sandbox.fhirBaseUrl],
   });
 }

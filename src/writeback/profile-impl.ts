@@ -33,6 +33,11 @@ export class WritebackPrecondition extends AppError {
 }
 
 export interface ProfileImpl {
+  /**
+   * The AI draft written in the background when the analysis finishes (SMART Backend Services, actor
+   * `system`), before any clinician has seen it; [] where the profile writes nothing before approval.
+   */
+  draft(ctx: WriteContext): Promise<string[]>;
   approve(ctx: WriteContext): Promise<string[]>;
   discard(ctx: WriteContext): Promise<string[]>;
   /**
@@ -124,6 +129,10 @@ async function findOne<T extends Resource>(fhir: FhirClient, type: string, param
 const etagOf = (r: Resource) => (r.meta?.versionId ? `W/"${r.meta.versionId}"` : undefined);
 
 const fhirStandard: ProfileImpl = {
+  async draft(ctx) {
+    const { report, device } = await ensureDraft(ctx.fhir, ctx.result, ctx.analysisId);
+    return [`DiagnosticReport/${report.id}`, device];
+  },
   async approve(ctx) {
     const { fhir, analysisId } = ctx;
     const { report: dr, device } = await ensureDraft(fhir, ctx.result, analysisId);
@@ -177,11 +186,14 @@ const fhirStandard: ProfileImpl = {
   },
 };
 
+/** The note's identifier: `draft` (written in the background, then updated on approval) or `approve`. */
+const noteId = (analysisId: string, what: 'draft' | 'approve') => writebackIdentifier(analysisId, `DocumentReference/${what}`);
+
 function noteResource(ctx: WriteContext, signed: boolean, encounter: string | undefined): DocumentReference {
   const title = `${ctx.result.model.random ? `${RANDOM_WEIGHTS_BANNER}: ` : ''}Eye exam imaging review (AI-assisted)`;
   return {
     resourceType: 'DocumentReference',
-    identifier: [writebackIdentifier(ctx.analysisId, 'DocumentReference/approve')],
+    identifier: [noteId(ctx.analysisId, 'approve')],
     status: 'current',
     docStatus: signed ? 'final' : 'preliminary',
     type: { coding: [NOTE_TYPE], text: 'Eye exam imaging review' },
@@ -197,28 +209,78 @@ function noteResource(ctx: WriteContext, signed: boolean, encounter: string | un
   };
 }
 
-function noteProfile(signed: boolean): ProfileImpl {
-  const findNote = async (ctx: WriteContext): Promise<string[] | undefined> => {
-    const id = writebackIdentifier(ctx.analysisId, 'DocumentReference/approve');
-    const found = await findOne(ctx.fhir, 'DocumentReference', { patient: ctx.result.context.patient, identifier: `${id.system}|${id.value}` });
-    return found ? [`DocumentReference/${found.id}`] : undefined;
-  };
+/** The note written in the background: the AI draft as it stands, unsigned, no author (the EHR files it under its background user). */
+function draftNoteResource(ctx: WriteContext, encounter: string): DocumentReference {
+  const title = `${ctx.result.model.random ? `${RANDOM_WEIGHTS_BANNER}: ` : ''}Eye exam imaging review (AI draft, not yet reviewed)`;
+  const text = `AI-generated draft, not yet reviewed by a clinician (${ctx.now.toISOString()}):\n\n${ctx.result.report.note.text}`;
   return {
-    async approve(ctx) {
-      const encounter = ctx.result.context.encounter ?? ctx.encounter;
-      if (!signed && !encounter) {
-        throw new WritebackPrecondition('Epic files a note in an encounter, and neither the analysis nor this launch names one: open the app from the patient\'s encounter.');
-      }
-      // No conditional create on these EHRs: the idempotency record (service.ts) guards against a repeat.
-      const r = await ctx.fhir.create(noteResource(ctx, signed, encounter), { retry: false });
+    resourceType: 'DocumentReference',
+    identifier: [noteId(ctx.analysisId, 'draft')],
+    status: 'current',
+    docStatus: 'preliminary',
+    type: { coding: [NOTE_TYPE], text: 'Eye exam imaging review' },
+    subject: { reference: ctx.result.context.patient },
+    date: ctx.now.toISOString(),
+    description: title,
+    content: [{ attachment: { contentType: 'text/plain', data: base64(text), title } }],
+    context: { encounter: [{ reference: encounter }], period: { end: ctx.now.toISOString() } },
+  };
+}
+
+async function findNote(ctx: WriteContext, what: 'draft' | 'approve'): Promise<DocumentReference | undefined> {
+  const id = noteId(ctx.analysisId, what);
+  return findOne<DocumentReference>(ctx.fhir, 'DocumentReference', { patient: ctx.result.context.patient, identifier: `${id.system}|${id.value}` });
+}
+
+const NO_ENCOUNTER = 'Epic files a note in an encounter, and neither the analysis nor this launch names one: open the app from the patient\'s encounter.';
+
+function noteProfile(signed: boolean): ProfileImpl {
+  return {
+    async draft(ctx) {
+      // Oracle Health accepts only signed notes: nothing is written before the clinician approves.
+      if (signed) return [];
+      const encounter = ctx.result.context.encounter;
+      if (!encounter) throw new WritebackPrecondition('the analysis names no encounter, and Epic files a note only in an encounter');
+      const found = await findNote(ctx, 'draft');
+      if (found) return [`DocumentReference/${found.id}`];
+      // No conditional create on Epic: the idempotency record (service.ts) and the search above guard against a repeat.
+      const r = await ctx.fhir.create(draftNoteResource(ctx, encounter), { retry: false });
       const written = ref(r.resource, r.location);
       return written ? [written] : [];
     },
-    async discard() {
-      return []; // nothing was written before approval
+    async approve(ctx) {
+      const encounter = ctx.result.context.encounter ?? ctx.encounter;
+      if (!signed && !encounter) throw new WritebackPrecondition(NO_ENCOUNTER);
+      const note = noteResource(ctx, signed, encounter);
+      // Epic: the note written in the background is updated (the clinician's conclusion, still unsigned) rather than a second one added.
+      const draft = signed ? undefined : await findNote(ctx, 'draft');
+      if (draft?.id && draft.status === 'current') {
+        const etag = etagOf(draft);
+        await ctx.fhir.update<DocumentReference>(
+          { ...note, id: draft.id, identifier: [...(draft.identifier ?? []).filter((i) => i.value !== note.identifier![0]!.value), ...note.identifier!], context: draft.context ?? note.context },
+          { ...(etag ? { ifMatch: etag } : {}), retry: true },
+        );
+        return [`DocumentReference/${draft.id}`];
+      }
+      // No conditional create on these EHRs: the idempotency record (service.ts) guards against a repeat.
+      const r = await ctx.fhir.create(note, { retry: false });
+      const written = ref(r.resource, r.location);
+      return written ? [written] : [];
+    },
+    async discard(ctx) {
+      // Epic: an unsigned note written in the background is marked entered-in-error; otherwise nothing was written.
+      const draft = signed ? undefined : await findNote(ctx, 'draft');
+      if (!draft?.id) return [];
+      if (draft.status !== 'entered-in-error') {
+        const etag = etagOf(draft);
+        await ctx.fhir.update<DocumentReference>({ ...draft, status: 'entered-in-error' }, { ...(etag ? { ifMatch: etag } : {}), retry: true });
+      }
+      return [`DocumentReference/${draft.id}`];
     },
     async reconcile(ctx, action) {
-      return action === 'approve' ? findNote(ctx) : [];
+      if (action === 'discard') return [];
+      const found = await findNote(ctx, action);
+      return found ? [`DocumentReference/${found.id}`] : undefined;
     },
   };
 }

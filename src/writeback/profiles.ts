@@ -55,6 +55,8 @@ export function writebackScopes(profile: WritebackProfileName): string[] {
       // The AI Device and the Provenance lie outside any patient's compartment: user-level scopes for those two.
       return ['patient/DiagnosticReport.crus', 'patient/Observation.c', 'user/Device.crs', 'user/Provenance.crs', 'patient/ServiceRequest.c', 'patient/CarePlan.c'];
     case 'epic':
+      // update: approval rewrites the unsigned note written in the background (writeback/background.ts).
+      return ['patient/DocumentReference.crus'];
     case 'oracle':
       return ['patient/DocumentReference.crs'];
     default:

@@ -34,6 +34,7 @@ export interface WritebackRequest {
   fhir: FhirClient & FhirWriter;
   analysisId: string;
   result: AnalysisResult;
+  /** The clinician (`Practitioner/123`), or `system` for the background draft. */
   clinician: string;
   conclusion?: string;
   encounter?: string;
@@ -66,22 +67,35 @@ export class WritebackService {
     return undefined;
   }
 
-  async run(action: 'approve' | 'discard', req: WritebackRequest): Promise<WritebackOutcome> {
+  /**
+   * `draft`: the background write when the analysis finishes (nothing once the clinician approved or
+   * discarded it). `opts.inFlightMs` overrides how long a `pending` record counts as an attempt under way:
+   * a background job passes 0, since the job queue's lease already keeps two attempts from running at once.
+   */
+  async run(action: WritebackAction, req: WritebackRequest, opts: { inFlightMs?: number } = {}): Promise<WritebackOutcome> {
     const base = req.fhir.baseUrl;
     const profile = this.profileFor(base);
     if (profile === 'off') return { kind: 'off', profile };
     const { writeback, audit } = this.deps.store;
     const key = idempotencyKey(base, req.analysisId, action);
-    const other = action === 'approve' ? 'discard' : 'approve';
+    const inFlightMs = opts.inFlightMs ?? this.deps.inFlightMs ?? 60_000;
+    const others: WritebackAction[] = action === 'draft' ? ['approve', 'discard'] : [action === 'approve' ? 'discard' : 'approve'];
     const record = (outcome: string, resources: string[] = [], httpStatus?: number) =>
       audit.append({
         at: this.now(), actor: req.clinician, action: `writeback.${action}`, analysisId: req.analysisId, profile,
         fhirOrigin: describeOrigin(base), outcome, resources, ...(httpStatus !== undefined ? { httpStatus } : {}),
       });
 
-    if ((await writeback.get(idempotencyKey(base, req.analysisId, other)))?.state === 'done') {
-      await record('conflict');
-      return { kind: 'conflict', profile, done: other };
+    for (const other of others) {
+      if ((await writeback.get(idempotencyKey(base, req.analysisId, other)))?.state === 'done') {
+        await record('conflict');
+        return { kind: 'conflict', profile, done: other };
+      }
+    }
+    if (action !== 'draft') {
+      // The background draft is being written right now: approving or discarding waits for it (no second draft).
+      const draft = await writeback.get(idempotencyKey(base, req.analysisId, 'draft'));
+      if (draft?.state === 'pending' && this.now() - draft.updatedAt < (this.deps.inFlightMs ?? 60_000)) return { kind: 'in-progress', profile };
     }
     const existing = await writeback.get(key);
     if (existing?.state === 'done') {
@@ -98,7 +112,7 @@ export class WritebackService {
       if (!(await writeback.begin({ key, analysisId: req.analysisId, action, profile }))) {
         // Pending: another attempt is running now, or one was interrupted (crash, timeout) and must be reconciled.
         const pending = await writeback.get(key);
-        if (pending && pending.state === 'pending' && this.now() - pending.updatedAt < (this.deps.inFlightMs ?? 60_000)) return { kind: 'in-progress', profile };
+        if (pending && pending.state === 'pending' && this.now() - pending.updatedAt < inFlightMs) return { kind: 'in-progress', profile };
         const found = await impl.reconcile(ctx, action);
         if (found) {
           await writeback.settle(key, 'done', found);

@@ -93,6 +93,15 @@ describe('configuration', () => {
     expect(errorOf({ VOLMO_REQUEST_JSON_MAX_DEPTH: '2' })).toMatch(/VOLMO_REQUEST_JSON_MAX_DEPTH/);
   });
 
+  it('background draft write-back: FHIR bases on the allowlist only, on a durable store', () => {
+    const ok = loadConfig({ VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir', VOLMO_WRITEBACK_BACKGROUND: 'https://ehr.example.org/fhir/' });
+    expect(ok.writebackBackground).toEqual(['https://ehr.example.org/fhir/']);
+    expect(loadConfig({}).writebackBackground).toBeUndefined();
+    expect(errorOf({ VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir', VOLMO_WRITEBACK_BACKGROUND: 'https://other.example.org/fhir' })).toMatch(/VOLMO_WRITEBACK_BACKGROUND: https:\/\/other\.example\.org\/fhir must be on VOLMO_FHIR_ALLOWLIST/);
+    expect(errorOf({ VOLMO_WRITEBACK_BACKGROUND: 'not a url' })).toMatch(/VOLMO_WRITEBACK_BACKGROUND/);
+    expect(errorOf({ VOLMO_FHIR_ALLOWLIST: 'https://ehr.example.org/fhir', VOLMO_WRITEBACK_BACKGROUND: 'https://ehr.example.org/fhir', VOLMO_DATABASE_URL: 'memory:' })).toMatch(/VOLMO_WRITEBACK_BACKGROUND: background write-back runs as jobs: it needs a durable store/);
+  });
+
   it('accepts a complete production profile', () => {
     const c = loadConfig(PRODUCTION);
     expect(loadSandboxSettings(PRODUCTION, c.profile).sandbox).toBe(false);

@@ -3,10 +3,16 @@
  * ports, with the tiny test model, in front of the sandbox's FHIR server (started apart, images as FHIR
  * attachments, so a job re-reads them with the hook's sealed token): hook calls spread over both start one
  * job and one analysis; the replica that claimed the job is SIGKILLed mid-job and the other claims it once
- * the (short) lease has run out and finishes it; the killed replica, started again, has lost nothing.
+ * the (short) lease has run out and finishes it; the killed replica, started again, has lost nothing. The
+ * replicas share one Backend Services key (registered with the sandbox auth server) and write the AI draft
+ * back in the background (VOLMO_WRITEBACK_BACKGROUND, fhir-standard): exactly one draft report reaches the
+ * sandbox FHIR server, whichever replicas saw the analysis finish.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import { parseSearchRequest } from '@medplum/core';
+import { loadServiceKey, publicJwks } from '../../src/fhir/service-keys.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -40,6 +46,7 @@ interface Replica {
 
 const dir = mkdtempSync(join(tmpdir(), 'volmo-replicas-'));
 const keyFile = writeKeyFile(dir);
+const serviceKeyFile = join(dir, 'service-key.jwk.json');
 const schema = newSchemaName();
 let modelDir: string;
 let sb: Sandbox;
@@ -63,6 +70,10 @@ async function spawnReplica(name: string, port: number): Promise<Replica> {
       VOLMO_CDS_CLIENTS: JSON.stringify([{ iss: sb.ehr.iss, jku: [sb.ehr.jku], fhirServers: [sb.fhirBaseUrl] }]),
       VOLMO_DATABASE_URL: postgresUrl(schema),
       VOLMO_DATA_KEY_FILE: keyFile,
+      VOLMO_SERVICE_KEY_FILE: serviceKeyFile,
+      VOLMO_SMART_AUTH_ALLOWLIST: sb.outboundAllowlist.join(','),
+      VOLMO_WRITEBACK_PROFILES: JSON.stringify({ [sb.fhirBaseUrl]: 'fhir-standard' }),
+      VOLMO_WRITEBACK_BACKGROUND: sb.fhirBaseUrl,
       VOLMO_JOB_LEASE_MS: String(LEASE_MS),
       VOLMO_JOB_POLL_MS: '200',
       VOLMO_SHUTDOWN_GRACE_MS: '1000',
@@ -123,7 +134,11 @@ beforeAll(async () => {
   if (!pgUp) return;
   modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-replicas-model-')) })).outDir;
   const settings = loadSandboxSettings({ VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS: 'none', VOLMO_SANDBOX_STATE_DIR: join(dir, 'sandbox') });
-  sb = await startSandbox({ settings, publicUrl: 'http://127.0.0.1:9', log: silentLogger() });
+  // One Backend Services key for every replica, its public half registered with the sandbox auth server.
+  const { privateKey } = await generateKeyPair('ES384', { extractable: true });
+  writeFileSync(serviceKeyFile, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600 });
+  const backendJwks = publicJwks(await loadServiceKey({ file: serviceKeyFile })) as JSONWebKeySet;
+  sb = await startSandbox({ settings, publicUrl: 'http://127.0.0.1:9', log: silentLogger(), backendJwks });
   token = await ehrToken(sb.fhirBaseUrl, sb.ehr);
   patientId = await fixturePatientId(sb.fhirBaseUrl, token.access_token, listFixturePatients().find((p) => p.key === 'diabetic')!.mrn);
   db = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
@@ -169,19 +184,25 @@ describe.skipIf(!pgUp)('two replicas on one PostgreSQL', () => {
     await until('the other replica to claim the job', () => other.lines.some(claimed), LEASE_MS + 30_000);
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(LEASE_MS - 1500); // not before the lease ran out
     await until('the job to finish', () => other.lines.some((l) => l.msg === 'job done' && l.job === analysisId), 240_000);
-    expect(await rows('SELECT state, attempts, analysis_id FROM jobs')).toEqual([{ state: 'done', attempts: 2, analysis_id: analysisId }]);
+    expect(await rows(`SELECT state, attempts, analysis_id FROM jobs WHERE id = '${String(analysisId)}'`)).toEqual([{ state: 'done', attempts: 2, analysis_id: analysisId }]);
     expect(await rows('SELECT id FROM analyses')).toEqual([{ id: analysisId }]);
 
     const again = await callHook(other);
     expect(again.cards[0]?.summary).not.toMatch(/in progress/);
     expect(again.cards[0]?.extension?.[ANALYSIS_EXTENSION]).toBe(analysisId);
-    // Visible to operators: nothing dead, one done.
-    const listed = (await (await fetch(`${other.url}/admin/jobs?state=done`)).json()) as { jobs: { id: string; attempts: number }[] };
-    expect(listed.jobs).toEqual([expect.objectContaining({ id: analysisId, attempts: 2 })]);
+    // The draft written back in the background: one job, queued when the analysis job completed, done once.
+    const draftDone = (l: Record<string, unknown>) => l.msg === 'background draft write-back' && l.analysis === analysisId;
+    await until('the background draft', () => [a, b].some((r) => r.lines.some(draftDone)), 60_000);
+    await until('the draft job to be done', async () => (await rows(`SELECT state FROM jobs WHERE job_key LIKE 'draft-writeback:%' AND state = 'done'`)).length === 1, 30_000);
+
+    // Visible to operators: nothing dead, two done (the analysis and its draft).
+    const listed = (await (await fetch(`${other.url}/admin/jobs?state=done`)).json()) as { jobs: { id: string; kind: string; attempts: number; analysisId: string }[] };
+    expect(listed.jobs.map((j) => [j.kind, j.analysisId]).sort()).toEqual([['analysis', analysisId], ['draft-writeback', analysisId]]);
+    expect(listed.jobs.find((j) => j.kind === 'analysis')).toMatchObject({ id: analysisId, attempts: 2 });
     expect(((await (await fetch(`${other.url}/admin/jobs?state=dead`)).json()) as { jobs: unknown[] }).jobs).toEqual([]);
     const metrics = await (await fetch(`${other.url}/metrics`)).text();
-    expect(metrics).toMatch(/volmo_jobs\{state="done"\} 1/);
-    expect(metrics).toMatch(/volmo_jobs_finished_total\{outcome="done",kind=""\} 1/);
+    expect(metrics).toMatch(/volmo_jobs\{state="done"\} 2/);
+    expect(metrics).toMatch(/volmo_jobs_finished_total\{outcome="done",kind=""\} [12]/);
 
     // Restart the killed replica on the same port and store: the finished analysis at once, nothing queued again.
     const restarted = await spawnReplica(`${first.name}-restarted`, first.port);
@@ -190,7 +211,15 @@ describe.skipIf(!pgUp)('two replicas on one PostgreSQL', () => {
     expect(performance.now() - t0).toBeLessThan(15_000);
     expect(after.cards[0]?.summary).toBe(again.cards[0]?.summary);
     expect(after.cards[0]?.extension?.[ANALYSIS_EXTENSION]).toBe(analysisId);
-    expect(await rows('SELECT COUNT(*)::int AS n FROM jobs')).toEqual([{ n: 1 }]);
+    expect(await rows('SELECT COUNT(*)::int AS n FROM jobs')).toEqual([{ n: 2 }]);
     expect(await rows('SELECT COUNT(*)::int AS n FROM analyses')).toEqual([{ n: 1 }]);
+
+    // Both replicas (and the restarted one) saw the analysis finish: exactly one draft on the EHR, written by `system`.
+    await new Promise((res) => setTimeout(res, 1000));
+    const reports = await sb.fhir.repo.searchResources(parseSearchRequest(`DiagnosticReport?identifier=urn:volmo-cds:writeback|${String(analysisId)}/DiagnosticReport`));
+    expect(reports.map((r) => (r as { status?: string }).status)).toEqual(['preliminary']);
+    expect(await sb.fhir.repo.searchResources(parseSearchRequest(`Provenance?_tag=urn:volmo-cds:writeback|${String(analysisId)}/Provenance/draft`))).toHaveLength(1);
+    expect(await rows(`SELECT action, state FROM writeback WHERE analysis_id = '${String(analysisId)}'`)).toEqual([{ action: 'draft', state: 'done' }]);
+    expect(await rows(`SELECT actor, action, outcome FROM audit_log WHERE analysis_id = '${String(analysisId)}'`)).toEqual([{ actor: 'system', action: 'writeback.draft', outcome: 'written' }]);
   }, 420_000);
 });

@@ -12,7 +12,7 @@ import type { EhrSimulator } from '../../src/sandbox/ehr-simulator.js';
 
 export const PUBLIC_URL = 'http://127.0.0.1:8080';
 
-export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; readiness?: ReadinessCheck[]; env?: Record<string, string>; clients?: TrustedCdsClient[] } = {}) {
+export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; readiness?: ReadinessCheck[]; env?: Record<string, string>; clients?: TrustedCdsClient[]; audit?: Parameters<typeof createApp>[0]['audit'] } = {}) {
   const config = loadConfig({ VOLMO_PUBLIC_URL: PUBLIC_URL, VOLMO_SANDBOX: 'false', VOLMO_CORS_ORIGINS: 'http://sandbox.test', ...opts.env });
   const feedback = new MemoryFeedbackSink(silentLogger());
   const calls: unknown[] = [];
@@ -27,6 +27,7 @@ export function buildTestApp(ehr: EhrSimulator, opts: { handler?: HookHandler; r
     log: silentLogger(),
     metrics: createMetrics({ defaultMetrics: false }),
     readiness: opts.readiness ?? [],
+    ...(opts.audit ? { audit: opts.audit } : {}),
     cds: {
       services: CDS_SERVICES,
       handler,

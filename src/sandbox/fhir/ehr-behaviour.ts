@@ -4,7 +4,10 @@
  *   standard  everything the FHIR router accepts (transactions, conditional creates, If-Match);
  *   epic      no transaction/batch; no DiagnosticReport, Observation, Device, Provenance create or update;
  *             DocumentReference create only `status: current`, `docStatus` preliminary or final, with an
- *             encounter in context; no DocumentReference update; If-None-Exist ignored (Epic does not dedupe);
+ *             encounter in context; DocumentReference update only of an unsigned note that stays unsigned
+ *             (`docStatus: preliminary`; `status` current or entered-in-error) — modelled on Epic's
+ *             "DocumentReference.Update (Clinical Notes)", *verify* per customer (docs/deployment.md); no delete;
+ *             If-None-Exist ignored (Epic does not dedupe);
  *   oracle    no transaction/batch; no DiagnosticReport create (only cardiology/pathology exist there);
  *             DocumentReference create only `status: current`, `docStatus: final`, with `context.period.end`.
  * Reads are never refused here.
@@ -30,7 +33,12 @@ export function ehrRefusal(profile: SandboxEhrProfile, method: string, rel: stri
   if (profile === 'epic') {
     if (EPIC_NO_WRITE.has(type)) return { status: 403, text: `${type} ${method === 'POST' ? 'create' : 'write'} is not available on Epic` };
     if (type === 'DocumentReference') {
-      if (method !== 'POST') return { status: 405, text: 'Epic does not update or delete clinical notes through FHIR' };
+      if (method === 'PUT') {
+        if (resource.docStatus !== 'preliminary') return { status: 422, text: 'Only an unsigned (preliminary) note can be updated; it is signed in Epic' };
+        if (resource.status !== 'current' && resource.status !== 'entered-in-error') return { status: 422, text: 'DocumentReference.status must be current or entered-in-error' };
+        return undefined;
+      }
+      if (method !== 'POST') return { status: 405, text: 'Epic does not delete clinical notes through FHIR' };
       if (resource.status !== 'current') return { status: 422, text: 'DocumentReference.status must be current' };
       if (resource.docStatus !== 'preliminary' && resource.docStatus !== 'final') return { status: 422, text: 'DocumentReference.docStatus must be preliminary or final' };
       if (!Array.isArray(resource.context?.encounter) || resource.context.encounter.length === 0) return { status: 422, text: 'A clinical note needs an encounter (DocumentReference.context.encounter)' };
