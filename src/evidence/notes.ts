@@ -1,6 +1,7 @@
 /** Recent clinical notes: pick text-like DocumentReferences, read their attachments, strip to text. */
 import type { Attachment, DocumentReference } from 'fhir/r4.js';
 import { isAppError } from '../errors.js';
+import { WRITEBACK_SYSTEM } from '../reports/codes.js';
 import type { FhirClient } from '../fhir/client.js';
 import { noteFormat, noteToText, type NoteFormat } from './note-text.js';
 import { conceptDisplay } from './record-extract.js';
@@ -25,12 +26,20 @@ function bestAttachment(doc: DocumentReference): Attachment | undefined {
     .sort((a, b) => PREFERENCE[noteFormat(a.contentType)!] - PREFERENCE[noteFormat(b.contentType)!])[0];
 }
 
-/** Current, text-bearing notes, newest first; notes of the given encounter come first. */
+/**
+ * A note VOLMO itself wrote back (its draft or the note filed from its review). Never evidence for the next
+ * analysis: its text is the model's own output, and each new note would give the patient's evidence a new
+ * identity, so the next hook would start another analysis, whose draft would start another (seen with the
+ * Epic profile, which writes a draft note when an analysis finishes).
+ */
+const writtenByVolmo = (d: DocumentReference) => (d.identifier ?? []).some((i) => i.system === WRITEBACK_SYSTEM);
+
+/** Current, text-bearing notes, newest first; notes of the given encounter come first; none of VOLMO's own. */
 export function selectNotes(docs: readonly DocumentReference[], encounterId?: string): { doc: DocumentReference; att: Attachment }[] {
   const time = (d: DocumentReference) => Date.parse(d.date ?? d.context?.period?.end ?? d.context?.period?.start ?? '') || 0;
   const inEncounter = (d: DocumentReference) => encounterId !== undefined && (d.context?.encounter ?? []).some((e) => e.reference?.endsWith(`Encounter/${encounterId}`));
   return docs
-    .filter((d) => d.status !== 'entered-in-error' && d.status !== 'superseded' && d.docStatus !== 'entered-in-error')
+    .filter((d) => d.status !== 'entered-in-error' && d.status !== 'superseded' && d.docStatus !== 'entered-in-error' && !writtenByVolmo(d))
     .map((doc) => ({ doc, att: bestAttachment(doc) }))
     .filter((x): x is { doc: DocumentReference; att: Attachment } => x.att !== undefined)
     .sort((a, b) => Number(inEncounter(b.doc)) - Number(inEncounter(a.doc)) || time(b.doc) - time(a.doc));

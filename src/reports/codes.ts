@@ -73,6 +73,9 @@ export const DIAGNOSTIC_IMAGING: Code = { system: 'http://terminology.hl7.org/Co
 export const OBSERVATION_IMAGING: Code = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
 export const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
 
+/** The identifier system of everything VOLMO writes to an EHR (`<analysisId>/<what>`, src/writeback/identifiers.ts). */
+export const WRITEBACK_SYSTEM = 'urn:volmo-cds:writeback';
+
 /** AI Transparency on FHIR (http://hl7.org/fhir/uv/aitransparency) and the security labels it uses. */
 export const AI_IG = 'http://hl7.org/fhir/uv/aitransparency';
 export const AIAST: Code = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'AIAST', display: 'Artificial Intelligence asserted' };

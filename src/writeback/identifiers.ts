@@ -4,9 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Identifier } from 'fhir/r4.js';
+import { WRITEBACK_SYSTEM } from '../reports/codes.js';
 import type { WritebackAction } from '../store/port.js';
 
-export const WRITEBACK_SYSTEM = 'urn:volmo-cds:writeback';
+export { WRITEBACK_SYSTEM };
 
 /** `<analysisId>/<what>`, e.g. `a1b2/DiagnosticReport` or `a1b2/Observation/3`. */
 export function writebackIdentifier(analysisId: string, what: string): Identifier {

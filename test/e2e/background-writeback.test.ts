@@ -146,6 +146,8 @@ describe('epic: an unsigned note at analysis time, no DiagnosticReport; approval
     expect([note.status, note.docStatus, note.context.encounter[0].reference]).toEqual(['current', 'preliminary', `Encounter/${encounterId}`]);
     expect(Buffer.from(note.content[0].attachment.data, 'base64').toString('utf8')).toMatch(/not yet reviewed[\s\S]*TEST MODEL WITH RANDOM WEIGHTS/);
     expect(await search(s, `/DiagnosticReport?subject=Patient/${patientId}`)).toHaveLength(0);
+    // The note is VOLMO's own: not evidence, so the next hook finds the same analysis (no new one, no second note).
+    expect(await hook(s, patientId, encounterId)).toBe(id);
 
     const ok = await approve(s, patientId, id, 'Mild NPDR both eyes.', encounterId);
     expect(ok.body).toContain('Approved and filed');

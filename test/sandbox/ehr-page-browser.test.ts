@@ -6,6 +6,7 @@
  * then read back from the sandbox FHIR server, over HTTP with the EHR's own token, what was filed:
  *   fhir-standard (the sandbox default): a final DiagnosticReport with the edited text, the clinician as
  *     performer, and a Provenance with the AI Device as author and the clinician as verifier;
+ *   epic: an unsigned note written in the background at analysis time (no DiagnosticReport), updated on approval;
  *   oracle: nothing before approval, a final note after.
  * Approving again creates nothing. Screenshots go to test-output/screenshots/; with VOLMO_UPDATE_SCREENSHOTS=1
  * they are also copied to docs/screenshots/ (docs/screenshots.md). Fails when Chromium is missing, unless
@@ -282,6 +283,60 @@ describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (oracle)',
     const again = await approveAgain(frame, fields, 'Something else');
     expect(again).toContain('already filed; nothing was changed');
     expect(await chartSearch(svc, `DocumentReference?subject=Patient/${patientId}`)).toHaveLength(notes.length);
+    await page.close();
+  }, 300_000);
+});
+
+describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (epic)', () => {
+  let s: CapturedService;
+  let context: BrowserContext;
+  const patient = listFixturePatients().find((p) => p.key === 'diabetic')!;
+
+  beforeAll(async () => {
+    // Durable store (the launch service's SQLite default): the background draft is a job on it.
+    s = await startLaunchService({ VOLMO_MODEL_DIR: modelDir, VOLMO_SANDBOX_EHR_PROFILE: 'epic', VOLMO_JOB_POLL_MS: '100' });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  }, 120_000);
+  afterAll(async () => {
+    await context?.close();
+    await s?.svc.close();
+  });
+
+  it('an unsigned note appears at analysis time (no DiagnosticReport); approval updates that note, once', async () => {
+    const svc = s.svc;
+    const patientId = await fixturePatientId(svc, patient.mrn);
+    const notesBefore = await chartSearch(svc, `DocumentReference?subject=Patient/${patientId}`);
+    const page = await context.newPage();
+    const card = await signOrderAndWaitForFindings(page, svc, patientId).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${s.logs.slice(-30).map((l) => l.slice(0, 400)).join('')}`);
+    });
+    expect(await card.locator('h3').innerText()).toContain(BANNER);
+
+    // Written in the background by Backend Services, before anyone opens the app: one preliminary note in the encounter.
+    let added: any[] = [];
+    for (const deadline = Date.now() + 60_000; added.length === 0 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      added = (await chartSearch(svc, `DocumentReference?subject=Patient/${patientId}`)).filter((n) => !notesBefore.some((b) => b.id === n.id));
+    }
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatchObject({ status: 'current', docStatus: 'preliminary' });
+    expect(added[0].context?.encounter?.[0]?.reference).toMatch(/^Encounter\//);
+    expect(await chartSearch(svc, `DiagnosticReport?subject=Patient/${patientId}`)).toHaveLength(0);
+
+    const frame = await openFromCard(page, card);
+    const fields = await formFields(frame);
+    const edited = 'Edited for the Epic-like sandbox: mild NPDR both eyes; rescreen in 12 months.';
+    await approve(frame, edited);
+    expect(await frame.locator('body').innerText()).toContain('Approved and filed');
+
+    const notes = (await chartSearch(svc, `DocumentReference?subject=Patient/${patientId}`)).filter((n) => !notesBefore.some((b) => b.id === n.id));
+    expect(notes.map((n) => n.id)).toEqual([added[0].id]);
+    expect(notes[0]).toMatchObject({ docStatus: 'preliminary', author: [{ reference: DEFAULT_SANDBOX_USER }] });
+    expect(Buffer.from(notes[0].content[0].attachment.data, 'base64').toString('utf8')).toContain(edited);
+    expect(await chartSearch(svc, `DiagnosticReport?subject=Patient/${patientId}`)).toHaveLength(0);
+
+    const again = await approveAgain(frame, fields, 'Something else');
+    expect(again).toContain('already filed; nothing was changed');
+    expect((await chartSearch(svc, `DocumentReference?subject=Patient/${patientId}`)).length).toBe(notesBefore.length + 1);
     await page.close();
   }, 300_000);
 });

@@ -116,12 +116,20 @@ export function createEhrPageHandler(deps: EhrPageDeps): RequestListener {
     return v;
   };
 
+  /** The encounter the chart is open in, as an EHR knows it: the patient's latest Encounter, if any. */
+  const openEncounter = async (patientId: string): Promise<string | undefined> => {
+    const e = entries(await fhirGet(`Encounter?patient=Patient/${patientId}&_sort=-date&_count=1`))[0];
+    return typeof e?.id === 'string' ? e.id : undefined;
+  };
+
   const hook = async (body: Record<string, unknown>) => {
     const name = body.hook;
     if (!HOOKS.includes(name as (typeof HOOKS)[number])) throw new HttpProblem(400, `hook must be one of ${HOOKS.join(', ')}`);
     const patientId = await knownPatient(body.patientId);
     const call = await sandboxHookCall({ serviceBaseUrl: deps.serviceUrl, fhirBaseUrl: deps.fhirBaseUrl, token: await accessToken(), patientId, hook: name as (typeof HOOKS)[number], prefetch: true, withToken: true });
     call.context.userId = clinician;
+    const encounterId = await openEncounter(patientId);
+    if (encounterId) call.context.encounterId = encounterId;
     let res;
     try {
       res = await deps.ehr.callHook(call, { signal: AbortSignal.timeout(deps.hookTimeoutMs ?? 120_000) });
@@ -143,7 +151,8 @@ export function createEhrPageHandler(deps: EhrPageDeps): RequestListener {
     if (body.url !== undefined && body.url !== launchUrl) throw new HttpProblem(400, `a SMART link must point at the registered app (${launchUrl})`);
     const appContext = body.appContext;
     if (appContext !== undefined && (typeof appContext !== 'string' || appContext.length > 4096)) throw new HttpProblem(400, 'appContext must be a string of at most 4096 characters');
-    const launchId = deps.createLaunch({ patient, fhirUser: clinician, ...(appContext !== undefined ? { appContext } : {}) });
+    const encounter = await openEncounter(patient);
+    const launchId = deps.createLaunch({ patient, fhirUser: clinician, ...(encounter ? { encounter } : {}), ...(appContext !== undefined ? { appContext } : {}) });
     deps.log.info({ fromCard: appContext !== undefined }, 'sandbox EHR page: EHR launch created');
     return { url: `${launchUrl}?${new URLSearchParams({ iss: deps.fhirBaseUrl, launch: launchId })}` };
   };
