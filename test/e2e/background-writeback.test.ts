@@ -109,6 +109,8 @@ describe('standard (fhir-standard): a preliminary report at analysis time, made 
     const done = await until('the draft job done', async () => (await jobs(s, 'done')).find((j) => j.kind === 'draft-writeback'));
     expect(done.analysisId).toBe(id);
     expect(s.logs.join('')).toMatch(/"outcome":"written"[^\n]*"msg":"background draft write-back"/);
+    // What VOLMO wrote (report, observations) is not new evidence: the next hook finds the same analysis.
+    expect(await hook(s, patientId)).toBe(id);
 
     const ok = await approve(s, patientId, id, 'Moderate NPDR right eye; refer within 3 months.');
     expect(ok.body).toContain('Approved and filed');
