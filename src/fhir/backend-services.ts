@@ -136,7 +136,9 @@ export class BackendServicesTokenSource implements TokenSource {
     if (!res.ok) {
       // Only the OAuth error code is kept: error_description is free text from the server.
       const code = typeof body.error === 'string' && ERROR_CODE_RE.test(body.error) ? body.error : 'unknown';
-      throw new NetError('http_status', origin, `token endpoint refused the request: HTTP ${res.status} ${code}`, { upstreamStatus: res.status });
+      // 400/401/403: the EHR refused this client (registration, key, scopes): retrying soon does not help.
+      const refused = res.status === 400 || res.status === 401 || res.status === 403;
+      throw new NetError('http_status', origin, `token endpoint refused the request: HTTP ${res.status} ${code}`, { upstreamStatus: res.status, ...(refused ? { code: 'upstream_refused' as const } : {}) });
     }
     if (typeof body.access_token !== 'string' || body.access_token === '') throw new NetError('bad_body', origin, 'token response has no access_token');
     if (typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') throw new NetError('bad_body', origin, 'token response is not a bearer token');

@@ -132,6 +132,14 @@ export class WritebackService {
         await record('refused');
         return { kind: 'refused', profile, reason: err.reason };
       }
+      if (isAppError(err) && err.code === 'upstream_refused') {
+        // Refused before any write: this service's Backend Services sign-in (registration, key, scopes) or an
+        // address outside the allowlists. Nothing was written; retrying soon does not help.
+        this.deps.log.warn({ action, profile, analysisId: req.analysisId, code: err.code }, 'write-back refused before any write');
+        await writeback.settle(key, 'refused', []);
+        await record('refused');
+        return { kind: 'refused', profile, reason: 'The EHR refused this service\'s access (its sign-in or the allowed addresses): nothing was written.' };
+      }
       const status = err instanceof FhirError ? err.upstreamStatus : undefined;
       this.deps.log.warn({ action, profile, analysisId: req.analysisId, code: isAppError(err) ? err.code : 'internal', status }, 'write-back not done');
       if (status !== undefined && status >= 400 && status < 500) {

@@ -104,7 +104,7 @@ describe('BackendServicesTokenSource', () => {
     const other = await generateServiceKey('ES384'); // not in the server's JWKS
     const src = new BackendServicesTokenSource({ fetch: gf, fhirBaseUrl: `${srv.origin}/fhir`, clientId: 'volmo-client', scope: 's', key: other, logger });
     const err = (await src.getToken().catch((e: unknown) => e)) as Error & { code: string };
-    expect(err.code).toBe('upstream_error');
+    expect(err.code).toBe('upstream_refused');
     expect(err.message).toContain('invalid_client');
     expect(err.message).not.toContain('secret stuff');
   });

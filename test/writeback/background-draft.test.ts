@@ -23,6 +23,7 @@ import { HttpFhirClient } from '../../src/fhir/http-client.js';
 import { anonymousTokenSource } from '../../src/fhir/token-source.js';
 import { silentLogger } from '../../src/log.js';
 import { createGuardedFetch, type GuardedFetch } from '../../src/net/guarded-fetch.js';
+import { NetError } from '../../src/net/net-error.js';
 import { startFhirServer, type FhirSandbox } from '../../src/sandbox/fhir-server.js';
 import type { VolmoStore } from '../../src/store/port.js';
 import { backgroundDraftProfile, draftJobKey, runDraftJob, subjectFhirBase } from '../../src/writeback/background.js';
@@ -71,7 +72,7 @@ function writebackFor(profile: WritebackProfileName) {
 }
 
 /** The replica's side: follow-ups queued as after an analysis job, and a runner that claims them. */
-function replica(profile: WritebackProfileName) {
+function replica(profile: WritebackProfileName, writer?: HttpFhirClient) {
   const writeback = writebackFor(profile);
   const settings = { profile: 'off' as const, byServer: { [proxyBase]: profile } };
   const runner = new JobRunner<AnyJobPayload>({
@@ -80,7 +81,7 @@ function replica(profile: WritebackProfileName) {
       analysis: async () => {
         throw new Error('no analysis jobs here');
       },
-      draft: (job) => runDraftJob({ writeback, analyses: store.analyses, writerFor: (b) => (b === proxyBase ? client : undefined), log: silentLogger() }, job),
+      draft: (job) => runDraftJob({ writeback, analyses: store.analyses, writerFor: (b) => (b === proxyBase ? (writer ?? client) : undefined), log: silentLogger() }, job),
     }),
     classify: classifyAnalysisFailure,
     concurrency: 1,
@@ -255,6 +256,27 @@ describe('fhir-standard: the draft written when the analysis finishes', () => {
     expect((await store.writeback.get(idempotencyKey(proxyBase, a.id, 'draft')))?.state).toBe('refused');
     expect(await r.writeback.done(proxyBase, a.id)).toBeUndefined();
     expect((await store.jobs.list({ state: 'dead', limit: 10 })).map((j) => j.key)).toContain(draftJobKey(proxyBase, a.id));
+  });
+
+  it('the EHR refusing this service\'s Backend Services sign-in: dead after one attempt as a refusal, nothing sent to the FHIR server', async () => {
+    const refusedSignIn = new HttpFhirClient({
+      baseUrl: proxyBase,
+      fetch: gf,
+      tokens: {
+        getToken: async () => {
+          throw new NetError('http_status', 'http://127.0.0.1:1', 'token endpoint refused the request: HTTP 401 invalid_client', { upstreamStatus: 401, code: 'upstream_refused' });
+        },
+      },
+    });
+    const r = replica('fhir-standard', refusedSignIn);
+    const a = await stored('bg-signin-refused');
+    const before = arrived.length;
+    await r.analysed(a);
+    const job = await r.settled(a.id);
+    expect(job).toMatchObject({ state: 'dead', attempts: 1, errorKind: 'ehr_refused' });
+    expect(arrived.length).toBe(before);
+    expect((await store.audit.list({ analysisId: a.id, limit: 10 })).map((e) => [e.actor, e.outcome])).toEqual([['system', 'refused']]);
+    expect((await store.writeback.get(idempotencyKey(proxyBase, a.id, 'draft')))?.state).toBe('refused');
   });
 });
 
