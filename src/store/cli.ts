@@ -44,7 +44,7 @@ export async function runStoreCli(args: string[], config: StoreCliConfig, log: L
     case 'rotate-key':
       return rotateKey(rest, config, url, log, io);
     case 'backup':
-      return backup(rest, url, log, io);
+      return backup(rest, config, url, log, io);
     case undefined:
     case 'help':
     case '--help':
@@ -105,7 +105,7 @@ async function rotateKey(args: string[], config: StoreCliConfig, url: string, lo
   }
 }
 
-async function backup(args: string[], url: string, log: Logger, io: StoreCliIo): Promise<number> {
+async function backup(args: string[], config: StoreCliConfig, url: string, log: Logger, io: StoreCliIo): Promise<number> {
   const dest = args.find((a) => !a.startsWith('--'));
   if (!dest) throw new AppError('config_invalid', `backup needs a destination file\n\n${STORE_USAGE}`);
   if (!url.startsWith('sqlite:')) {
@@ -114,11 +114,28 @@ async function backup(args: string[], url: string, log: Logger, io: StoreCliIo):
   if (existsSync(dest)) throw new AppError('config_invalid', `backup: ${dest} exists already (choose a new file; nothing was written)`);
   if (!existsSync(url.slice('sqlite:'.length))) throw new AppError('config_invalid', `VOLMO_DATABASE_URL: ${url} does not exist (nothing to back up)`);
   const db = (await openDriver(url, log)) as SqliteDriver;
+  let keyCheck: string | undefined;
   try {
     await db.backup(dest);
+    keyCheck = (await db.query<{ value: string }>("SELECT value FROM store_meta WHERE name = 'key_check'").catch(() => ({ rows: [] as { value: string }[] }))).rows[0]?.value;
   } finally {
     await db.close();
   }
-  io.out(`backed up ${url} to ${dest} (online copy). The data key is NOT in it: without VOLMO_DATA_KEY_FILE's key the copy's analyses, feedback, sessions and job payloads cannot be read — keep the key with the backup, stored separately.`);
+  io.out(`backed up ${url} to ${dest} (online copy). The data key is NOT in it: without the key the copy's analyses, feedback, sessions and job payloads cannot be read — keep the key for this backup, stored separately.`);
+  io.out(`data key: ${await whichKey(config, url, keyCheck)}`);
   return 0;
+}
+
+/** Names the key a backup needs, by fingerprint, when VOLMO_DATA_KEY_FILE's key is the one (never the key itself). */
+async function whichKey(config: StoreCliConfig, url: string, keyCheck: string | undefined): Promise<string> {
+  if (!keyCheck) return 'the database holds no key check value yet (no service has opened it)';
+  const file = config.dataKeyFile ?? defaultDataKeyFile(url);
+  try {
+    const cipher = new DataCipher((await loadDataKey(file, { generate: false })).key);
+    return cipher.matchesKeyCheck(keyCheck)
+      ? `the copy needs the key with fingerprint ${cipher.fingerprint} (${file})`
+      : `WARNING: ${file} (fingerprint ${cipher.fingerprint}) is not the key this database was written with; find the key that is, and keep it with the copy`;
+  } catch (e) {
+    return `could not check which key the copy needs: ${(e as Error).message}`;
+  }
 }

@@ -171,7 +171,8 @@ function reopen(cipher: DataCipher, sealed: string, aad: string, where: string):
   }
 }
 
-function heartbeatAt(value: string): number {
+/** When a heartbeat row was written (0 when unreadable). */
+export function heartbeatAt(value: string): number {
   try {
     const at = (JSON.parse(value) as { at?: unknown }).at;
     return typeof at === 'number' ? at : 0;

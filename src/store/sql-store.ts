@@ -15,7 +15,7 @@ import type { MarkStore } from '../watcher/image-watcher.js';
 import type { KeyedStore } from '../../launch/ttl-store.js';
 import { DataCipher } from './data-key.js';
 import { applyMigrations } from './migrations.js';
-import { HEARTBEAT_PREFIX, isKeyedEnvelope, type KeyedEnvelope } from './rotate-key.js';
+import { HEARTBEAT_PREFIX, heartbeatAt, isKeyedEnvelope, type KeyedEnvelope } from './rotate-key.js';
 import { type AnalysisStore, type AuditEvent, type AuditTrail, backoffFor, type ClaimedJob, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, MAX_KEYED_ENTRIES, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore, type WritebackAction, type WritebackRecord, type WritebackState, type WritebackStore } from './port.js';
 import type { SqlDriver } from './sql-driver.js';
 
@@ -506,6 +506,9 @@ export class SqlStore implements VolmoStore {
         [t - this.opts.retention.analysisMs, batch],
       )
     ).rowCount;
+    // Heartbeats of processes that were killed (or came back with a restored backup): gone after a day.
+    const { rows: beats } = await this.db.query<{ name: string; value: string }>('SELECT name, value FROM store_meta WHERE name LIKE $1', [`${HEARTBEAT_PREFIX}%`]);
+    for (const b of beats) if (b.name !== this.heartbeatName && heartbeatAt(b.value) < Date.now() - 86_400_000) await this.db.query('DELETE FROM store_meta WHERE name = $1', [b.name]);
     return { analyses: await del('analyses', ['id']), replay: await del('replay', ['id_hash']), keyed: await del('keyed', ['ns', 'key_hash']), jobs };
   }
 

@@ -256,6 +256,10 @@ for (const backend of BACKENDS) {
       const err = await rotate(url, oldFile, newFile).catch((e: Error) => e);
       expect((err as Error).message).toMatch(/1 volmo-cds process\(es\) using .* wrote a heartbeat within the last 90 s .*stop every replica.*Nothing was changed/);
       expect((await running.analyses.findByKey('k'))?.result).toEqual(fakeResult('x'));
+      // The sweep removes heartbeats older than a day (killed processes, restored backups), never a live one.
+      await backend.sql(url, 'INSERT INTO store_meta (name, value) VALUES ($1, $2)', ['replica:ancient', JSON.stringify({ at: Date.now() - 2 * 86_400_000 })]);
+      await running.sweep();
+      expect((await backend.sql(url, "SELECT name FROM store_meta WHERE name LIKE 'replica:%'")).map((r) => r.name)).toEqual([expect.stringMatching(/^replica:[0-9a-f-]{36}$/)]);
       await running.close();
       // A process killed without closing leaves its heartbeat: ignored once 90 s old.
       await backend.sql(url, 'INSERT INTO store_meta (name, value) VALUES ($1, $2)', ['replica:killed', JSON.stringify({ at: Date.now() - 60_000, pid: 1 })]);
@@ -327,6 +331,7 @@ describe('volmo store backup (SQLite)', () => {
     await store.analyses.save({ id: 'b', key: 'k2', subject: 'Patient/x', references: [], modelSha: 's', startedAt: 2, finishedAt: Date.now(), result: fakeResult('after') });
     await store.close();
     expect(lines.join('\n')).toMatch(/The data key is NOT in it/);
+    expect(lines.join('\n')).toContain(`the copy needs the key with fingerprint ${new DataCipher(keyOf(keyFile)).fingerprint}`);
     await expect(cli(['backup', dest])).rejects.toThrow(/backup\.db exists already/);
     await expect(cli(['backup', join(dir, 'x.db')], postgresUrl('volmo_none'))).rejects.toThrow(/for PostgreSQL use pg_dump/);
     await expect(cli(['backup'])).rejects.toThrow(/backup needs a destination file/);
@@ -336,6 +341,39 @@ describe('volmo store backup (SQLite)', () => {
     try {
       expect((await restored.analyses.findByKey('k'))?.result).toEqual(fakeResult('backed up'));
       expect(await restored.analyses.findByKey('k2')).toBeUndefined();
+    } finally {
+      await restored.close();
+    }
+  });
+});
+
+const pgDump = (await import('node:child_process')).spawnSync('pg_dump', ['--version'], { encoding: 'utf8' });
+describe.skipIf(!pgUp || pgDump.status !== 0)('PostgreSQL backup and restore with pg_dump / pg_restore (the procedure in docs/deployment.md)', () => {
+  it('a schema dumped, lost and restored opens with the same key and holds the data; another key is refused', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const schema = newSchemaName();
+    schemas.push(schema);
+    const url = postgresUrl(schema);
+    const dir = tempDir();
+    const keyFile = writeKeyFile(dir, 'data.key');
+    const store = await open(url, keyFile);
+    await store.analyses.save({ id: 'a', key: 'k', subject: 'Patient/x', references: [], modelSha: 's', startedAt: 1, finishedAt: Date.now(), result: fakeResult('dumped') });
+    await store.keyed('smart-session').put('sess', { accessToken: 't' }, 3_600_000);
+    const dump = join(dir, 'volmo.dump');
+    const d = spawnSync('pg_dump', ['--format=custom', `--schema=${schema}`, `--file=${dump}`, POSTGRES_URL], { encoding: 'utf8', timeout: 60_000 });
+    expect(d.stderr).toBe('');
+    expect(d.status).toBe(0);
+    await store.close();
+    await dropSchema(schema);
+    const r = spawnSync('pg_restore', [`--dbname=${POSTGRES_URL}`, dump], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    await expect(open(url, writeKeyFile(dir, 'other.key'))).rejects.toThrow(/is not the key the data in/);
+    const restored = await open(url, keyFile);
+    try {
+      expect((await restored.analyses.findByKey('k'))?.result).toEqual(fakeResult('dumped'));
+      expect((await restored.analyses.latestForSubject('Patient/x', 5)).map((a) => a.id)).toEqual(['a']);
+      expect(await restored.keyed('smart-session').get('sess')).toEqual({ accessToken: 't' });
     } finally {
       await restored.close();
     }
