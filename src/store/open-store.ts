@@ -19,6 +19,8 @@ export interface OpenStoreOptions {
   now?: () => number;
   /** Retention sweep interval (default 10 minutes; 0: none). */
   sweepIntervalMs?: number;
+  /** Heartbeat interval (default 30 s; see SqlStoreOptions). */
+  heartbeatIntervalMs?: number;
   /** How long to try a PostgreSQL connection (default 5 s). */
   connectTimeoutMs?: number;
 }
@@ -59,5 +61,5 @@ export async function openStore(config: StoreConfig, log: Logger, opts: OpenStor
   if (generated) log.warn({ file: keyFile }, 'VOLMO_DATA_KEY_FILE unset: generated a data key (keep it with the database: without it the stored data cannot be read)');
   const cipher = new DataCipher(key);
   const driver = await openDriver(url, log, opts);
-  return SqlStore.open(driver, { cipher, retention, log: log.child({ component: 'store' }), now: opts.now, sweepIntervalMs: opts.sweepIntervalMs });
+  return SqlStore.open(driver, { cipher, retention, log: log.child({ component: 'store' }), now: opts.now, sweepIntervalMs: opts.sweepIntervalMs, heartbeatIntervalMs: opts.heartbeatIntervalMs });
 }

@@ -149,9 +149,21 @@ export class SqlStore implements VolmoStore {
     }
   }
 
-  /** This process's heartbeat row (best effort: a full disk must not stop the service; it is logged). */
+  /** Set when the key check value in the database is no longer this process's key (rotated under it). */
+  private fenced = false;
+
+  /**
+   * This process's heartbeat row (best effort: a full disk must not stop the service; it is logged). It also
+   * re-reads the key check value: if the key was rotated while this process ran (its heartbeat must have gone
+   * stale for the rotation to be allowed), the process stops sealing anything under its old key.
+   */
   private async heartbeat(): Promise<void> {
     try {
+      const { rows } = await this.db.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', ['key_check']);
+      if (!this.fenced && rows[0] && !this.opts.cipher.matchesKeyCheck(rows[0].value)) {
+        this.fenced = true;
+        this.opts.log.error({ dataKey: this.opts.cipher.fingerprint }, 'the data key was rotated while this process was running: it writes no more sealed data; restart it with the new VOLMO_DATA_KEY_FILE');
+      }
       await this.db.query('INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [
         this.heartbeatName,
         JSON.stringify({ at: Date.now(), pid: process.pid }),
@@ -162,6 +174,7 @@ export class SqlStore implements VolmoStore {
   }
 
   private seal(value: unknown, aad: string): string {
+    if (this.fenced) throw new AppError('store_unavailable', 'the data key was rotated while this process was running: restart it with the new VOLMO_DATA_KEY_FILE (nothing was written)', { expose: true });
     return this.opts.cipher.seal(storableJson(value), aad);
   }
 

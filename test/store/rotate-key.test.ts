@@ -269,6 +269,36 @@ for (const backend of BACKENDS) {
       expect(out).toMatch(/removed 1 stale process heartbeat/);
       expect(await backend.sql(url, "SELECT name FROM store_meta WHERE name LIKE 'replica:%'")).toEqual([]);
     });
+
+    it('a process still running when the key was rotated (its heartbeat stale) stops sealing anything under the old key', async () => {
+      const url = await backend.fresh();
+      const dir = tempDir();
+      const oldFile = writeKeyFile(dir, 'old.key');
+      const newFile = writeKeyFile(dir, 'new.key');
+      const stale = await open(url, oldFile, { heartbeatIntervalMs: 100 });
+      try {
+        await stale.analyses.save({ id: 'a', key: 'k', subject: 'Patient/x', references: [], modelSha: 's', startedAt: 1, finishedAt: Date.now(), result: fakeResult('before') });
+        // As if its heartbeat had stopped 91 s before the rotation.
+        const { code } = await rotate(url, oldFile, newFile, () => Date.now() + 91_000);
+        expect(code).toBe(0);
+        await new Promise((r) => setTimeout(r, 400)); // a few heartbeats
+        const save = stale.analyses.save({ id: 'b', key: 'k2', subject: 'Patient/x', references: [], modelSha: 's', startedAt: 2, finishedAt: Date.now(), result: fakeResult('after') });
+        await expect(save).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/the data key was rotated while this process was running: restart it/) });
+        await expect(stale.keyed('smart-session').put('s', { t: 1 }, 60_000)).rejects.toThrow(/data key was rotated/);
+        await expect(stale.jobs.enqueue('j', { t: 1 })).rejects.toThrow(/data key was rotated/);
+        await expect(stale.feedback.record('svc', [{ card: 'c', outcome: 'accepted', outcomeTimestamp: new Date().toISOString() }])).rejects.toThrow(/data key was rotated/);
+      } finally {
+        await stale.close();
+      }
+      const fresh = await open(url, newFile);
+      try {
+        expect((await fresh.analyses.findByKey('k'))?.result).toEqual(fakeResult('before'));
+        expect(await fresh.analyses.findByKey('k2')).toBeUndefined();
+        expect(await backend.sql(url, 'SELECT id FROM jobs')).toEqual([]);
+      } finally {
+        await fresh.close();
+      }
+    });
   });
 }
 
