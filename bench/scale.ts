@@ -33,7 +33,7 @@ import { startWorkerProcess } from '../test/worker/worker-process.js';
 import { examQuestions, fixtureFundusImages } from './accuracy.js';
 import { load, untilAnalysed } from './hooks.js';
 import { benchSnapshot } from './builds.js';
-import type { BenchTable } from './table.js';
+import { formatTable, type BenchTable } from './table.js';
 
 const TOKEN = 'bench-scale-worker-token-0123456789';
 const opt = (args: string[], name: string, dflt?: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt;
@@ -125,6 +125,8 @@ export async function runScaleBench(args: string[]): Promise<BenchTable[]> {
       VOLMO_SANDBOX_STATE_DIR: join(root, 'state'), VOLMO_LOG_LEVEL: 'silent', VOLMO_WATCH: 'false', VOLMO_INFERENCE: urls.join(','), VOLMO_WORKER_TOKEN: TOKEN,
     };
     if (args.includes('--skip-hooks')) return [examTable(what, exams, rows)];
+    // Printed now: the hook part takes minutes on a bench model, and a run cut short keeps this table.
+    console.log(`${formatTable(examTable(what, exams, rows))}\n`);
     const svc = await startServiceWithSandbox(loadConfig(env), loadSandboxSettings(env), silentLogger());
     const hookRows: (string | number)[][] = [];
     try {
@@ -156,7 +158,6 @@ export async function runScaleBench(args: string[]): Promise<BenchTable[]> {
       await svc.close();
     }
     return [
-      examTable(what, exams, rows),
       {
         title: 'Order-sign hook latency for an analysed patient while the workers drain a backlog (16 connections, autocannon from a second process)',
         columns: ['workers', 'requests/s', 'p50 ms', 'p99 ms', 'p99 vs idle', 'non-2xx + errors'],

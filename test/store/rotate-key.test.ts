@@ -12,6 +12,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { runStoreCli } from '../../src/store/cli.js';
+import { openDriver } from '../../src/store/open-store.js';
+import { rotateDataKey } from '../../src/store/rotate-key.js';
 import { DataCipher, parseDataKey } from '../../src/store/data-key.js';
 import type { VolmoStore } from '../../src/store/port.js';
 import { dropSchema, fakeResult, newSchemaName, open, postgresAvailable, POSTGRES_URL, postgresUrl, tempDir, writeKeyFile } from './helpers.js';
@@ -216,6 +218,30 @@ for (const backend of BACKENDS) {
       // Rotating again from the old key: the clear message that it was done.
       const again = await rotate(url, oldFile, newFile).catch((e: Error) => e);
       expect((again as Error).message).toMatch(/already under the new key .*rotation was done/);
+    });
+
+    it('reads the tables page by page (a page of one row here) and counts what it re-sealed', async () => {
+      const url = await backend.fresh();
+      const dir = tempDir();
+      const oldFile = writeKeyFile(dir, 'old.key');
+      const newFile = writeKeyFile(dir, 'new.key');
+      const oldC = new DataCipher(keyOf(oldFile));
+      const store = await open(url, oldFile);
+      await populate(store, { cipher: oldC, backend, url });
+      await store.close();
+      const db = await openDriver(url, silentLogger());
+      try {
+        expect(await rotateDataKey(db, oldC, new DataCipher(keyOf(newFile)), { batch: 1 })).toMatchObject({ analyses: 3, feedback: 2, keyed: 3, keyedDropped: 1, jobs: 2 });
+      } finally {
+        await db.close();
+      }
+      const s = await open(url, newFile);
+      try {
+        expect((await s.analyses.latestForSubject('Patient/rot-1', 10)).map((a) => a.id).sort()).toEqual(['an-0', 'an-2']);
+        expect(await s.feedback.list({ limit: 10 })).toHaveLength(2);
+      } finally {
+        await s.close();
+      }
     });
 
     it('a failure part-way rolls everything back: the old key still opens everything, the new one is refused', async () => {
