@@ -29,12 +29,20 @@ export const HEARTBEAT_PREFIX = 'replica:';
 
 /** The envelope a keyed record's value is sealed in, so that rotation can recompute its lookup hash. */
 export interface KeyedEnvelope<T = unknown> {
+  /** Marks the envelope (a value stored before it is the bare value). */
+  keyed: 1;
   lookup: string;
   value: T;
 }
 
+export function keyedEnvelope<T>(lookup: string, value: T): KeyedEnvelope<T> {
+  return { keyed: 1, lookup, value };
+}
+
 export function isKeyedEnvelope(v: unknown): v is KeyedEnvelope {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 2 && typeof (v as KeyedEnvelope).lookup === 'string' && 'value' in v;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const e = v as KeyedEnvelope;
+  return Object.keys(e).length === 3 && e.keyed === 1 && typeof e.lookup === 'string' && 'value' in e;
 }
 
 export interface RotationResult {

@@ -15,7 +15,7 @@ import type { MarkStore } from '../watcher/image-watcher.js';
 import type { KeyedStore } from '../../launch/ttl-store.js';
 import { DataCipher } from './data-key.js';
 import { applyMigrations } from './migrations.js';
-import { HEARTBEAT_PREFIX, heartbeatAt, isKeyedEnvelope, type KeyedEnvelope } from './rotate-key.js';
+import { HEARTBEAT_PREFIX, heartbeatAt, isKeyedEnvelope, keyedEnvelope } from './rotate-key.js';
 import { type AnalysisStore, type AuditEvent, type AuditTrail, backoffFor, type ClaimedJob, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, MAX_KEYED_ENTRIES, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore, type WritebackAction, type WritebackRecord, type WritebackState, type WritebackStore } from './port.js';
 import type { SqlDriver } from './sql-driver.js';
 
@@ -486,8 +486,7 @@ export class SqlStore implements VolmoStore {
           const { rows } = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM keyed WHERE ns = $1 AND expires_at > $2', [ns, t]);
           if (Number(rows[0]?.n ?? 0) >= MAX_KEYED_ENTRIES) return false;
           // The lookup key is sealed with the value so that a key rotation can recompute key_hash (rotate-key.ts).
-          const envelope: KeyedEnvelope<T> = { lookup: key, value };
-          await tx.query('INSERT INTO keyed (ns, key_hash, value, expires_at) VALUES ($1, $2, $3, $4)', [ns, hash, this.seal(envelope, aad(hash)), t + ttlMs]);
+          await tx.query('INSERT INTO keyed (ns, key_hash, value, expires_at) VALUES ($1, $2, $3, $4)', [ns, hash, this.seal(keyedEnvelope(key, value), aad(hash)), t + ttlMs]);
           return true;
         });
       },
