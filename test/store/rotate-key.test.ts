@@ -272,6 +272,90 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('`volmo store rotate-key` SIGKILLed inside its transaction: the old key still opens everything, the new one is refused; a second run completes', async () => {
+      const url = await backend.fresh();
+      const dir = tempDir();
+      const oldFile = writeKeyFile(dir, 'old.key');
+      const newFile = writeKeyFile(dir, 'new.key');
+      const oldC = new DataCipher(keyOf(oldFile));
+      const store = await open(url, oldFile);
+      await populate(store, { cipher: oldC, backend, url });
+      await store.close();
+      // Enough rows that the rotation runs for seconds (written directly, sealed as the store seals them).
+      const N = 4000;
+      const filler = 'x'.repeat(10_000);
+      for (let from = 0; from < N; from += 500) {
+        const values: unknown[] = [];
+        const tuples: string[] = [];
+        for (let i = from; i < Math.min(N, from + 500); i++) {
+          const id = `bulk-${String(i).padStart(5, '0')}`;
+          const subject = `Patient/bulk-${i % 50}`;
+          const payload = oldC.seal(JSON.stringify({ subject, references: [], result: fakeResult(filler) }), `analysis:${id}`);
+          const b = values.length;
+          tuples.push(`($${b + 1}, $${b + 2}, $${b + 3}, 'm', 1, 1, $${b + 4}, $${b + 5})`);
+          values.push(id, `bulk-key-${i}`, oldC.mac(subject), Date.now() + 86_400_000, payload);
+        }
+        await backend.sql(url, `INSERT INTO analyses (id, analysis_key, subject_mac, model_sha, started_at, finished_at, expires_at, payload) VALUES ${tuples.join(', ')}`, values);
+      }
+      const dbFile = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : '';
+      if (dbFile) await backend.sql(url, 'PRAGMA wal_checkpoint(TRUNCATE)');
+      const { spawn } = await import('node:child_process');
+      const { statSync } = await import('node:fs');
+      const child = spawn(process.execPath, ['bin/volmo.js', 'store', 'rotate-key', '--new-key-file', newFile], {
+        env: { PATH: process.env.PATH, VOLMO_DATABASE_URL: url, VOLMO_DATA_KEY_FILE: oldFile, VOLMO_LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, sig) => r(sig)));
+      // Inside the transaction, with writes under way: SQLite's WAL has grown by megabytes of uncommitted pages;
+      // PostgreSQL: the rotation holds its exclusive lock on this schema's analyses table (then 500 ms more).
+      const inside = async () => {
+        if (dbFile) {
+          try {
+            return statSync(`${dbFile}-wal`).size > 4 * 2 ** 20;
+          } catch {
+            return false;
+          }
+        }
+        const schema = new URL(url).searchParams.get('schema');
+        const rows = await backend.sql(url, `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relname = 'analyses' AND l.mode = 'ExclusiveLock' AND l.granted`, [schema]);
+        return rows.length > 0;
+      };
+      const deadline = Date.now() + 60_000;
+      while (!(await inside())) {
+        expect(out, 'the rotation finished before it could be killed').not.toMatch(/done:/);
+        expect(Date.now() < deadline, `no sign of the rotation's transaction within 60 s: ${out}`).toBe(true);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (!dbFile) await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      expect(out).toMatch(/rotating the data key/);
+      expect(out).not.toMatch(/done:/);
+
+      await expect(open(url, newFile)).rejects.toThrow(/is not the key the data in/);
+      const s = await open(url, oldFile);
+      try {
+        expect((await s.analyses.findByKey('key-0'))?.result).toEqual(fakeResult('note 0, second stage'));
+        expect((await s.analyses.findByKey(`bulk-key-${N - 1}`))?.subject).toBe(`Patient/bulk-${(N - 1) % 50}`);
+        expect(await s.analyses.latestForSubject('Patient/bulk-7', 1000)).toHaveLength(N / 50);
+        expect(await s.keyed('smart-session').get('session-xyz')).toEqual(KEYED[1]![2]);
+      } finally {
+        await s.close();
+      }
+      const { code } = await rotate(url, oldFile, newFile);
+      expect(code).toBe(0);
+      const after = await open(url, newFile);
+      try {
+        expect(await after.analyses.latestForSubject('Patient/bulk-7', 1000)).toHaveLength(N / 50);
+      } finally {
+        await after.close();
+      }
+    }, 180_000);
+
     it('refuses while a volmo-cds process uses the database; a stale heartbeat is ignored and removed', async () => {
       const url = await backend.fresh();
       const dir = tempDir();
