@@ -4,14 +4,21 @@
  * worker` processes (the RemoteEngine the service uses with VOLMO_INFERENCE), against the in-process runtime in
  * the same run; (2) hook latency while a backlog drains — the sandboxed service on those workers answers
  * order-sign for an analysed patient (autocannon from a second process, 16 connections) while the workers are
- * idle, then while they are saturated with exams. Tiny test model unless --model=DIR (e.g. a bench build).
+ * idle, then while they are saturated with exams. Model: the tiny test model (default, --model=tiny), the bench
+ * model (--model=bench: InternLM2-1.8B layer geometry, --layers=N (2) LLM layers and 1 vision layer of
+ * InternViT-300M geometry, random weights, --dtype=fp32|fp16|int4 (fp32); --full: VOLMO-2B size, 24 + 24 layers,
+ * int4; built once under the OS temp dir with the tiny tokenizer so the product's prompts encode), or
+ * --model=DIR (a built model). --skip-hooks leaves out part (2) (its analysis of a patient takes minutes on the
+ * bench model).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
+import { buildModel } from '../src/model/build/build-model.js';
+import { readManifest } from '../src/model/manifest.js';
 import { createEngine } from '../src/model/runtime/engine.js';
 import type { ExamInput, VlmEngine } from '../src/model/runtime/types.js';
 import { createGuardedFetch } from '../src/net/guarded-fetch.js';
@@ -25,10 +32,42 @@ import { createRemoteEngine } from '../src/worker/remote-engine.js';
 import { startWorkerProcess } from '../test/worker/worker-process.js';
 import { examQuestions, fixtureFundusImages } from './accuracy.js';
 import { load, untilAnalysed } from './hooks.js';
-import type { BenchTable } from './table.js';
+import { benchSnapshot } from './builds.js';
+import { formatTable, type BenchTable } from './table.js';
 
 const TOKEN = 'bench-scale-worker-token-0123456789';
 const opt = (args: string[], name: string, dflt?: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt;
+
+/** The model the bench runs and how the table names it. */
+export async function scaleModel(args: string[]): Promise<{ dir: string; what: string }> {
+  const model = opt(args, 'model', 'tiny')!;
+  if (model === 'tiny') return { dir: await ensureTinyModel(mkdtempSync(join(tmpdir(), 'volmo-bench-scale-')), silentLogger()), what: 'tiny test model (random weights)' };
+  if (model !== 'bench') {
+    if (!existsSync(join(model, 'manifest.json'))) throw new Error(`--model=${model}: not a built model directory (no manifest.json); use tiny, bench or a directory written by volmo model build`);
+    return { dir: model, what: `model ${model}` };
+  }
+  const full = args.includes('--full');
+  const layers = full ? 24 : Number(opt(args, 'layers', '2'));
+  if (!Number.isInteger(layers) || layers < 1 || layers > 24) throw new Error('--layers must be an integer 1..24');
+  const dtype = opt(args, 'dtype', full ? 'int4' : 'fp32')!;
+  if (!['fp32', 'fp16', 'int4'].includes(dtype)) throw new Error('--dtype must be fp32, fp16 or int4');
+  const visionLayers = full ? 24 : 1;
+  // Its own folders (not the runtime bench's): this one needs the tokenizer, and other checkouts build theirs.
+  const stem = `volmo-scale-${layers}l-${visionLayers}v`;
+  const dir = join(tmpdir(), `${stem}-${dtype}`);
+  if (!existsSync(join(dir, 'manifest.json'))) await buildModel(benchSnapshot(stem, layers, visionLayers, true), dir, { dtype: dtype as 'fp32' | 'fp16' | 'int4' });
+  const m = readManifest(dir);
+  return { dir, what: `bench model: InternLM2-1.8B geometry, ${m.llm.layers} LLM + ${m.vision.layers} vision layers, ${m.dtype}, random weights` };
+}
+
+function examTable(what: string, exams: number, rows: (string | number)[][]): BenchTable {
+  return {
+    title: `Analyses per minute through volmo worker processes (${what}; ${exams} screening exams of 13 questions on the fixture fundus photos)`,
+    columns: ['inference', 'worker processes', 'exams in flight', 'exams/min', 'vs in-process'],
+    rows,
+    notes: ['baseline: the in-process runtime (one engine in the bench process), measured in the same run', 'all processes share this machine\'s cores: a second worker on the same cores adds no arithmetic, only parallel HTTP and image preparation'],
+  };
+}
 
 /** Runs `exams` exams with `inFlight` at a time; exams per minute. */
 async function drain(engine: VlmEngine, inputs: ExamInput[], exams: number, inFlight: number): Promise<number> {
@@ -52,7 +91,8 @@ async function remoteEngine(urls: string[]): Promise<{ engine: VlmEngine; close(
 
 export async function runScaleBench(args: string[]): Promise<BenchTable[]> {
   const exams = Number(opt(args, 'exams', '12'));
-  const modelDir = opt(args, 'model') ?? (await ensureTinyModel(mkdtempSync(join(tmpdir(), 'volmo-bench-scale-')), silentLogger()));
+  if (!Number.isInteger(exams) || exams < 1) throw new Error('--exams must be a positive integer');
+  const { dir: modelDir, what } = await scaleModel(args);
   const questions = examQuestions();
   const inputs: ExamInput[] = fixtureFundusImages().map((f) => ({ images: [new Uint8Array(readFileSync(join('fixtures/images', f)))], questions }));
   const workers: ChildProcess[] = [];
@@ -84,6 +124,9 @@ export async function runScaleBench(args: string[]): Promise<BenchTable[]> {
       VOLMO_PORT: '0', VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS_PORT: '0',
       VOLMO_SANDBOX_STATE_DIR: join(root, 'state'), VOLMO_LOG_LEVEL: 'silent', VOLMO_WATCH: 'false', VOLMO_INFERENCE: urls.join(','), VOLMO_WORKER_TOKEN: TOKEN,
     };
+    if (args.includes('--skip-hooks')) return [examTable(what, exams, rows)];
+    // Printed now: the hook part takes minutes on a bench model, and a run cut short keeps this table.
+    console.log(`${formatTable(examTable(what, exams, rows))}\n`);
     const svc = await startServiceWithSandbox(loadConfig(env), loadSandboxSettings(env), silentLogger());
     const hookRows: (string | number)[][] = [];
     try {
@@ -114,14 +157,7 @@ export async function runScaleBench(args: string[]): Promise<BenchTable[]> {
     } finally {
       await svc.close();
     }
-    const what = opt(args, 'model') ? `model ${modelDir}` : 'tiny test model (random weights)';
     return [
-      {
-        title: `Analyses per minute through volmo worker processes (${what}; ${exams} screening exams of 13 questions on the fixture fundus photos)`,
-        columns: ['inference', 'worker processes', 'exams in flight', 'exams/min', 'vs in-process'],
-        rows,
-        notes: ['baseline: the in-process runtime (one engine in the bench process), measured in the same run', 'all processes share this machine\'s cores: a second worker on the same cores adds no arithmetic, only parallel HTTP and image preparation'],
-      },
       {
         title: 'Order-sign hook latency for an analysed patient while the workers drain a backlog (16 connections, autocannon from a second process)',
         columns: ['workers', 'requests/s', 'p50 ms', 'p99 ms', 'p99 vs idle', 'non-2xx + errors'],

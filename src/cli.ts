@@ -1,5 +1,5 @@
 /**
- * `volmo <command>`: serve (default), sandbox, demo, model, eval, bench, doctor. Each sub-command loads
+ * `volmo <command>`: serve (default), sandbox, demo, model, eval, bench, store, doctor. Each sub-command loads
  * configuration once, validates it, and reports problems plainly. `serve` picks the composition root: the
  * service alone (src/main.ts) or the sandbox's (src/sandbox/service.ts), which starts the sandbox first.
  */
@@ -22,6 +22,9 @@ commands:
                         validate the model on a site's labelled images (volmo eval --help)
   bench                 run the benchmarks and print tables
   doctor                check configuration, system packages and model files
+  store rotate-key --new-key-file <path>
+                        re-seal the stored data under a new data key (stop the service first; docs/deployment.md)
+  store backup <file>   online copy of a SQLite store (PostgreSQL: pg_dump); the data key is not in it
   help                  this text
 
 configuration: environment variables VOLMO_* (see docs/configuration.md)`;
@@ -91,6 +94,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'bench': {
         const { runBench } = await import('../bench/index.js');
         return await runBench(rest);
+      }
+      case 'store': {
+        const cfg = config();
+        const { runStoreCli } = await import('./store/cli.js');
+        return await runStoreCli(rest, cfg, createLogger({ level: cfg.logLevel }));
       }
       case 'doctor': {
         const { runDoctor } = await import('./doctor.js');

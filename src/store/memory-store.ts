@@ -15,11 +15,23 @@ import { storableJson } from './sql-store.js';
 class MemoryAnalysisStore implements AnalysisStore {
   private readonly byId = new Map<string, StoredAnalysis>();
   private readonly idByKey = new Map<string, string>();
+  /** Later ends of retention: an analysis whose draft was filed or discarded is kept for the retention from then. */
+  private readonly keptUntil = new Map<string, number>();
 
   constructor(private readonly retention: RetentionPolicy, private readonly now: () => number, private readonly maxEntries: number) {}
 
+  private expiresAt(a: StoredAnalysis): number {
+    return Math.max(a.finishedAt + this.retention.analysisMs, this.keptUntil.get(a.id) ?? 0);
+  }
+
   private live(a: StoredAnalysis | undefined): StoredAnalysis | undefined {
-    return a && a.finishedAt + this.retention.analysisMs > this.now() ? a : undefined;
+    return a && this.expiresAt(a) > this.now() ? a : undefined;
+  }
+
+  /** The draft of `id` was filed or discarded at `at`: kept for the retention from then (never shortened). */
+  retainFrom(id: string, at: number): void {
+    const a = this.live(this.byId.get(id));
+    if (a) this.keptUntil.set(id, Math.max(this.expiresAt(a), at + this.retention.analysisMs));
   }
 
   async findByKey(key: string): Promise<StoredAnalysis | undefined> {
@@ -34,11 +46,15 @@ class MemoryAnalysisStore implements AnalysisStore {
   async save(a: StoredAnalysis): Promise<void> {
     storableJson(a.result); // the same refusal of image bytes as the durable stores
     const old = this.idByKey.get(a.key);
-    if (old !== undefined) this.byId.delete(old);
+    if (old !== undefined) {
+      this.byId.delete(old);
+      this.keptUntil.delete(old);
+    }
     if (this.byId.size >= this.maxEntries) this.sweep(this.now(), this.maxEntries);
     while (this.byId.size >= this.maxEntries) {
       const oldest = this.byId.values().next().value as StoredAnalysis;
       this.byId.delete(oldest.id);
+      this.keptUntil.delete(oldest.id);
       this.idByKey.delete(oldest.key);
     }
     this.byId.set(a.id, { ...a, references: [...a.references] });
@@ -60,8 +76,9 @@ class MemoryAnalysisStore implements AnalysisStore {
     let n = 0;
     for (const a of this.byId.values()) {
       if (n >= batch) break;
-      if (a.finishedAt + this.retention.analysisMs <= now) {
+      if (this.expiresAt(a) <= now) {
         this.byId.delete(a.id);
+        this.keptUntil.delete(a.id);
         this.idByKey.delete(a.key);
         n++;
       }
@@ -225,7 +242,12 @@ class MemoryMarks implements MarkStore {
 /** Bounded like the rest of the memory store: the oldest records go first when full. */
 class MemoryWriteback implements WritebackStore {
   private readonly records = new Map<string, WritebackRecord>();
-  constructor(private readonly now: () => number, private readonly maxEntries = 10_000) {}
+  constructor(
+    private readonly now: () => number,
+    /** A filing (approve) or discard reached the EHR: the analysis's retention starts again from then. */
+    private readonly onFiledOrDiscarded: (analysisId: string, at: number) => void = () => {},
+    private readonly maxEntries = 10_000,
+  ) {}
   async get(key: string): Promise<WritebackRecord | undefined> {
     const r = this.records.get(key);
     return r && { ...r, resources: [...r.resources] };
@@ -245,7 +267,9 @@ class MemoryWriteback implements WritebackStore {
   async settle(key: string, state: WritebackRecord['state'], resources: readonly string[]): Promise<boolean> {
     const old = this.records.get(key);
     if (!old) return false;
-    this.records.set(key, { ...old, state, resources: [...resources], updatedAt: this.now() });
+    const t = this.now();
+    this.records.set(key, { ...old, state, resources: [...resources], updatedAt: t });
+    if (state === 'done' && (old.action === 'approve' || old.action === 'discard')) this.onFiledOrDiscarded(old.analysisId, t);
     return true;
   }
   async forAnalysis(analysisId: string): Promise<WritebackRecord[]> {
@@ -291,7 +315,7 @@ export class MemoryStore implements VolmoStore {
     this.replay = new MemoryReplayCache(this.now);
     this.retention = opts.retention;
     this.jobs = new MemoryJobQueue(this.now, async (id) => (await this.analyses.findById(id)) !== undefined, 10_000);
-    this.writeback = new MemoryWriteback(this.now);
+    this.writeback = new MemoryWriteback(this.now, (id, at) => this.analyses.retainFrom(id, at));
   }
 
   keyed<T>(ns: KeyedNamespace): KeyedStore<T> {

@@ -19,6 +19,8 @@ export interface OpenStoreOptions {
   now?: () => number;
   /** Retention sweep interval (default 10 minutes; 0: none). */
   sweepIntervalMs?: number;
+  /** Heartbeat interval (default 30 s; see SqlStoreOptions). */
+  heartbeatIntervalMs?: number;
   /** How long to try a PostgreSQL connection (default 5 s). */
   connectTimeoutMs?: number;
 }
@@ -26,8 +28,21 @@ export interface OpenStoreOptions {
 export const DEFAULT_DATABASE_URL = 'sqlite:var/volmo.db';
 
 /** Where the generated (non-production) data key lives when VOLMO_DATA_KEY_FILE is unset: beside a SQLite database, else var/. */
-function defaultDataKeyFile(url: string): string {
+export function defaultDataKeyFile(url: string): string {
   return join(url.startsWith('sqlite:') ? dirname(url.slice('sqlite:'.length)) : 'var', 'data.key');
+}
+
+/** The SQL driver for a durable VOLMO_DATABASE_URL (sqlite:… or postgres://…); AppError('config_invalid') when it cannot be opened. */
+export async function openDriver(url: string, log: Logger, opts: { connectTimeoutMs?: number } = {}): Promise<SqlDriver> {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length);
+    try {
+      return new SqliteDriver(file);
+    } catch (e) {
+      throw new AppError('config_invalid', `VOLMO_DATABASE_URL: cannot open ${url}: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
+    }
+  }
+  return PostgresDriver.open(url, { log, connectTimeoutMs: opts.connectTimeoutMs });
 }
 
 export async function openStore(config: StoreConfig, log: Logger, opts: OpenStoreOptions = {}): Promise<VolmoStore> {
@@ -45,16 +60,6 @@ export async function openStore(config: StoreConfig, log: Logger, opts: OpenStor
   const { key, generated } = await loadDataKey(keyFile, { generate: !config.dataKeyFile });
   if (generated) log.warn({ file: keyFile }, 'VOLMO_DATA_KEY_FILE unset: generated a data key (keep it with the database: without it the stored data cannot be read)');
   const cipher = new DataCipher(key);
-  let driver: SqlDriver;
-  if (url.startsWith('sqlite:')) {
-    const file = url.slice('sqlite:'.length);
-    try {
-      driver = new SqliteDriver(file);
-    } catch (e) {
-      throw new AppError('config_invalid', `VOLMO_DATABASE_URL: cannot open ${url}: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
-    }
-  } else {
-    driver = await PostgresDriver.open(url, { log, connectTimeoutMs: opts.connectTimeoutMs });
-  }
-  return SqlStore.open(driver, { cipher, retention, log: log.child({ component: 'store' }), now: opts.now, sweepIntervalMs: opts.sweepIntervalMs });
+  const driver = await openDriver(url, log, opts);
+  return SqlStore.open(driver, { cipher, retention, log: log.child({ component: 'store' }), now: opts.now, sweepIntervalMs: opts.sweepIntervalMs, heartbeatIntervalMs: opts.heartbeatIntervalMs });
 }

@@ -218,7 +218,10 @@ export interface VolmoStore {
 }
 
 export interface RetentionPolicy {
-  /** How long a finished analysis (result and draft) is kept after it finished. */
+  /**
+   * How long a finished analysis (result and draft) is kept: from when it finished, or from when its draft was
+   * filed (write-back `approve` done) or discarded (`discard` done), whichever ends later.
+   */
   analysisMs: number;
 }
 

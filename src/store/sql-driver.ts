@@ -115,6 +115,14 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
+  /**
+   * An online copy of the whole database to `dest` (SQLite's backup API, page by page: this and other processes
+   * go on reading and writing meanwhile; the copy is one consistent state). `dest` must not exist yet.
+   */
+  async backup(dest: string): Promise<void> {
+    await this.db.backup(dest);
+  }
+
   async close(): Promise<void> {
     await this.tail;
     if (this.db.open) this.db.close();

@@ -15,6 +15,7 @@ import type { MarkStore } from '../watcher/image-watcher.js';
 import type { KeyedStore } from '../../launch/ttl-store.js';
 import { DataCipher } from './data-key.js';
 import { applyMigrations } from './migrations.js';
+import { HEARTBEAT_PREFIX, heartbeatAt, isKeyedEnvelope, keyedEnvelope } from './rotate-key.js';
 import { type AnalysisStore, type AuditEvent, type AuditTrail, backoffFor, type ClaimedJob, DEFAULT_JOB_MAX_ATTEMPTS, JOB_STATES, type JobInfo, type JobQueue, type JobState, type KeyedNamespace, MAX_KEYED_ENTRIES, type RetentionPolicy, type StoredAnalysis, type SweepResult, type VolmoStore, type WritebackAction, type WritebackRecord, type WritebackState, type WritebackStore } from './port.js';
 import type { SqlDriver } from './sql-driver.js';
 
@@ -27,6 +28,12 @@ export interface SqlStoreOptions {
   sweepIntervalMs?: number;
   /** Rows per table one sweep round deletes at most (default 1000). */
   sweepBatch?: number;
+  /**
+   * How often this process renews its heartbeat row in store_meta (default 30 s; 0: only the one written at
+   * open). `volmo store rotate-key` refuses while a heartbeat is fresh: a running process would keep writing
+   * under the old key.
+   */
+  heartbeatIntervalMs?: number;
 }
 
 /** JSON for storage; refuses image bytes (an analysis keeps image references, never pixels). */
@@ -81,6 +88,8 @@ export class SqlStore implements VolmoStore {
   readonly jobs: JobQueue;
   private readonly now: () => number;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly heartbeatName = `${HEARTBEAT_PREFIX}${randomUUID()}`;
 
   private constructor(
     private readonly db: SqlDriver,
@@ -127,6 +136,12 @@ export class SqlStore implements VolmoStore {
         }, every);
         store.timer.unref();
       }
+      await store.heartbeat();
+      const beat = opts.heartbeatIntervalMs ?? 30_000;
+      if (beat > 0) {
+        store.heartbeatTimer = setInterval(() => void store.heartbeat(), beat);
+        store.heartbeatTimer.unref();
+      }
       return store;
     } catch (e) {
       await db.close().catch(() => undefined);
@@ -134,7 +149,32 @@ export class SqlStore implements VolmoStore {
     }
   }
 
+  /** Set when the key check value in the database is no longer this process's key (rotated under it). */
+  private fenced = false;
+
+  /**
+   * This process's heartbeat row (best effort: a full disk must not stop the service; it is logged). It also
+   * re-reads the key check value: if the key was rotated while this process ran (its heartbeat must have gone
+   * stale for the rotation to be allowed), the process stops sealing anything under its old key.
+   */
+  private async heartbeat(): Promise<void> {
+    try {
+      const { rows } = await this.db.query<{ value: string }>('SELECT value FROM store_meta WHERE name = $1', ['key_check']);
+      if (!this.fenced && rows[0] && !this.opts.cipher.matchesKeyCheck(rows[0].value)) {
+        this.fenced = true;
+        this.opts.log.error({ dataKey: this.opts.cipher.fingerprint }, 'the data key was rotated while this process was running: it writes no more sealed data; restart it with the new VOLMO_DATA_KEY_FILE');
+      }
+      await this.db.query('INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value', [
+        this.heartbeatName,
+        JSON.stringify({ at: Date.now(), pid: process.pid }),
+      ]);
+    } catch (e) {
+      this.opts.log.warn({ code: (e as { code?: string }).code }, 'store heartbeat not written');
+    }
+  }
+
   private seal(value: unknown, aad: string): string {
+    if (this.fenced) throw new AppError('store_unavailable', 'the data key was rotated while this process was running: restart it with the new VOLMO_DATA_KEY_FILE (nothing was written)', { expose: true });
     return this.opts.cipher.seal(storableJson(value), aad);
   }
 
@@ -251,8 +291,19 @@ export class SqlStore implements VolmoStore {
         return retaken.rowCount === 1;
       },
       settle: async (key, state, resources) => {
-        const r = await db.query('UPDATE writeback SET state = $2, resources = $3, updated_at = $4 WHERE idem_key = $1', [key, state, JSON.stringify([...resources]), now()]);
-        return r.rowCount === 1;
+        const t = now();
+        const { rows } = await db.query<{ analysis_id: string; action: string }>(
+          'UPDATE writeback SET state = $2, resources = $3, updated_at = $4 WHERE idem_key = $1 RETURNING analysis_id, action',
+          [key, state, JSON.stringify([...resources]), t],
+        );
+        const rec = rows[0];
+        if (!rec) return false;
+        if (state === 'done' && (rec.action === 'approve' || rec.action === 'discard')) {
+          // Retention runs from filing or discard (never shortened; an analysis already gone stays gone).
+          const until = t + this.opts.retention.analysisMs;
+          await db.query('UPDATE analyses SET expires_at = $1 WHERE id = $2 AND expires_at > $3 AND expires_at < $1', [until, rec.analysis_id, t]);
+        }
+        return true;
       },
       forAnalysis: async (analysisId) => {
         const { rows } = await db.query<Row>(`SELECT ${columns} FROM writeback WHERE analysis_id = $1 ORDER BY created_at, idem_key`, [analysisId]);
@@ -423,6 +474,8 @@ export class SqlStore implements VolmoStore {
   keyed<T>(ns: KeyedNamespace): KeyedStore<T> {
     const { db, now } = this;
     const keyHash = (key: string) => this.opts.cipher.mac(`${ns}:${key}`);
+    // Records written before the envelope hold the bare value.
+    const unwrap = (v: unknown): T => (isKeyedEnvelope(v) ? v.value : v) as T;
     const aad = (hash: string) => `keyed:${ns}:${hash}`;
     return {
       put: async (key, value, ttlMs) => {
@@ -432,20 +485,21 @@ export class SqlStore implements VolmoStore {
           await tx.query('DELETE FROM keyed WHERE ns = $1 AND key_hash = $2', [ns, hash]);
           const { rows } = await tx.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM keyed WHERE ns = $1 AND expires_at > $2', [ns, t]);
           if (Number(rows[0]?.n ?? 0) >= MAX_KEYED_ENTRIES) return false;
-          await tx.query('INSERT INTO keyed (ns, key_hash, value, expires_at) VALUES ($1, $2, $3, $4)', [ns, hash, this.seal(value, aad(hash)), t + ttlMs]);
+          // The lookup key is sealed with the value so that a key rotation can recompute key_hash (rotate-key.ts).
+          await tx.query('INSERT INTO keyed (ns, key_hash, value, expires_at) VALUES ($1, $2, $3, $4)', [ns, hash, this.seal(keyedEnvelope(key, value), aad(hash)), t + ttlMs]);
           return true;
         });
       },
       get: async (key) => {
         const hash = keyHash(key);
         const { rows } = await db.query<{ value: string }>('SELECT value FROM keyed WHERE ns = $1 AND key_hash = $2 AND expires_at > $3', [ns, hash, now()]);
-        return rows[0] ? this.open<T>(rows[0].value, aad(hash), ns) : undefined;
+        return rows[0] ? unwrap(this.open<unknown>(rows[0].value, aad(hash), ns)) : undefined;
       },
       take: async (key) => {
         const hash = keyHash(key);
         const { rows } = await db.query<{ value: string; expires_at: number | string }>('DELETE FROM keyed WHERE ns = $1 AND key_hash = $2 RETURNING value, expires_at', [ns, hash]);
         const row = rows[0];
-        return row && Number(row.expires_at) > now() ? this.open<T>(row.value, aad(hash), ns) : undefined;
+        return row && Number(row.expires_at) > now() ? unwrap(this.open<unknown>(row.value, aad(hash), ns)) : undefined;
       },
     };
   }
@@ -464,11 +518,16 @@ export class SqlStore implements VolmoStore {
         [t - this.opts.retention.analysisMs, batch],
       )
     ).rowCount;
+    // Heartbeats of processes that were killed (or came back with a restored backup): gone after a day.
+    const { rows: beats } = await this.db.query<{ name: string; value: string }>('SELECT name, value FROM store_meta WHERE name LIKE $1', [`${HEARTBEAT_PREFIX}%`]);
+    for (const b of beats) if (b.name !== this.heartbeatName && heartbeatAt(b.value) < Date.now() - 86_400_000) await this.db.query('DELETE FROM store_meta WHERE name = $1', [b.name]);
     return { analyses: await del('analyses', ['id']), replay: await del('replay', ['id_hash']), keyed: await del('keyed', ['ns', 'key_hash']), jobs };
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.db.query('DELETE FROM store_meta WHERE name = $1', [this.heartbeatName]).catch(() => undefined);
     await this.db.close();
   }
 }

@@ -136,6 +136,35 @@ for (const backend of BACKENDS) {
       expect((await store.sweep()).analyses).toBe(0);
     });
 
+    it('analyses: a draft filed (approve done) or discarded is kept for the retention from then; a draft written, or a refused filing, does not extend it', async () => {
+      const save = (id: string) => store.analyses.save({ id, key: `key-${id}`, subject: 'ret2|Patient/y', references: [], modelSha: 'm', startedAt: clock, finishedAt: clock, result: fakeResult(id) });
+      const settle = async (key: string, analysisId: string, action: 'draft' | 'approve' | 'discard', state: 'done' | 'refused') => {
+        expect(await store.writeback.begin({ key, analysisId, action, profile: 'fhir-standard' })).toBe(true);
+        expect(await store.writeback.settle(key, state, [])).toBe(true);
+      };
+      for (const id of ['filed', 'discarded', 'drafted', 'refused', 'untouched']) await save(id);
+      const t0 = clock;
+      clock = t0 + 20 * DAY;
+      await settle('ret-filed', 'filed', 'approve', 'done');
+      await settle('ret-discarded', 'discarded', 'discard', 'done');
+      await settle('ret-drafted', 'drafted', 'draft', 'done');
+      await settle('ret-refused', 'refused', 'approve', 'refused');
+      clock = t0 + 31 * DAY; // 30 days after finishing: only the filed and the discarded one are left
+      const live = async () => (await store.analyses.latestForSubject('ret2|Patient/y', 10)).map((a) => a.id).sort();
+      expect(await live()).toEqual(['discarded', 'filed']);
+      expect((await store.analyses.findByKey('key-filed'))?.result.report.note.text).toBe('filed');
+      await store.sweep({ batch: 1000 });
+      clock = t0 + 49 * DAY; // 29 days after filing
+      expect(await live()).toEqual(['discarded', 'filed']);
+      expect(await store.analyses.findById('discarded')).toBeDefined();
+      // A second filing of a kept analysis never shortens it; filing one already gone does not bring it back.
+      await settle('ret-untouched', 'untouched', 'approve', 'done');
+      expect(await store.analyses.findById('untouched')).toBeUndefined();
+      clock = t0 + 51 * DAY;
+      expect(await live()).toEqual([]);
+      expect((await store.sweep({ batch: 1000 })).analyses).toBeGreaterThanOrEqual(2);
+    });
+
     it('feedback: one record per service + card + outcome, listed oldest first from a date', async () => {
       const item = (card: string, outcome: 'accepted' | 'overridden', comment?: string) => ({ card, outcome, outcomeTimestamp: new Date(clock).toISOString(), ...(comment ? { overrideReason: { userComment: comment } } : {}) });
       expect(await store.feedback.record('svc', [item('c1', 'accepted'), item('c2', 'overridden', 'patient declined')])).toHaveLength(2);
