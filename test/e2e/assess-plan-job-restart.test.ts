@@ -24,6 +24,7 @@ import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 import { buildTiny } from '../model/model-harness.js';
 import { open, writeKeyFile } from '../store/helpers.js';
 import { freePort } from '../helpers/free-port.js';
+import { until } from '../helpers/until.js';
 
 let modelDir: string;
 let sb: Sandbox;
@@ -83,15 +84,6 @@ async function callHook(svc: RunningService): Promise<CdsCard[]> {
   return (res.body as { cards?: CdsCard[] }).cards ?? [];
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 async function readStore<T>(read: (store: Awaited<ReturnType<typeof open>>) => Promise<T>): Promise<T> {
   const store = await open(databaseUrl, keyFile);

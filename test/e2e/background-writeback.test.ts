@@ -19,6 +19,7 @@ import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { READ_SCOPES, SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
 import { buildTiny } from '../model/model-harness.js';
 import { CookieJarClient, ehrBackendToken, fixturePatientId, startLaunchService, type CapturedService } from '../launch/smart-launch-flow.js';
+import { until } from '../helpers/until.js';
 
 const CLINICIAN = 'Practitioner/dr-background-1';
 const diabetic = listFixturePatients().find((p) => p.key === 'diabetic')!;
@@ -37,15 +38,6 @@ async function search(s: CapturedService, path: string): Promise<any[]> {
   return (await s.svc.sandbox!.fhir.repo.searchResources(parseSearchRequest(path.replace(/^\//, '')))) as any[];
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 90_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 /** An order-sign hook for the patient (in an encounter when given); the analysis id its card names. */
 async function hook(s: CapturedService, patientId: string, encounterId?: string): Promise<string> {

@@ -29,6 +29,7 @@ import { loadSandboxSettings } from '../../src/sandbox/settings.js';
 import { buildTiny } from '../model/model-harness.js';
 import { dropSchema, newSchemaName, postgresAvailable, POSTGRES_URL, postgresUrl, writeKeyFile } from '../store/helpers.js';
 import { freePort } from '../helpers/free-port.js';
+import { until } from '../helpers/until.js';
 
 const SERVICE = 'volmo-eye-exam-order-sign';
 const LEASE_MS = 6000;
@@ -107,15 +108,6 @@ async function spawnReplica(name: string, port: number): Promise<Replica> {
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 async function callHook(r: Replica): Promise<{ status: number; cards: CdsCard[] }> {
   const res = await sb.ehr.callHook({
