@@ -89,13 +89,13 @@ export async function renderAppPage(deps: {
   }
   const profile = deps.writeback?.profileFor(session.iss) ?? 'off';
   const where = `the EHR at ${describeOrigin(session.iss)}`;
-  const review = async (id: string, conclusion: string): Promise<ReviewView | undefined> => {
+  const review = async (id: string, conclusion: string, assessmentPlan: string): Promise<ReviewView | undefined> => {
     if (!deps.writeback || profile === 'off' || !sessionId) return undefined;
     const done = await deps.writeback.done(session.iss, id);
     return {
       state: done === 'approve' ? 'filed' : done === 'discard' ? 'discarded' : 'open',
       approvePlan: describeWrite(profile, 'approve', where), discardPlan: describeWrite(profile, 'discard', where),
-      conclusion, sessionId, csrf: session.csrf ?? '',
+      conclusion, assessmentPlan, sessionId, csrf: session.csrf ?? '',
     };
   };
   const latest = await deps.analyses.recentForSubject(analysisSubject(session.iss, session.patient), DRAFTS_LISTED);
@@ -111,7 +111,7 @@ export async function renderAppPage(deps: {
   const drafts: DraftView[] = [];
   if (shown) {
     const { id, result } = shown;
-    const reviewView = await review(id, result.report.diagnosticReport.conclusion ?? '');
+    const reviewView = await review(id, result.report.diagnosticReport.conclusion ?? '', (draftSections(result.report.note.document).plan?.lines ?? []).join('\n'));
     const images = imageViews(result.evidence);
     const orders = orderNames(result);
     drafts.push({

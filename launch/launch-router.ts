@@ -469,6 +469,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     const action = field('action', 16);
     const analysisId = field('analysis', 128);
     const conclusion = field('conclusion', 4000)?.trim();
+    const assessmentPlan = field('assessmentPlan', 8000)?.trim();
     if ((action !== 'approve' && action !== 'discard') || !analysisId || (action === 'approve' && !conclusion)) {
       return page(res, 400, reviewResultPage('refused', 'Nothing was filed', 'The review form was incomplete (an approval needs a conclusion).', back));
     }
@@ -492,7 +493,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
     const outcome = await deps.writeback.run(action, {
       fhir, analysisId, result: found.result as AnalysisResult, clinician: session.fhirUser,
-      ...(conclusion ? { conclusion } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),
+      ...(conclusion ? { conclusion } : {}), ...(assessmentPlan ? { assessmentPlan } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),
     });
     const [status, html] = reviewAnswer(outcome, action, back);
     page(res, status, html);

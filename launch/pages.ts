@@ -157,6 +157,8 @@ export interface ReviewView {
   discardPlan: string;
   /** The draft's conclusion, the starting text of the editable field. */
   conclusion: string;
+  /** The draft's assessment and plan (the rule-derived plan, one line each), the starting text of its editable field. */
+  assessmentPlan: string;
   sessionId: string;
   csrf: string;
 }
@@ -193,9 +195,11 @@ function reviewForm(d: DraftView, r: ReviewView): string {
     return `<div class="done" data-review-state="${r.state}"><p>${what} Nothing more will be written for this draft.</p></div>`;
   }
   const id = `conclusion-${escapeHtml(d.id)}`;
+  const apId = `assessment-plan-${escapeHtml(d.id)}`;
   return `<form class="review" method="post" action="/app/review" data-review-state="open">
 <input type="hidden" name="session" value="${escapeHtml(r.sessionId)}"><input type="hidden" name="csrf" value="${escapeHtml(r.csrf)}"><input type="hidden" name="analysis" value="${escapeHtml(d.id)}">
 <h3>Your review</h3><label for="${id}">Conclusion (edit before filing)</label><textarea id="${id}" name="conclusion" maxlength="4000" required>${escapeHtml(r.conclusion)}</textarea>
+<label for="${apId}">Assessment and plan (edit before filing)</label><textarea id="${apId}" name="assessmentPlan" maxlength="8000">${escapeHtml(r.assessmentPlan)}</textarea>
 <h4>What will be written, and where</h4><p data-plan="approve">${escapeHtml(r.approvePlan)}</p><p data-plan="discard" class="muted">${escapeHtml(r.discardPlan)}</p>
 <button type="submit" name="action" value="approve">Approve &amp; file</button><button type="submit" name="action" value="discard" formnovalidate>Discard</button></form>`;
 }

@@ -19,6 +19,8 @@ export interface WriteContext {
   clinician: string;
   /** The conclusion as the clinician edited it (approve). */
   conclusion: string;
+  /** The assessment and plan as the clinician edited it (approve), when the form carried one. */
+  assessmentPlan?: string;
   /** The launch's encounter (`Encounter/9`), used when the analysis has none. */
   encounter?: string;
   now: Date;
@@ -60,7 +62,8 @@ export function finalConclusion(ctx: WriteContext): string {
 /** The note as filed: the clinician's conclusion, then the AI draft it was based on (which carries the banner for a test model). */
 export function filedNoteText(ctx: WriteContext, signed: boolean): string {
   const head = signed ? `Conclusion (approved by ${ctx.clinician}, ${ctx.now.toISOString()}):` : `Conclusion (proposed by ${ctx.clinician} for signing, ${ctx.now.toISOString()}):`;
-  return `${head}\n${finalConclusion(ctx)}\n\n--- AI-generated draft this conclusion was based on ---\n${ctx.result.report.note.text}`;
+  const plan = ctx.assessmentPlan?.trim() ? `\n\nAssessment and plan (as reviewed):\n${ctx.assessmentPlan.trim()}` : '';
+  return `${head}\n${finalConclusion(ctx)}${plan}\n\n--- AI-generated draft this conclusion was based on ---\n${ctx.result.report.note.text}`;
 }
 
 const ref = (r: Resource | undefined, location?: string): string | undefined => (r?.id ? `${r.resourceType}/${r.id}` : referenceFromLocation(location));

@@ -37,6 +37,8 @@ export interface WritebackRequest {
   /** The clinician (`Practitioner/123`), or `system` for the background draft. */
   clinician: string;
   conclusion?: string;
+  /** The assessment and plan as the clinician edited it (approve); absent: the draft's own, in the AI draft below. */
+  assessmentPlan?: string;
   encounter?: string;
 }
 
@@ -105,7 +107,7 @@ export class WritebackService {
     const impl = PROFILE_IMPLS[profile];
     const ctx: WriteContext = {
       fhir: req.fhir, analysisId: req.analysisId, result: req.result, clinician: req.clinician,
-      conclusion: req.conclusion ?? req.result.report.diagnosticReport.conclusion ?? '', ...(req.encounter ? { encounter: req.encounter } : {}),
+      conclusion: req.conclusion ?? req.result.report.diagnosticReport.conclusion ?? '', ...(req.assessmentPlan ? { assessmentPlan: req.assessmentPlan } : {}), ...(req.encounter ? { encounter: req.encounter } : {}),
       now: new Date(this.now()),
     };
     try {

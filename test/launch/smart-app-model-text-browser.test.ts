@@ -23,6 +23,7 @@ const CLOSE_PRE = '</pre><a href="https://evil.example/pre">click</a><pre>';
 
 const noteText = `Findings: ${SCRIPT}\n${MD_JS}\n${MD_HTTP}\n${CLOSE_PRE}`;
 const conclusion = `Referable DR. ${BREAKOUT} ${MD_JS} ${IMG}`;
+const assessmentPlan = `Refer within 3 months.\n${BREAKOUT}\n${MD_HTTP}`;
 const draft: DraftView = {
   id: 'a-1',
   noteText,
@@ -31,7 +32,7 @@ const draft: DraftView = {
   modelPlan: { title: 'VOLMO assessment and plan', lines: [SCRIPT, BREAKOUT] },
   random: true,
   model: `VOLMO-2B ${IMG}`,
-  review: { state: 'open', approvePlan: `Writes a DiagnosticReport ${MD_HTTP}`, discardPlan: 'Nothing is written.', conclusion, sessionId: 's'.repeat(43), csrf: 'c'.repeat(43) },
+  review: { state: 'open', approvePlan: `Writes a DiagnosticReport ${MD_HTTP}`, discardPlan: 'Nothing is written.', conclusion, assessmentPlan, sessionId: 's'.repeat(43), csrf: 'c'.repeat(43) },
 };
 const html = appPage({ needPatientBanner: true, patient: { name: 'Jane Roe' }, drafts: [draft] });
 
@@ -40,8 +41,8 @@ describe('model output on the review page is text', () => {
     expect(html.match(/<script/g)).toHaveLength(1);
     expect(html).not.toMatch(/<a\s/);
     expect(html).not.toMatch(/<img/);
-    expect(html.match(/<textarea/g)).toHaveLength(1);
-    expect(html.match(/<\/textarea>/g)).toHaveLength(1);
+    expect(html.match(/<textarea/g)).toHaveLength(2);
+    expect(html.match(/<\/textarea>/g)).toHaveLength(2);
     expect(html.match(/<\/pre>/g)).toHaveLength(1);
     expect(html).not.toMatch(/<[a-z][^<>]*\sonerror=/i); // only as escaped text
     expect(html).toContain('&lt;script&gt;window.__pwned = &quot;script&quot;&lt;/script&gt;');
@@ -58,7 +59,7 @@ describe.skipIf(skip)('model output in Chromium, with escaping as the only defen
   }, 60_000);
   afterAll(async () => browser?.close());
 
-  it('no output script runs, no link or image appears, and the conclusion field holds the model text exactly', async () => {
+  it('no output script runs, no link or image appears, and the conclusion and assessment-and-plan fields hold the model text exactly', async () => {
     const context = await browser.newContext({ javaScriptEnabled: true });
     try {
       const page = await context.newPage();
@@ -69,8 +70,9 @@ describe.skipIf(skip)('model output in Chromium, with escaping as the only defen
       expect(await page.locator('a').count()).toBe(0);
       expect(await page.locator('img').count()).toBe(0);
       expect(await page.evaluate(() => document.scripts.length)).toBe(1);
-      expect(await page.locator('textarea').count()).toBe(1);
-      expect(await page.locator('textarea').inputValue()).toBe(conclusion);
+      expect(await page.locator('textarea').count()).toBe(2);
+      expect(await page.locator('textarea[name=conclusion]').inputValue()).toBe(conclusion);
+      expect(await page.locator('textarea[name=assessmentPlan]').inputValue()).toBe(assessmentPlan);
       expect(await page.locator('pre').count()).toBe(1);
       expect(await page.locator('pre').innerText()).toBe(noteText);
       expect(await page.locator('[data-section="model-plan"] li').allInnerTexts()).toEqual([SCRIPT, BREAKOUT]);

@@ -177,7 +177,11 @@ describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (fhir-stan
     }
 
     const edited = 'Edited in the sandbox EHR panel: moderate NPDR right eye, refer to ophthalmology within 3 months.';
+    const editedPlan = 'Assessment: moderate NPDR OD. Plan: ophthalmology referral within 3 months; HbA1c review with primary care.';
     const fields = await formFields(frame);
+    // The assessment and plan field starts with the draft's plan; the clinician rewrites it.
+    expect(await frame.locator('textarea[name=assessmentPlan]').inputValue()).not.toBe('');
+    await frame.locator('textarea[name=assessmentPlan]').fill(editedPlan);
     await approve(frame, edited);
     expect(await frame.locator('body').innerText()).toContain('Approved and filed');
 
@@ -186,6 +190,7 @@ describe.skipIf(skip)('the sandbox EHR page drives the clinician loop (fhir-stan
     expect(reports[0]).toMatchObject({ status: 'final', performer: [{ reference: DEFAULT_SANDBOX_USER }], resultsInterpreter: [{ reference: DEFAULT_SANDBOX_USER }] });
     expect(reports[0].conclusion).toContain(edited);
     expect(reports[0].conclusion).toMatch(new RegExp(`^${BANNER}`));
+    expect(Buffer.from(reports[0].presentedForm[0].data, 'base64').toString('utf8')).toContain(`Assessment and plan (as reviewed):\n${editedPlan}`);
     const provenances = await chartSearch(svc, `Provenance?target=DiagnosticReport/${reports[0].id}`);
     const signed = provenances.filter(
       (p) =>
