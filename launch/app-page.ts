@@ -87,6 +87,10 @@ export async function renderAppPage(deps: {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
     patientProblem = 'The patient could not be read from the EHR.';
   }
+  if (patientProblem) {
+    // Identity unconfirmed: a draft is shown only beside the patient the EHR confirmed for this chart.
+    return appPage({ needPatientBanner: true, patientProblem, drafts: [], emptyMessage: 'No draft is shown: the patient of this chart could not be confirmed with the EHR. Reload the page, or open VOLMO again from the patient\'s chart.' });
+  }
   const profile = deps.writeback?.profileFor(session.iss) ?? 'off';
   const where = `the EHR at ${describeOrigin(session.iss)}`;
   const review = async (id: string, conclusion: string, assessmentPlan: string): Promise<ReviewView | undefined> => {

@@ -169,6 +169,8 @@ export interface AppPageInput {
   patient?: PatientView;
   /** Set when the patient could not be read (message without PHI). */
   patientProblem?: string;
+  /** Said instead of the usual "no analysis yet" when no draft is shown (e.g. the patient could not be confirmed). */
+  emptyMessage?: string;
   drafts: DraftView[];
   /** Why the draft a card named is not shown (no PHI). */
   focusNotice?: string;
@@ -222,7 +224,7 @@ export function appPage(input: AppPageInput): string {
   const testModel = input.drafts.some((d) => d.random) ? `<div class="test-model" role="alert">${TEST_MODEL_NOTICE}. Its answers mean nothing clinically.</div>` : '';
   const drafts = input.drafts.length
     ? input.drafts.map(draft).join('')
-    : '<p>No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.</p>';
+    : `<p role="status">${escapeHtml(input.emptyMessage ?? 'No AI analysis is available for this patient yet. It appears here once an eye-exam order has been analysed.')}</p>`;
   return layout(
     'VOLMO eye exam draft',
     `${testModel}${banner(input)}<main><h1>VOLMO eye exam draft</h1><p class="notice">${input.drafts.some((d) => d.review) ? REVIEW_NOTICE : PENDING_REVIEW_NOTICE}</p>${input.focusNotice ? `<p class="notice" role="status">${escapeHtml(input.focusNotice)}</p>` : ''}${jumpToEarlier(input.earlier)}${drafts}${earlierBlock(input.earlier)}</main>`,
