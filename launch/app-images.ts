@@ -18,6 +18,7 @@ import { isImageRejection, reasonInWords } from '../src/imaging/rejection.js';
 import { selectImages } from '../src/imaging/select.js';
 import { LIMITS } from '../src/imaging/thresholds.js';
 import { ImageNotSame, renderForView, type ViewSize } from '../src/imaging/view-image.js';
+import { RESOURCE_REF } from '../src/analysis/pipeline.js';
 
 /** The images of an analysis in the order `n` counts them: right eye, left eye, then eye not recorded. */
 export function analysisImages(evidence: EvidenceBundle | undefined): EvidenceImage[] {
@@ -72,7 +73,6 @@ export interface ImageReadDeps {
   signal?: AbortSignal;
 }
 
-const RESOURCE_REF = /^(Media|DocumentReference|Binary)\/([A-Za-z0-9\-.]{1,64})$/;
 
 /** The source bytes of a stored image, from where the analysis read them (several candidates for a resource with several inline images). */
 async function sourceBytes(img: EvidenceImage, deps: ImageReadDeps): Promise<Uint8Array[]> {

@@ -49,6 +49,11 @@ export function draftSections(doc: NoteDocument): Pick<DraftView, 'summary' | 'p
  */
 export type AppPageFocus = { analysis: { id: string; startedAt: number; result: AnalysisResult }; fromCard?: boolean } | { missing: true; fromCard?: boolean };
 
+/** The EHR's FHIR server as the signed-in clinician: the session's (fresh) access token, through the guarded fetch. */
+export function clinicianFhir(session: Pick<AppSession, 'iss' | 'accessToken' | 'tokenExpiresAt'>, fetch: GuardedFetch, log: Logger): HttpFhirClient {
+  return new HttpFhirClient({ baseUrl: session.iss, fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: log });
+}
+
 /** How many of the patient's retained drafts the page lists. */
 export const DRAFTS_LISTED = 10;
 
@@ -81,8 +86,7 @@ export async function renderAppPage(deps: {
   let patient: PatientView | undefined;
   let patientProblem: string | undefined;
   try {
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: session.accessToken, expiresAt: session.tokenExpiresAt })), logger: deps.log });
-    patient = patientView(await fhir.read<Patient>('Patient', session.patient));
+    patient = patientView(await clinicianFhir(session, deps.fetch, deps.log).read<Patient>('Patient', session.patient));
   } catch (err) {
     deps.log.warn({ code: isAppError(err) ? err.code : 'internal' }, 'SMART app: patient read failed');
     patientProblem = 'The patient could not be read from the EHR.';

@@ -28,15 +28,13 @@ import { IdTokenError, JwksCache, validateIdToken } from './id-token.js';
 import { MemoryKeyedStore, type KeyedStore } from './ttl-store.js';
 import type { AnalysisResult } from '../src/analysis/analyse.js';
 import { analysisSubject } from '../src/analysis/analysis-cache.js';
-import { HttpFhirClient } from '../src/fhir/http-client.js';
-import { smartSessionTokenSource } from '../src/fhir/token-source.js';
 import { writebackScopes } from '../src/writeback/profiles.js';
 import type { WritebackOutcome, WritebackService } from '../src/writeback/service.js';
 import type { PacsConfig } from '../src/imaging/gather.js';
 import type { PixelWork } from '../src/imaging/pixel-workers.js';
 import type { ViewSize } from '../src/imaging/view-image.js';
 import { analysisImages, imageIndex, imageViews, placeholderSvg, showStoredImage } from './app-images.js';
-import { DRAFTS_LISTED } from './app-page.js';
+import { clinicianFhir, DRAFTS_LISTED } from './app-page.js';
 import { imageViewPage, imageHref } from './pages.js';
 
 export interface PendingLaunch {
@@ -442,7 +440,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
     }
     const fresh = await withFreshToken(sessionId!, session);
     if (typeof fresh === 'string') return placeholder(res, fresh === 'expired' ? 401 : 502, fresh === 'expired' ? 'Your EHR sign-in has expired: re-open VOLMO from the chart to see the images.' : 'The EHR could not be reached.', size!);
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
+    const fhir = clinicianFhir(fresh, deps.fetch, log);
     const shown = await limited(() =>
       showStoredImage(img, size!, { fetch: deps.fetch, fhir, signal: AbortSignal.timeout(30_000), ...(deps.images?.pacs ? { pacs: deps.images.pacs } : {}), ...(deps.images?.pixels ? { pixels: deps.images.pixels } : {}) }),
     );
@@ -490,7 +488,7 @@ export function createLaunchRouter(deps: LaunchDeps): Router {
       if (named?.subject === subject) found = named;
     }
     if (!found) return page(res, 404, reviewResultPage('refused', 'Nothing was filed', "This draft is not one of this patient's current drafts.", back));
-    const fhir = new HttpFhirClient({ baseUrl: session.iss, fetch: deps.fetch, tokens: smartSessionTokenSource(() => ({ accessToken: fresh.accessToken, expiresAt: fresh.tokenExpiresAt })), logger: log });
+    const fhir = clinicianFhir(fresh, deps.fetch, log);
     const outcome = await deps.writeback.run(action, {
       fhir, analysisId, result: found.result as AnalysisResult, clinician: session.fhirUser,
       ...(conclusion ? { conclusion } : {}), ...(assessmentPlan ? { assessmentPlan } : {}), ...(session.encounter ? { encounter: `Encounter/${session.encounter}` } : {}),

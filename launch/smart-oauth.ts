@@ -21,7 +21,7 @@ import type { GuardedFetch } from '../src/net/guarded-fetch.js';
  *    iss = sub = client_id, aud = the token endpoint, exp <= 5 min, unique jti) on every token request; the
  *    EHR verifies it with the public keys this service serves at /.well-known/jwks.json.
  */
-export type SmartClientAuth = { kind: 'none' } | { kind: 'private_key_jwt'; key: ServiceKey; jku?: string };
+export type SmartClientAuth = { kind: 'none' } | { kind: 'private_key_jwt'; key: ServiceKey };
 
 export interface SmartConfiguration {
   authorization_endpoint: string;
@@ -149,7 +149,7 @@ export class TokenRefusedError extends AppError {
 
 async function clientAuthFields(auth: SmartClientAuth, clientId: string, tokenEndpoint: string): Promise<Record<string, string>> {
   if (auth.kind === 'none') return { client_id: clientId };
-  const assertion = await signClientAssertion({ key: auth.key, clientId, audience: tokenEndpoint, ...(auth.jku ? { jku: auth.jku } : {}) });
+  const assertion = await signClientAssertion({ key: auth.key, clientId, audience: tokenEndpoint });
   return { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion };
 }
 

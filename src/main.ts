@@ -22,8 +22,7 @@ import { dispatchJob, queueFollowUps, type AnyJobPayload } from './analysis/job-
 import { runAssessPlanJob } from './analysis/assess-plan-job.js';
 import { backgroundDraftProfile, backgroundWriteScopes, runDraftJob, subjectFhirBase } from './writeback/background.js';
 import { BackendServicesTokenSource } from './fhir/backend-services.js';
-import type { FhirWriter } from './fhir/client.js';
-import type { FhirClient } from './fhir/client.js';
+import type { FhirClient, FhirWriter } from './fhir/client.js';
 import { HttpFhirClient } from './fhir/http-client.js';
 import { canonicalBaseUrl } from './analysis/analysis-cache.js';
 import { AnalysisCache } from './analysis/analysis-cache.js';
@@ -42,6 +41,7 @@ import { compileAllowlist, matchAllowlist } from './net/allowlist.js';
 import { createGuardedFetch } from './net/guarded-fetch.js';
 import { createLaunchRouter } from '../launch/launch-router.js';
 import { WritebackService } from './writeback/service.js';
+import type { WritebackSettings } from './writeback/profiles.js';
 import { generateServiceKey, loadServiceKey, publicJwks } from './fhir/service-keys.js';
 import { openStore } from './store/open-store.js';
 import type { VolmoStore } from './store/port.js';
@@ -173,7 +173,7 @@ async function wire(
     ? { stage: secondStage, engine: model.engine, findings, log: log.child({ component: 'second-stage' }), maxTiles: config.maxTiles, timeoutMs: Math.max(config.inferenceTimeoutMs, ASSESS_PLAN_MIN_TIMEOUT_MS) }
     : undefined;
   const pacs = config.pacsUrl ? { baseUrl: config.pacsUrl, auth: config.pacsAuth } : undefined;
-  const writebackSettings = { profile: config.writebackProfile, byServer: config.writebackProfiles };
+  const writebackSettings: WritebackSettings = { profile: config.writebackProfile, byServer: config.writebackProfiles };
   const writeback = new WritebackService({ store, settings: writebackSettings, log: log.child({ component: 'writeback' }) });
   const fhirAllowlist = compileAllowlist(fhirServers);
   const boundFhirServers = new Map(cdsClients.filter((c) => c.fhirServers?.length).map((c) => [c.iss, compileAllowlist(c.fhirServers!)]));
@@ -249,7 +249,7 @@ async function wire(
     const fhirFor = jobFhirClients(config, { fetch, serviceKey, log: jobLog });
     // The AI draft written back in the background (VOLMO_WRITEBACK_BACKGROUND), with Backend Services per FHIR base.
     const background = config.writebackBackground ?? [];
-    const writerFor = backgroundWriters(config, background, { fetch, serviceKey, log: jobLog });
+    const writerFor = backgroundWriters(config, writebackSettings, background, { fetch, serviceKey, log: jobLog });
     const draftBase = (subject: string) => {
       const base = subjectFhirBase(subject);
       return base && backgroundDraftProfile(writebackSettings, background, base) ? base : undefined;
@@ -336,9 +336,8 @@ function jobFhirClients(config: Config, deps: { fetch: GuardedFetch; serviceKey:
  * This service's writers for background drafts: one FHIR client per base of VOLMO_WRITEBACK_BACKGROUND, with
  * a Backend Services token whose scopes are that base's profile's writes (writeback/background.ts).
  */
-function backgroundWriters(config: Config, bases: readonly string[], deps: { fetch: GuardedFetch; serviceKey: ServiceKey; log: Logger }): (fhirBase: string) => (FhirClient & FhirWriter) | undefined {
+function backgroundWriters(config: Config, settings: WritebackSettings, bases: readonly string[], deps: { fetch: GuardedFetch; serviceKey: ServiceKey; log: Logger }): (fhirBase: string) => (FhirClient & FhirWriter) | undefined {
   const clients = new Map<string, HttpFhirClient>();
-  const settings = { profile: config.writebackProfile, byServer: config.writebackProfiles };
   for (const base of bases) {
     const profile = backgroundDraftProfile(settings, bases, base);
     if (!profile) continue;

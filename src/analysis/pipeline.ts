@@ -87,7 +87,8 @@ export interface AnalysisJobPayload {
   orders?: OrderRef[];
 }
 
-const RESOURCE_REF = /^(Media|DocumentReference|Binary)\/[A-Za-z0-9\-.]{1,64}$/;
+/** A FHIR resource an image can be inline in, read again by id (groups: type, id). */
+export const RESOURCE_REF = /^(Media|DocumentReference|Binary)\/([A-Za-z0-9\-.]{1,64})$/;
 
 /**
  * The listed evidence as a job carries it: image references only. An image inline in a FHIR resource

@@ -5,43 +5,28 @@
  * and finishes it: the stored analysis (same id) leaves `pending`, and the job is listed at /admin/jobs.
  * The sandbox (the EHR) is started apart and keeps running, as in restart-store.test.ts.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANALYSIS_EXTENSION } from '../../src/cds/cards.js';
 import type { CdsCard } from '../../src/cds/types.js';
 import { loadConfig } from '../../src/config.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { createLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/main.js';
-import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
-import { listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import type { EhrToken } from '../../src/sandbox/ehr-access.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
-import { loadSandboxSettings } from '../../src/sandbox/settings.js';
-import { buildTiny } from '../model/model-harness.js';
-import { open, writeKeyFile } from '../store/helpers.js';
-import { freePort } from '../helpers/free-port.js';
+import { startEhrApart } from './ehr-apart.js';
+import { open } from '../store/helpers.js';
 import { until } from '../helpers/until.js';
 
-let modelDir: string;
+let keyFile: string, databaseUrl: string, modelDir: string, port: number;
 let sb: Sandbox;
 let token: EhrToken;
 let patientId: string;
-let port: number;
-const dir = mkdtempSync(join(tmpdir(), 'volmo-ap-restart-'));
-const keyFile = writeKeyFile(dir);
-const databaseUrl = `sqlite:${join(dir, 'volmo.db')}`;
 
 beforeAll(async () => {
-  modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-ap-restart-model-')) })).outDir;
-  port = await freePort();
-  const settings = loadSandboxSettings({ VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS: 'none', VOLMO_SANDBOX_STATE_DIR: join(dir, 'sandbox') });
-  sb = await startSandbox({ settings, publicUrl: `http://127.0.0.1:${port}`, log: silentLogger() });
-  token = await ehrToken(sb.fhirBaseUrl, sb.ehr);
-  patientId = await fixturePatientId(sb.fhirBaseUrl, token.access_token, listFixturePatients().find((p) => p.key === 'diabetic')!.mrn);
+  ({ keyFile, databaseUrl, modelDir, port, sb, token, patientId } = await startEhrApart('volmo-ap-restart'));
 }, 180_000);
 afterAll(async () => sb?.stop());
 

@@ -7,43 +7,29 @@
  * (the CLI exits 78), and the same restart on `memory:` does forget (the test can tell the difference).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANALYSIS_EXTENSION } from '../../src/cds/cards.js';
 import type { CdsCard } from '../../src/cds/types.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/main.js';
-import { ehrToken, fixturePatientId, type EhrToken } from '../../src/sandbox/ehr-access.js';
-import { listFixturePatients } from '../../src/sandbox/fixtures.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { loadSandboxSettings } from '../../src/sandbox/settings.js';
+import type { EhrToken } from '../../src/sandbox/ehr-access.js';
+import type { Sandbox } from '../../src/sandbox/index.js';
 import { draftOrders, eyeExamOrder } from '../../src/sandbox/orders.js';
 import { SANDBOX_CLIENT_IDS } from '../../src/sandbox/sandbox-clients.js';
-import { buildTiny } from '../model/model-harness.js';
+import { startEhrApart } from './ehr-apart.js';
 import { writeKeyFile } from '../store/helpers.js';
 import { freePort } from '../helpers/free-port.js';
 
 const SERVICE = 'volmo-eye-exam-order-sign';
 
-let modelDir: string;
+let dir: string, keyFile: string, databaseUrl: string, modelDir: string, port: number;
 let sb: Sandbox;
 let token: EhrToken;
 let patientId: string;
-let port: number;
-const dir = mkdtempSync(join(tmpdir(), 'volmo-restart-'));
-const keyFile = writeKeyFile(dir);
-const databaseUrl = `sqlite:${join(dir, 'volmo.db')}`;
 
 beforeAll(async () => {
-  modelDir = (await buildTiny({ root: mkdtempSync(join(tmpdir(), 'volmo-restart-model-')) })).outDir;
-  port = await freePort();
-  const settings = loadSandboxSettings({ VOLMO_SANDBOX_FHIR_PORT: '0', VOLMO_SANDBOX_AUTH_PORT: '0', VOLMO_SANDBOX_EHR_PORT: '0', VOLMO_SANDBOX_PACS: 'none', VOLMO_SANDBOX_STATE_DIR: join(dir, 'sandbox') });
-  sb = await startSandbox({ settings, publicUrl: `http://127.0.0.1:${port}`, log: silentLogger() });
-  token = await ehrToken(sb.fhirBaseUrl, sb.ehr);
-  patientId = await fixturePatientId(sb.fhirBaseUrl, token.access_token, listFixturePatients().find((p) => p.key === 'diabetic')!.mrn);
+  ({ dir, keyFile, databaseUrl, modelDir, port, sb, token, patientId } = await startEhrApart('volmo-restart'));
 }, 180_000);
 afterAll(async () => sb?.stop());
 

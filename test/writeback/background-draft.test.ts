@@ -6,12 +6,11 @@
  * retries (same idempotency key), a refusal ends the job (dead, audit `refused`, nothing done), approval turns
  * the background draft final / updates the background note instead of adding one, oracle gets no job.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bundle } from 'fhir/r4.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
 import { analysisSubject } from '../../src/analysis/analysis-cache.js';
@@ -30,8 +29,9 @@ import { backgroundDraftProfile, draftJobKey, runDraftJob, subjectFhirBase } fro
 import { idempotencyKey } from '../../src/writeback/identifiers.js';
 import type { WritebackProfileName } from '../../src/writeback/profiles.js';
 import { WritebackService } from '../../src/writeback/service.js';
-import { MODEL, RANDOM_MODEL, diabeticAnswers, image } from '../findings/exam-fixtures.js';
+import { MODEL, RANDOM_MODEL, diabeticAnswers } from '../findings/exam-fixtures.js';
 import { buildFor } from '../reports/report-fixtures.js';
+import { diabeticOnServer } from './diabetic-on-server.js';
 import { open, writeKeyFile } from '../store/helpers.js';
 
 const CLINICIAN = 'Practitioner/dr-eye-7';
@@ -158,12 +158,7 @@ beforeAll(async () => {
   proxyBase = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/fhir/R4`;
   gf = createGuardedFetch({ allow: [proxyBase], timeoutMs: 1500, retry: { maxRetries: 0 } });
   client = new HttpFhirClient({ baseUrl: proxyBase, fetch: gf, tokens: anonymousTokenSource });
-  const bundle = JSON.parse(readFileSync(new URL('../../fixtures/fhir/patient-diabetic.json', import.meta.url), 'utf8')) as Bundle;
-  await fhir.loadBundle(bundle as never);
-  const patient = (await get('/Patient?_count=1')).entry[0].resource;
-  const ref = `Patient/${patient.id}`;
-  const encounter = (await get(`/Encounter?patient=${ref}`)).entry[0].resource;
-  ctx = { patient: ref, encounter: `Encounter/${encounter.id}`, effectiveDateTime: '2026-11-20T10:15:00Z', imagingStudies: [], notes: [], images: [image('r1', 'right'), image('l1', 'left')], profile: {} };
+  ctx = await diabeticOnServer(fhir, get);
   store = await open(`sqlite:${join(dir, 'volmo.db')}`, writeKeyFile(dir));
 }, 60_000);
 

@@ -3,8 +3,6 @@
  * (src/sandbox/fhir/ehr-behaviour.ts): what is written, that a repeat writes nothing new, that a refusal
  * carries the server's reason and marks nothing done, and the audit rows.
  */
-import { readFileSync } from 'node:fs';
-import type { Bundle } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../src/analysis/analyse.js';
 import type { ExamContext, ModelIdentity } from '../../src/findings/types.js';
@@ -18,8 +16,9 @@ import { idempotencyKey } from '../../src/writeback/identifiers.js';
 import { draftTransaction, ensureDraft } from '../../src/writeback/profile-impl.js';
 import type { WritebackProfileName } from '../../src/writeback/profiles.js';
 import { WritebackService } from '../../src/writeback/service.js';
-import { MODEL, RANDOM_MODEL, diabeticAnswers, image } from '../findings/exam-fixtures.js';
+import { MODEL, RANDOM_MODEL, diabeticAnswers } from '../findings/exam-fixtures.js';
 import { buildFor } from '../reports/report-fixtures.js';
+import { diabeticOnServer } from './diabetic-on-server.js';
 
 let fhir: FhirSandbox;
 let gf: GuardedFetch;
@@ -49,12 +48,7 @@ beforeAll(async () => {
   fhir = await startFhirServer({ authIssuer: 'http://127.0.0.1:9/issuer', log: silentLogger(), requireAuth: false });
   gf = createGuardedFetch({ allow: [fhir.baseUrl], timeoutMs: 5000, retry: { maxRetries: 0 } });
   client = new HttpFhirClient({ baseUrl: fhir.baseUrl, fetch: gf, tokens: anonymousTokenSource });
-  const bundle = JSON.parse(readFileSync(new URL('../../fixtures/fhir/patient-diabetic.json', import.meta.url), 'utf8')) as Bundle;
-  await fhir.loadBundle(bundle as never);
-  const patient = (await get('/Patient?_count=1')).entry[0].resource;
-  const ref = `Patient/${patient.id}`;
-  const encounter = (await get(`/Encounter?patient=${ref}`)).entry[0].resource;
-  ctx = { patient: ref, encounter: `Encounter/${encounter.id}`, effectiveDateTime: '2026-11-20T10:15:00Z', imagingStudies: [], notes: [], images: [image('r1', 'right'), image('l1', 'left')], profile: {} };
+  ctx = await diabeticOnServer(fhir, get);
 });
 afterAll(async () => {
   gf?.close();
